@@ -1,0 +1,170 @@
+"""The ``suite`` command, one function per subcommand in workflow order.
+
+    suite list [PATTERN ...]          which cases exist
+    suite run [PATTERN ...]           train, evaluate and measure them into a results folder
+    suite report DIR                  rebuild tables and charts from DIR/results.csv
+    suite prepare DATASET             download and prepare a tfds dataset (needs internet)
+
+Exit codes: 0 all good, 1 some case failed (its row says why), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from suite.errors import SuiteError
+
+log = logging.getLogger("suite")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _register_user_cases(path: str | None) -> list:
+    from suite.config import load_cases
+    from suite.registry import register
+
+    if not path:
+        return []
+    cases = load_cases(path)
+    for case in cases:
+        register(case)
+    return cases
+
+
+def cmd_list(args) -> int:
+    """Prints matching case ids, one per line."""
+    from suite.registry import list_cases, select_cases
+
+    _register_user_cases(args.cases)
+    ids = [c.id for c in select_cases(*args.patterns)] if args.patterns else list_cases()
+    print("\n".join(ids))
+    return 0
+
+
+def cmd_run(args) -> int:
+    """Runs the selected cases and rebuilds the report."""
+    from suite.profiles import get_profile
+    from suite.registry import select_cases
+
+    profile = get_profile(args.profile)
+    user_cases = _register_user_cases(args.cases)
+    if args.seeds is not None and args.seeds < 1:
+        raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
+    if args.patterns:
+        cases = select_cases(*args.patterns)
+    elif user_cases:
+        cases = user_cases
+    else:
+        cases = select_cases(*profile.patterns)
+    cases = [profile.apply(case) for case in cases]
+    results_dir = Path(args.results or Path("results") / profile.name)
+
+    from suite import report
+    from suite.runner import run_cases
+
+    log.info("suite run: %d case(s) x %d seed(s), profile %s, results in %s", len(cases),
+             args.seeds or profile.seeds, profile.name, results_dir)
+    rows = run_cases(cases, profile, results_dir, seeds=args.seeds or profile.seeds, device=args.device,
+                     data_dir=args.data_dir, force=args.force)
+    paths = report.write_report(results_dir)
+    failed = [r for r in rows if r["status"] != "ok"]
+    log.info("done: %d ok, %d failed or skipped; report: %s", len(rows) - len(failed), len(failed),
+             ", ".join(str(p) for p in paths))
+    for row in failed:
+        log.info("  %s seed %s %s: %s", row["case_id"], row["seed"], row["status"], row["error"])
+    return 1 if failed else 0
+
+
+def cmd_report(args) -> int:
+    """Rebuilds summary.csv and the charts from a results folder."""
+    from suite import report
+
+    for path in report.write_report(Path(args.results_dir)):
+        print(path)
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    """Downloads and prepares a tfds dataset so that later runs work offline."""
+    import tensorflow_datasets as tfds
+
+    from suite.data import parse_dataset
+
+    spec = parse_dataset(args.dataset)
+    if spec.kind != "tfds":
+        raise SuiteError(f"only tfds datasets need preparing; {args.dataset} is read in place")
+    data_dir = args.data_dir or os.environ.get("TFDS_DATA_DIR")
+    builder = tfds.builder(spec.target, data_dir=data_dir)
+    builder.download_and_prepare()
+    print(f"{args.dataset} prepared in {builder.data_dir}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="suite", description=__doc__.split("\n\n")[0],
+                     epilog="Exit codes: 0 all good, 1 some case failed, 2 bad input.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    listing = commands.add_parser("list", help="print case ids, one per line",
+                                  description="Print the ids of the cases matching shell-style PATTERNs (all by default).")
+    listing.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell glob over ids, e.g. 'resnet*' or '*.frozen.*'")
+    listing.add_argument("--cases", metavar="FILE", help="also list the [[case]] tables of this TOML file")
+    listing.set_defaults(func=cmd_list)
+
+    run = commands.add_parser(
+        "run", help="train, evaluate and measure cases",
+        description="Train, evaluate and measure the selected cases: one row per case and seed in DIR/results.csv, "
+        "then rebuild the charts. Without PATTERNs it runs the profile's cases (or the --cases file's).",
+    )
+    run.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell glob over case ids")
+    run.add_argument("--profile", default="quick", choices=["smoke", "quick", "overnight"],
+                     help="budgets and default cases (default: quick, about 15 minutes on 2 CPU cores)")
+    run.add_argument("--results", metavar="DIR", help="results folder (default: results/<profile>); rows already ok are skipped")
+    run.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"], help="where to train and measure (default: auto)")
+    run.add_argument("--seeds", type=int, metavar="N", help="seeds per case, 0..N-1 (default: the profile's)")
+    run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
+    run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
+    run.add_argument("--force", action="store_true", help="redo cases already ok in the results folder")
+    run.set_defaults(func=cmd_run)
+
+    rep = commands.add_parser("report", help="rebuild tables and charts from a results folder",
+                              description="Rebuild DIR/summary.csv and DIR/charts/ from DIR/results.csv; trains nothing.")
+    rep.add_argument("results_dir", metavar="DIR")
+    rep.set_defaults(func=cmd_report)
+
+    prep = commands.add_parser("prepare", help="download and prepare a tfds dataset (needs internet)",
+                               description="Download and prepare a tfds dataset, e.g. cifar10, for offline runs.")
+    prep.add_argument("dataset", metavar="DATASET", help="cifar10 or tfds:<name>")
+    prep.add_argument("--data-dir", metavar="DIR", help="where to put it (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    prep.set_defaults(func=cmd_prepare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``suite`` console script; returns the exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    for noisy in ("absl", "tensorflow", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return args.func(args)
+    except SuiteError as error:
+        print(f"suite {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("suite: interrupted; rows already written are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""User cases from TOML: ``suite run --cases FILE.toml``.
+
+Each ``[[case]]`` table names ``arch``, ``regime`` and ``dataset`` and may set
+any other ``Case`` field; those fields win over the profile's budgets. Its id
+follows the ``arch.regime.dataset`` rule unless the table sets ``id``::
+
+    [[case]]
+    arch = "resnet_scratch"
+    regime = "scratch"
+    dataset = "digits"
+    id = "resnet_scratch.scratch.digits.sgd"
+    optimizer = "nesterov"
+    learning_rate = 0.05
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from suite.errors import SuiteError
+from suite.registry import CASE_FIELDS, Case
+
+REQUIRED = ("arch", "regime", "dataset")
+TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Parses and validates a cases file; raises ``SuiteError`` with the file, table and key at fault."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SuiteError(f"cases file {path} does not exist") from None
+    except OSError as error:
+        raise SuiteError(f"cases file {path} can't be read: {error.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: malformed TOML: {error}") from None
+    extra = set(data) - {"case"}
+    if extra:
+        raise SuiteError(f"{path}: unknown top-level key {sorted(extra)[0]!r}; valid: [[case]] tables")
+    tables = data.get("case", [])
+    if not isinstance(tables, list) or not tables:
+        raise SuiteError(f"{path}: no [[case]] tables; each needs arch, regime and dataset")
+    cases = []
+    for number, table in enumerate(tables, start=1):
+        where = f"{path}: [[case]] #{number}"
+        missing = [k for k in REQUIRED if k not in table]
+        if missing:
+            raise SuiteError(f"{where}: missing {', '.join(missing)}; each case needs arch, regime and dataset")
+        for key, value in table.items():
+            if key not in CASE_FIELDS:
+                raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(CASE_FIELDS)}")
+            expected = TYPES[str(CASE_FIELDS[key].type)]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise SuiteError(
+                    f"{where}: {key} must be {CASE_FIELDS[key].type}. Received: {key}={value!r}"
+                )
+        fields = {k: v for k, v in table.items() if k not in (*REQUIRED, "id")}
+        case = Case(table["arch"], table["regime"], table["dataset"], id=table.get("id", ""), **fields,
+                    overrides=tuple(sorted(fields.items())))
+        cases.append(case.validate())
+    ids = [c.id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise SuiteError(f"{path}: duplicate case id {duplicates[0]!r}; give one of them its own id = \"...\"")
+    return cases

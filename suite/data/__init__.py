@@ -1,0 +1,51 @@
+"""Datasets by name: the built-in ones, and the ``tfds:`` and ``folder:`` families.
+
+This module only parses and validates names (no TensorFlow import), so the CLI
+can reject a bad name at once. ``suite.data.loaders`` reads the images and
+``suite.data.pipeline`` turns them into ``tf.data`` input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.errors import SuiteError
+
+BUILTIN_DATASETS: dict[str, str] = {
+    "digits": "scikit-learn's 1,797 handwritten 8x8 digits, upscaled to 32x32x3 (embedded, no network)",
+    "cifar10": "CIFAR-10 through tfds.load (prepare it once with `suite prepare cifar10`)",
+}
+PREFIXES = ("tfds:", "folder:")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A parsed dataset name."""
+
+    name: str  # as written: "digits", "cifar10", "tfds:mnist", "folder:/data/flowers"
+    kind: str  # "digits", "tfds" or "folder"
+    target: str  # the tfds builder name or the folder path; "" for digits
+
+    @property
+    def slug(self) -> str:
+        """The lower-case form used in case ids: ``tfds:mnist`` -> ``tfds_mnist``."""
+        if self.kind == "folder":
+            base = "folder_" + Path(self.target).expanduser().resolve().name
+        else:
+            base = self.name
+        return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_")
+
+
+def parse_dataset(name: str) -> DatasetSpec:
+    """Parses a dataset name, or raises ``SuiteError`` naming the valid choices."""
+    if name == "digits":
+        return DatasetSpec(name, "digits", "")
+    if name == "cifar10":
+        return DatasetSpec(name, "tfds", "cifar10")
+    for prefix in PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return DatasetSpec(name, prefix[:-1], name[len(prefix):])
+    valid = ", ".join([*BUILTIN_DATASETS, "tfds:<name>", "folder:<path>"])
+    raise SuiteError(f"unknown dataset {name!r}; valid: {valid}")

@@ -1,0 +1,87 @@
+"""The one ``tf.data`` input pipeline every case trains and is evaluated through.
+
+raw uint8 -> (limit) -> cache -> shuffle -> augment -> batch -> resize + preprocess_input -> prefetch
+
+Augmentation (random translation by reflect-pad and crop, and horizontal flip
+where the dataset allows it) lives here, not in the model: Keras augmentation
+layers inside a model switch XLA off for the whole model and would be timed
+as part of inference. The model therefore sees preprocessed images, and its
+latency excludes decoding and preprocessing (stated in results/README.md).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from suite.models import ARCHITECTURES
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
+    """float 0..255 RGB -> the architecture's input convention (Keras' own ``preprocess_input``)."""
+    mode = ARCHITECTURES[arch].preprocess
+    if mode == "caffe":
+        return keras.applications.resnet50.preprocess_input(images)
+    if mode == "tf":
+        return keras.applications.mobilenet_v2.preprocess_input(images)
+    return images / 255.0
+
+
+def input_side(arch: str, dataset_side: int, image_size: int = 0) -> int:
+    """The model's input side: the case's ``image_size``, else the dataset's, at least the architecture minimum."""
+    return image_size or max(dataset_side, ARCHITECTURES[arch].min_size)
+
+
+def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
+    """Random translation up to ``strength`` x side (reflect padding) and an optional horizontal flip."""
+    side = image.shape[0]
+    pad = int(round(strength * side))
+    if pad > 0:
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+        image = tf.image.random_crop(padded, tf.shape(image))
+    if flip:
+        image = tf.image.random_flip_left_right(image)
+    return image
+
+
+def make_input(
+    raw: tf.data.Dataset,
+    *,
+    arch: str,
+    side: int,
+    num_classes: int,
+    batch_size: int,
+    training: bool = False,
+    augment: float = 0.0,
+    flip: bool = False,
+    limit: int = 0,
+    shuffle_buffer: int = 10_000,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of ``(preprocessed float32 images, one-hot labels)`` for ``arch`` at ``side`` pixels.
+
+    Args:
+        raw: ``(uint8 image, int label)`` pairs from ``suite.data.loaders``.
+        training: shuffle every epoch and augment.
+        augment: translation strength for training, as a fraction of the side; 0 = none.
+        flip: also flip horizontally (only where that keeps the label).
+        limit: use at most this many images; 0 = all.
+        seed: shuffle and augmentation seed.
+    """
+    ds = raw.take(limit) if limit else raw
+    ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if augment > 0 or flip:
+            ds = ds.map(lambda x, y: (augment_image(x, augment, flip), y), num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size)
+
+    def finish(images, labels):
+        images = tf.cast(images, tf.float32)
+        if images.shape[1] != side:
+            images = tf.image.resize(images, (side, side), method="bilinear")
+        return preprocess(images, arch), tf.one_hot(labels, num_classes)
+
+    return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -1,0 +1,13 @@
+"""The one exception type that means "the user asked for something we can't do".
+
+The CLI turns a :class:`SuiteError` into one line on stderr and exit code 2; any
+other exception inside a case becomes a failed row (see ``suite.runner``).
+"""
+
+
+class SuiteError(Exception):
+    """Bad input: an unknown name, a malformed file, an unusable path.
+
+    The message is shown to the user as is, so it names what was received and
+    what would have been valid.
+    """

@@ -1,0 +1,175 @@
+"""The case registry: every architecture x regime x dataset, as frozen dataclasses.
+
+A case is everything needed to reproduce one training-and-measurement run, with a
+stable lower-case id ``arch.regime.dataset``. The built-in catalogue is
+registered on import; ``list_cases("resnet*")`` returns sorted ids by shell glob
+(as timm's ``list_models`` does), and a duplicate id is an error, not a warning.
+Budgets (epochs, subsets) come from a profile (``suite.profiles``), and any field
+can be set per case from TOML (``suite.config``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from suite.data import BUILTIN_DATASETS, parse_dataset
+from suite.errors import SuiteError
+from suite.models import ARCHITECTURES
+from suite.regimes import REGIMES
+
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case. Fields marked "profile" are usually set by the profile.
+
+    The regime's subject (what is frozen, what is pretrained) is fixed by
+    ``regime``; every other training choice is a field here, so that a tuner or a
+    TOML file can change it without touching code.
+    """
+
+    arch: str  # a key of suite.models.ARCHITECTURES
+    regime: str  # a key of suite.regimes.REGIMES
+    dataset: str  # "digits", "cifar10", "tfds:<name>" or "folder:<path>"
+    id: str = ""  # defaults to arch.regime.<dataset slug>
+    weights: str = "auto"  # "auto", "none", "imagenet", "source:<name>" or a weights-file path
+    # Budget (profile).
+    epochs: int = 10  # epochs of the last phase (the whole run for scratch and frozen)
+    head_epochs: int = 2  # epochs of the head-only phase of finetune and freezeN
+    batch_size: int = 64  # images per training step
+    train_limit: int = 0  # most training images used; 0 = all
+    eval_limit: int = 0  # most validation and test images used each; 0 = all
+    image_size: int = 0  # model input side in pixels; 0 = max(dataset side, architecture minimum)
+    # Optimisation.
+    optimizer: str = "adam"  # one of OPTIMIZERS; "sgd" uses momentum, "nesterov" Nesterov momentum
+    learning_rate: float = 1e-3  # peak learning rate at batch_size
+    finetune_lr_scale: float = 0.1  # last-phase rate of finetune/freezeN = learning_rate x this
+    schedule: str = "cosine"  # one of SCHEDULES, over the steps of each phase
+    warmup_epochs: float = 0.0  # linear warm-up to the peak rate, in epochs (cosine schedule only)
+    momentum: float = 0.9  # for sgd, nesterov and rmsprop
+    # Regularisation.
+    weight_decay: float = 0.0  # decoupled weight decay (Keras optimizer convention)
+    l2: float = 0.0  # kernel L2 penalty on the head and on the suite's own backbones
+    dropout: float = 0.0  # dropout rate before the classifier
+    label_smoothing: float = 0.0  # cross-entropy label smoothing, 0..1
+    augment: float = 0.1  # random translation, as a fraction of the image side; 0 = no augmentation
+    early_stopping: int = 0  # patience in epochs on validation loss; 0 = off (best weights are restored either way)
+    # Architecture knobs.
+    bn_momentum: float = 0.9  # batch-norm moving-average momentum; 0.99 lags on short budgets
+    depth: int = 0  # simple_cnn blocks or resnet_scratch layers (6n + 2); 0 = family default
+    # Fields set explicitly (TOML, tuner): re-applied after the profile, so they win.
+    overrides: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", f"{self.arch}.{self.regime}.{parse_dataset(self.dataset).slug}")
+
+    def validate(self) -> Case:
+        """Raises ``SuiteError`` on an unknown name or an out-of-range value; returns self."""
+        _choose("architecture", self.arch, ARCHITECTURES)
+        _choose("regime", self.regime, REGIMES)
+        parse_dataset(self.dataset)
+        _choose("optimizer", self.optimizer, OPTIMIZERS)
+        _choose("schedule", self.schedule, SCHEDULES)
+        if self.id != self.id.lower() or not self.id or any(c.isspace() for c in self.id):
+            raise SuiteError(f"case id must be lower-case without spaces. Received: id={self.id!r}")
+        checks = {
+            "epochs": self.epochs >= 1,
+            "head_epochs": self.head_epochs >= 0,
+            "batch_size": self.batch_size >= 1,
+            "train_limit": self.train_limit >= 0,
+            "eval_limit": self.eval_limit >= 0,
+            "image_size": self.image_size == 0 or self.image_size >= ARCHITECTURES[self.arch].min_size,
+            "learning_rate": self.learning_rate > 0,
+            "finetune_lr_scale": self.finetune_lr_scale > 0,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "l2": self.l2 >= 0,
+            "dropout": 0 <= self.dropout < 1,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "augment": 0 <= self.augment <= 0.5,
+            "early_stopping": self.early_stopping >= 0,
+            "bn_momentum": 0 < self.bn_momentum < 1,
+            "depth": self.depth >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                hint = f" (the minimum for {self.arch} is {ARCHITECTURES[self.arch].min_size})" if name == "image_size" else ""
+                raise SuiteError(f"case {self.id}: {name} is out of range{hint}. Received: {name}={getattr(self, name)!r}")
+        regime = REGIMES[self.regime]
+        if not regime.pretrained and self.weights not in ("auto", "none"):
+            raise SuiteError(
+                f"case {self.id}: regime scratch trains from random initialisation. Received: weights={self.weights!r}"
+            )
+        if regime.pretrained and self.weights == "none":
+            raise SuiteError(
+                f"case {self.id}: regime {self.regime} needs pretrained weights (imagenet, source:<name>, a file "
+                "or auto); random weights are never presented as transfer. Received: weights='none'"
+            )
+        return self
+
+
+CASE_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Case) if f.name != "overrides"}
+
+_REGISTRY: dict[str, Case] = {}
+
+
+def _choose(kind: str, value: str, valid) -> None:
+    if value not in valid:
+        raise SuiteError(f"unknown {kind} {value!r}; valid: {', '.join(valid)}")
+
+
+def register(case: Case) -> Case:
+    """Adds a case to the registry; a second case with the same id is an error."""
+    case.validate()
+    if case.id in _REGISTRY:
+        raise SuiteError(f"duplicate case id {case.id!r}")
+    _REGISTRY[case.id] = case
+    return case
+
+
+def unregister(case_id: str) -> None:
+    """Removes a case (user cases from TOML are registered for one run only)."""
+    _REGISTRY.pop(case_id, None)
+
+
+def list_cases(*patterns: str) -> list[str]:
+    """Sorted ids matching any of the shell-style ``patterns`` (all ids when none)."""
+    if not patterns:
+        return sorted(_REGISTRY)
+    return sorted(i for i in _REGISTRY if any(fnmatch.fnmatchcase(i, p.lower()) for p in patterns))
+
+
+def select_cases(*patterns: str) -> list[Case]:
+    """The cases matching ``patterns``; a pattern that matches nothing is an error."""
+    for pattern in patterns:
+        if not list_cases(pattern):
+            raise SuiteError(
+                f"no case matches {pattern!r}; ids look like arch.regime.dataset, e.g. "
+                f"'resnet_scratch.scratch.digits' or '*.frozen.*' (see `suite list`)"
+            )
+    return [_REGISTRY[i] for i in list_cases(*patterns)]
+
+
+def get_case(case_id: str) -> Case:
+    """The registered case with this id."""
+    try:
+        return _REGISTRY[case_id]
+    except KeyError:
+        raise SuiteError(f"unknown case {case_id!r}; see `suite list`") from None
+
+
+def _register_catalogue() -> None:
+    for arch in ARCHITECTURES:
+        for regime in REGIMES:
+            for dataset in BUILTIN_DATASETS:
+                register(Case(arch, regime, dataset))
+
+
+_register_catalogue()

@@ -1,0 +1,148 @@
+"""The training loop every regime shares: optimiser, schedule, freezing, callbacks.
+
+A regime (``suite.regimes``) says what is pretrained and what is frozen; this
+module turns it into one or two ``model.fit`` phases:
+
+- scratch, frozen: one phase of ``case.epochs``;
+- finetune, freezeN: the head alone for ``case.head_epochs`` (backbone frozen), then
+  the backbone from layer ``freeze_fraction x depth`` on, for ``case.epochs`` at
+  ``learning_rate x finetune_lr_scale``, batch norm in inference mode throughout.
+
+Best validation weights are restored at the end of every phase.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import keras
+import pandas as pd
+
+from suite.regimes import Regime
+from suite.registry import Case
+
+log = logging.getLogger(__name__)
+
+
+def make_schedule(case: Case, peak: float, steps_per_epoch: int, epochs: int):
+    """The learning-rate schedule of one phase: ``epochs`` x ``steps_per_epoch`` optimizer steps.
+
+    ``cosine`` decays to zero after ``case.warmup_epochs`` of linear warm-up;
+    ``step`` multiplies by 0.1 at 50% and 75% of the phase; ``constant`` holds ``peak``.
+    """
+    steps = max(1, steps_per_epoch * epochs)
+    warmup = min(int(round(case.warmup_epochs * steps_per_epoch)), steps - 1)
+    if case.schedule == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(0.0, steps - warmup, warmup_target=peak, warmup_steps=warmup)
+        return keras.optimizers.schedules.CosineDecay(peak, steps)
+    if case.schedule == "step":
+        bounds = [max(1, steps // 2), max(2, (3 * steps) // 4)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, [peak, peak * 0.1, peak * 0.01])
+    return peak
+
+
+def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
+    """The case's optimiser with decoupled weight decay where set."""
+    decay = case.weight_decay or None
+    if case.optimizer in ("sgd", "nesterov"):
+        return keras.optimizers.SGD(
+            learning_rate, momentum=case.momentum, nesterov=case.optimizer == "nesterov", weight_decay=decay
+        )
+    if case.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=decay)
+    if case.optimizer == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=case.weight_decay or 0.004)
+    return keras.optimizers.RMSprop(learning_rate, momentum=case.momentum, weight_decay=decay)
+
+
+def freeze(backbone: keras.Model, fraction: float) -> int:
+    """Freezes the first ``fraction`` of the backbone's weight layers; returns how many are frozen."""
+    layers = [layer for layer in backbone.layers if layer.weights]
+    frozen = int(round(fraction * len(layers)))
+    backbone.trainable = True
+    for index, layer in enumerate(layers):
+        layer.trainable = index >= frozen
+    if frozen == len(layers):
+        backbone.trainable = False
+    return frozen
+
+
+class EpochStats(keras.callbacks.Callback):
+    """Records per-epoch seconds, images/s and learning rate, and logs one line per epoch."""
+
+    def __init__(self, phase: str, images_per_epoch: int, total_epochs: int, label: str):
+        super().__init__()
+        self.phase, self.images, self.total, self.label = phase, images_per_epoch, total_epochs, label
+        self.rows: list[dict] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        row = {"phase": self.phase, "epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        row.update(lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+                   epoch_seconds=seconds, images_per_s=self.images / seconds)
+        self.rows.append(row)
+        log.info(
+            "  %s %s epoch %d/%d  loss %.3f  acc %.3f  val_acc %.3f  %.1f s  %.0f img/s",
+            self.label, self.phase, epoch + 1, self.total, row.get("loss", math.nan), row.get("accuracy", math.nan),
+            row.get("val_accuracy", math.nan), seconds, row["images_per_s"],
+        )
+
+
+@dataclass
+class TrainResult:
+    """What training reports to the row."""
+
+    history: pd.DataFrame  # one row per epoch of every phase
+    epochs: int  # epochs run, all phases
+    seconds: float  # wall time inside fit, all phases
+    images_per_s: float  # training images / second inside fit
+
+
+def train(
+    model: keras.Model,
+    backbone: keras.Model,
+    regime: Regime,
+    case: Case,
+    train_ds,
+    val_ds,
+    train_images: int,
+) -> TrainResult:
+    """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights."""
+    steps = max(1, math.ceil(train_images / case.batch_size))
+    phases: list[tuple[str, int, float, float]] = []  # (name, epochs, peak lr, freeze fraction)
+    if regime.head_first and case.head_epochs:
+        phases.append(("head", case.head_epochs, case.learning_rate, 1.0))
+    if regime.pretrained and regime.freeze_fraction < 1.0:
+        phases.append(("finetune", case.epochs, case.learning_rate * case.finetune_lr_scale, regime.freeze_fraction))
+    else:
+        phases.append(("train", case.epochs, case.learning_rate, regime.freeze_fraction if regime.pretrained else 0.0))
+
+    stats, seconds = [], 0.0
+    for name, epochs, peak, fraction in phases:
+        freeze(backbone, fraction)
+        optimizer = make_optimizer(case, make_schedule(case, peak, steps, epochs))
+        # Slot variables made before fit, not inside its first trace: halves Adam's tracing time.
+        optimizer.build(model.trainable_variables)
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=case.label_smoothing),
+            metrics=["accuracy"],
+        )
+        recorder = EpochStats(name, train_images, epochs, case.id)
+        best = keras.callbacks.EarlyStopping(
+            monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
+        )
+        started = time.perf_counter()
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[recorder, best], shuffle=False, verbose=0)
+        seconds += time.perf_counter() - started
+        stats.extend(recorder.rows)
+    history = pd.DataFrame(stats)
+    images = train_images * len(history)
+    return TrainResult(history, len(history), seconds, images / history["epoch_seconds"].sum())

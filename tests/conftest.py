@@ -1,0 +1,25 @@
+"""Shared fixtures: quiet TensorFlow, a private weights cache, seeded randomness."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Source-pretrained weights go to a per-session folder, never the user's cache."""
+    os.environ["SUITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("suite-cache"))
+    yield
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test starts from the same random state."""
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    yield

@@ -1,0 +1,76 @@
+"""The command line: one line and exit code 2 for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from suite.cli import main
+
+
+def suite(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "suite", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_list_prints_one_id_per_line(capsys):
+    assert main(["list", "mobilenet_v2.*.digits"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines == ["mobilenet_v2.finetune.digits", "mobilenet_v2.freeze25.digits", "mobilenet_v2.freeze50.digits",
+                     "mobilenet_v2.freeze75.digits", "mobilenet_v2.frozen.digits", "mobilenet_v2.scratch.digits"]
+
+
+def test_list_includes_user_cases(tmp_path, capsys):
+    path = tmp_path / "cases.toml"
+    path.write_text('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nid = "mine.one"\n')
+    assert main(["list", "mine.*", "--cases", str(path)]) == 0
+    assert capsys.readouterr().out.split() == ["mine.one"]
+
+
+def write_toml(tmp_path, body: str) -> str:
+    path = tmp_path / "cases.toml"
+    path.write_text(body)
+    return str(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["list", "nope*"], "no case matches 'nope*'"),
+    (["run", "--profile", "weekend"], "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'overnight')"),
+    (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
+    (["run", "--seeds", "0", "simple_cnn.scratch.digits"], "--seeds must be at least 1"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["report", "/nonexistent/results"], "no results.csv in /nonexistent/results"),
+    (["prepare", "digits"], "only tfds datasets need preparing"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        code = main(args)
+        raise SystemExit(code)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_toml_and_datasets_exit_2_in_a_real_process(tmp_path):
+    cases = [
+        (write_toml(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochz = 1\n'),
+         "unknown key 'epochz'"),
+    ]
+    for path, message in cases:
+        result = suite("run", "--cases", path, "--results", str(tmp_path / "r"))
+        assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    missing = tmp_path / "no-such-folder"
+    body = f'[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "folder:{missing}"\n'
+    result = suite("run", "--cases", write_toml(tmp_path, body), "--results", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"suite run: error: dataset folder {missing} does not exist"]
+    result = suite("run", "simple_cnn.scratch.cifar10", "--data-dir", str(tmp_path / "tfds"),
+                   "--results", str(tmp_path / "r"))
+    assert result.returncode == 2 and "suite prepare cifar10" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_python_m_suite_and_help_work():
+    result = suite("run", "--help")
+    assert result.returncode == 0 and "--profile" in result.stdout and "--cases FILE" in result.stdout

@@ -1,0 +1,66 @@
+"""User cases from TOML: fields, ids, and one-line errors for every kind of bad file."""
+
+from __future__ import annotations
+
+import pytest
+
+from suite.config import load_cases
+from suite.errors import SuiteError
+from suite.profiles import get_profile
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "cases.toml"
+    path.write_text(text)
+    return path
+
+
+def test_cases_get_fields_and_ids(tmp_path):
+    path = write(tmp_path, """
+[[case]]
+arch = "resnet_scratch"
+regime = "scratch"
+dataset = "digits"
+id = "resnet_scratch.scratch.digits.sgd"
+optimizer = "nesterov"
+learning_rate = 0.05
+epochs = 3
+
+[[case]]
+arch = "mobilenet_v2"
+regime = "frozen"
+dataset = "tfds:mnist"
+""")
+    first, second = load_cases(path)
+    assert first.id == "resnet_scratch.scratch.digits.sgd"
+    assert (first.optimizer, first.learning_rate, first.epochs) == ("nesterov", 0.05, 3)
+    assert second.id == "mobilenet_v2.frozen.tfds_mnist"
+    resolved = get_profile("smoke").apply(first)
+    assert resolved.epochs == 3, "a field set in TOML wins over the profile"
+    assert resolved.train_limit == 128, "fields not set in TOML come from the profile"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepochs = \n",
+         "malformed TOML: .*line 5"),
+        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepoch = 3\n",
+         "unknown key 'epoch'; valid: arch, regime, dataset"),
+        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepochs = \"3\"\n",
+         "epochs must be int"),
+        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\n", "missing dataset"),
+        ("[[case]]\narch = \"vgg16\"\nregime = \"scratch\"\ndataset = \"digits\"\n", "unknown architecture 'vgg16'"),
+        ("[cases]\narch = \"simple_cnn\"\n", "unknown top-level key 'cases'"),
+        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\n" * 2, "duplicate case id"),
+    ],
+)
+def test_bad_files_give_one_line_naming_the_problem(tmp_path, text, message):
+    with pytest.raises(SuiteError, match=message) as error:
+        load_cases(write(tmp_path, text))
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SuiteError, match="does not exist"):
+        load_cases(tmp_path / "nope.toml")

@@ -1,0 +1,114 @@
+"""The registry as a whole: every built-in case is valid under every profile."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from suite.errors import SuiteError
+from suite.models import ARCHITECTURES
+from suite.profiles import PROFILES, get_profile
+from suite.regimes import REGIMES
+from suite.registry import Case, get_case, list_cases, register, select_cases, unregister
+
+
+def test_catalogue_is_every_architecture_by_regime_by_builtin_dataset():
+    assert len(list_cases()) == len(ARCHITECTURES) * len(REGIMES) * 2
+    assert "mobilenet_v2.finetune.cifar10" in list_cases()
+    assert "resnet_scratch.scratch.digits" in list_cases()
+
+
+@pytest.mark.parametrize("case_id", list_cases())
+def test_every_case_resolves_under_every_profile(case_id):
+    case = get_case(case_id)
+    assert case.id == case_id == case_id.lower()
+    assert case.id == f"{case.arch}.{case.regime}.{case.dataset}"
+    for profile in PROFILES.values():
+        resolved = profile.apply(case)
+        assert resolved.id == case_id
+        assert resolved.arch == case.arch and resolved.regime == case.regime
+
+
+def test_list_cases_takes_globs_and_returns_sorted_ids():
+    ids = list_cases("resnet*.frozen.*")
+    assert ids == sorted(ids)
+    assert ids == ["resnet50.frozen.cifar10", "resnet50.frozen.digits",
+                   "resnet_scratch.frozen.cifar10", "resnet_scratch.frozen.digits"]
+    assert list_cases("nothing*") == []
+
+
+def test_select_cases_rejects_a_pattern_that_matches_nothing():
+    with pytest.raises(SuiteError, match="no case matches 'resnet_50\\*'"):
+        select_cases("resnet*", "resnet_50*")
+
+
+def test_duplicate_id_is_an_error_not_a_warning():
+    with pytest.raises(SuiteError, match="duplicate case id"):
+        register(Case("simple_cnn", "scratch", "digits"))
+
+
+def test_register_and_unregister_a_custom_case():
+    case = register(Case("simple_cnn", "scratch", "digits", id="simple_cnn.scratch.digits.custom", epochs=3))
+    try:
+        assert get_case(case.id).epochs == 3
+    finally:
+        unregister(case.id)
+    assert case.id not in list_cases()
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("arch", "resnet18", "unknown architecture 'resnet18'; valid: simple_cnn, resnet_scratch"),
+        ("regime", "distill", "unknown regime 'distill'; valid: scratch, frozen"),
+        ("optimizer", "lamb", "unknown optimizer 'lamb'"),
+        ("dropout", 1.5, "dropout is out of range"),
+        ("image_size", 40, "the minimum for inception_v3 is 75"),
+    ],
+)
+def test_bad_fields_name_the_valid_choices(field, value, message):
+    case = Case("inception_v3", "scratch", "digits")
+    with pytest.raises(SuiteError, match=message):
+        dataclasses.replace(case, **{field: value}).validate()
+
+
+def test_unknown_dataset_names_the_valid_forms():
+    with pytest.raises(SuiteError, match="valid: digits, cifar10, tfds:<name>, folder:<path>"):
+        Case("simple_cnn", "scratch", "imagenette")
+
+
+def test_transfer_never_starts_from_random_weights():
+    with pytest.raises(SuiteError, match="random weights are never presented as transfer"):
+        Case("resnet50", "frozen", "digits", weights="none").validate()
+    with pytest.raises(SuiteError, match="scratch trains from random initialisation"):
+        Case("resnet50", "scratch", "digits", weights="imagenet").validate()
+
+
+def test_dataset_slugs_make_lower_case_ids(tmp_path):
+    assert Case("simple_cnn", "scratch", "tfds:MNIST").id == "simple_cnn.scratch.tfds_mnist"
+    folder = tmp_path / "My Flowers"
+    assert Case("simple_cnn", "scratch", f"folder:{folder}").id == "simple_cnn.scratch.folder_my_flowers"
+
+
+def test_profiles_set_budgets_but_explicit_fields_win():
+    quick, smoke = get_profile("quick"), get_profile("smoke")
+    case = get_case("resnet50.finetune.digits")
+    assert quick.apply(case).epochs == 3  # the quick profile's ResNet50 budget
+    assert quick.apply(get_case("resnet50.frozen.digits")).epochs == 5  # later patterns win
+    assert smoke.apply(case).train_limit == 128
+    explicit = dataclasses.replace(case, epochs=7, overrides=(("epochs", 7),))
+    assert smoke.apply(explicit).epochs == 7
+    assert smoke.apply(explicit).train_limit == 128
+
+
+def test_quick_profile_selects_every_architecture_under_three_regimes():
+    quick = get_profile("quick")
+    cases = select_cases(*quick.patterns)
+    assert {(c.arch, c.regime) for c in cases} == {(a, r) for a in ARCHITECTURES for r in ("scratch", "frozen", "finetune")}
+    assert {c.dataset for c in cases} == {"digits"}
+
+
+def test_unknown_profile_names_the_valid_ones():
+    with pytest.raises(SuiteError, match="valid: smoke, quick, overnight"):
+        get_profile("weekend")
