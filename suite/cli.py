@@ -66,6 +66,10 @@ def cmd_run(args) -> int:
     else:
         cases = select_cases(*profile.patterns)
     cases = [profile.apply(case) for case in cases]
+    from suite.data import check_path, parse_dataset
+
+    for case in cases:  # cheap checks first, before TensorFlow starts
+        check_path(parse_dataset(case.dataset))
     results_dir = Path(args.results or Path("results") / profile.name)
 
     from suite import report

@@ -24,7 +24,11 @@ def configure_device(device: str) -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu":
-        tf.config.set_visible_devices([], "GPU")
+        if gpus:
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except RuntimeError:  # TensorFlow already placed tensors in this process
+                raise SuiteError("--device cpu must be chosen before TensorFlow starts using the GPU") from None
         return "cpu"
     if device == "gpu":
         if not gpus:

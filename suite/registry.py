@@ -129,7 +129,7 @@ def register(case: Case) -> Case:
     """Adds a case to the registry; a second case with the same id is an error."""
     case.validate()
     if case.id in _REGISTRY:
-        raise SuiteError(f"duplicate case id {case.id!r}")
+        raise SuiteError(f"duplicate case id {case.id!r}: it is already registered; give the new case its own id")
     _REGISTRY[case.id] = case
     return case
 

@@ -133,9 +133,7 @@ class Runner:
         else:
             row["weights"] = transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
         keras.utils.set_random_seed(seed)
-        model = build_classifier(
-            backbone, raw.num_classes, dropout=case.dropout, l2=case.l2, backbone_in_inference_mode=regime.pretrained
-        )
+        model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
 
         def split(ds, size: int, training: bool):
             limit = (case.train_limit if training else case.eval_limit) or size

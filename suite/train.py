@@ -59,13 +59,19 @@ def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
     return keras.optimizers.RMSprop(learning_rate, momentum=case.momentum, weight_decay=decay)
 
 
-def freeze(backbone: keras.Model, fraction: float) -> int:
-    """Freezes the first ``fraction`` of the backbone's weight layers; returns how many are frozen."""
+def freeze(backbone: keras.Model, fraction: float, *, batch_norm_frozen: bool = False) -> int:
+    """Freezes the first ``fraction`` of the backbone's weight layers; returns how many are frozen.
+
+    With ``batch_norm_frozen`` every batch-norm layer is frozen too, which in Keras 3
+    also runs it in inference mode: fine-tuning keeps the pretrained statistics.
+    """
     layers = [layer for layer in backbone.layers if layer.weights]
     frozen = int(round(fraction * len(layers)))
     backbone.trainable = True
     for index, layer in enumerate(layers):
         layer.trainable = index >= frozen
+        if batch_norm_frozen and isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     if frozen == len(layers):
         backbone.trainable = False
     return frozen
@@ -126,7 +132,7 @@ def train(
 
     stats, seconds = [], 0.0
     for name, epochs, peak, fraction in phases:
-        freeze(backbone, fraction)
+        freeze(backbone, fraction, batch_norm_frozen=regime.pretrained)
         optimizer = make_optimizer(case, make_schedule(case, peak, steps, epochs))
         # Slot variables made before fit, not inside its first trace: halves Adam's tracing time.
         optimizer.build(model.trainable_variables)

@@ -177,5 +177,28 @@ def load_weights(backbone: keras.Model, weights: str, arch: str, case: Case, bud
     path = Path(weights).expanduser()
     if not path.is_file():
         raise WeightsUnavailable(f"weights file {path} does not exist")
+    check_weights_file(backbone, path)
     backbone.load_weights(path)
     return str(path)
+
+
+def check_weights_file(backbone: keras.Model, path: Path) -> None:
+    """Refuses a weights file whose arrays don't match the backbone's, shape for shape.
+
+    Keras loads a file with extra or missing layers with only a warning, which
+    would leave part of the backbone random under a "pretrained" label.
+    """
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visititems(lambda name, item: shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None)
+    except OSError as error:
+        raise WeightsUnavailable(f"weights file {path} is not an HDF5 weights file: {error}") from None
+    expected = sorted(tuple(w.shape) for w in backbone.weights)
+    if sorted(s for s in shapes if s != ()) != sorted(s for s in expected if s != ()):
+        raise WeightsUnavailable(
+            f"weights file {path} holds {len(shapes)} arrays that don't match the {len(expected)} of "
+            f"{backbone.name} at {backbone.input_shape[1]}px; save it from a backbone of the same architecture"
+        )

@@ -124,4 +124,4 @@ def test_cifar10_loads_through_tfds(tmp_path):
         assert raw.num_classes == 10 and raw.side == 32 and raw.flip
         images, labels = next(iter(make_input(raw.train, arch="inception_v3", side=75, num_classes=10, batch_size=8)))
         assert images.shape == (8, 75, 75, 3) and labels.shape == (8, 10)
-        assert raw.class_names[0] == "airplane"
+        assert len(raw.class_names) == 10 and raw.sizes["train"] > 0

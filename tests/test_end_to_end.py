@@ -73,16 +73,17 @@ def test_a_failing_case_is_a_row_not_a_crash(tmp_path, capsys):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(bad)
     cases = tmp_path / "cases.toml"
     cases.write_text(
-        f'[[case]]\narch = "simple_cnn"\nregime = "frozen"\ndataset = "digits"\nweights = "{bad}"\n'
+        f'[[case]]\narch = "simple_cnn"\nregime = "frozen"\ndataset = "digits"\nid = "simple_cnn.frozen.digits.bad"\n'
+        f'weights = "{bad}"\n'
         '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nid = "simple_cnn.scratch.digits.ok"\n'
     )
     code = main(["run", "--cases", str(cases), "--profile", "smoke", "--results", str(tmp_path / "r")])
     assert code == 1
     frame = storage.read_results(tmp_path / "r").set_index("case_id")
-    assert frame.loc["simple_cnn.frozen.digits", "status"] == "failed"
-    assert "\n" not in frame.loc["simple_cnn.frozen.digits", "error"]
+    assert frame.loc["simple_cnn.frozen.digits.bad", "status"] == "failed"
+    assert "\n" not in frame.loc["simple_cnn.frozen.digits.bad", "error"]
     assert frame.loc["simple_cnn.scratch.digits.ok", "status"] == "ok"
-    assert (tmp_path / "r" / "errors" / "simple_cnn.frozen.digits-s0.txt").read_text().startswith("Traceback")
+    assert (tmp_path / "r" / "errors" / "simple_cnn.frozen.digits.bad-s0.txt").read_text().startswith("Traceback")
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ def tiny_data(side: int, n: int = 16, classes: int = 3):
 def build(arch: str, regime: str, side: int, **fields):
     case = Case(arch, regime, "digits", epochs=1, head_epochs=1, batch_size=8, **fields)
     backbone = build_backbone(arch, side, depth=case.depth)
-    model = build_classifier(backbone, 3, backbone_in_inference_mode=REGIMES[regime].pretrained)
+    model = build_classifier(backbone, 3)
     return case, backbone, model
 
 
@@ -64,6 +64,8 @@ def test_freeze_fraction_freezes_the_first_layers():
     assert not any(layer.trainable for layer in weighted[:frozen])
     assert all(layer.trainable for layer in weighted[frozen:])
     assert freeze(backbone, 1.0) == len(weighted) and not backbone.trainable
+    freeze(backbone, 0.0, batch_norm_frozen=True)
+    assert all(layer.trainable != ("_bn" in layer.name) for layer in weighted)
 
 
 def weights_of(model):

@@ -38,7 +38,7 @@ def test_weights_file_round_trip_and_shape_mismatch(tmp_path):
     case = Case("simple_cnn", "frozen", "digits", weights=str(path))
     assert transfer.load_weights(target, str(path), "simple_cnn", case, SourceBudget()) == str(path)
     assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), target.get_weights()))
-    with pytest.raises(Exception):
+    with pytest.raises(transfer.WeightsUnavailable, match="don't match"):
         transfer.load_weights(build_backbone("simple_cnn", 16, depth=2), str(path), "simple_cnn", case, SourceBudget())
     with pytest.raises(transfer.WeightsUnavailable, match="does not exist"):
         transfer.load_weights(target, str(tmp_path / "nope.weights.h5"), "simple_cnn", case, SourceBudget())

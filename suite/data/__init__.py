@@ -49,3 +49,14 @@ def parse_dataset(name: str) -> DatasetSpec:
             return DatasetSpec(name, prefix[:-1], name[len(prefix):])
     valid = ", ".join([*BUILTIN_DATASETS, "tfds:<name>", "folder:<path>"])
     raise SuiteError(f"unknown dataset {name!r}; valid: {valid}")
+
+
+def check_path(spec: DatasetSpec) -> None:
+    """Rejects a missing or non-directory ``folder:`` path before anything heavy is imported."""
+    if spec.kind != "folder":
+        return
+    root = Path(spec.target).expanduser()
+    if not root.exists():
+        raise SuiteError(f"dataset folder {root} does not exist")
+    if not root.is_dir():
+        raise SuiteError(f"dataset folder {root} is not a directory")

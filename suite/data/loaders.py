@@ -88,6 +88,15 @@ def load_digits() -> RawSplits:
     )
 
 
+def _readable_anyway(builder) -> bool:
+    """True where tfds serves data without a prepared folder (``tfds.testing.mock_data``)."""
+    try:
+        builder.as_dataset(split="train")
+        return True
+    except Exception:
+        return False
+
+
 def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) -> RawSplits:
     """A prepared tfds image-classification set; fails at once, with the fix, if not prepared."""
     import tensorflow_datasets as tfds
@@ -97,7 +106,7 @@ def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) 
         builder = tfds.builder(spec.target, data_dir=data_dir)
     except Exception as error:  # tfds raises DatasetNotFoundError and friends
         raise SuiteError(f"tfds has no dataset {spec.target!r}: {str(error).splitlines()[0]}") from None
-    if not builder.is_prepared():
+    if not builder.is_prepared() and not _readable_anyway(builder):
         where = data_dir or "tfds' default data dir (~/tensorflow_datasets)"
         raise SuiteError(
             f"dataset {spec.name} is not prepared in {where}; on a machine with internet run "
@@ -106,7 +115,7 @@ def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) 
     info = builder.info
     if not info.supervised_keys or "label" not in info.features or not hasattr(info.features["label"], "num_classes"):
         raise SuiteError(f"{spec.name} is not an image-classification set (it has no (image, label) pair)")
-    splits = set(info.splits)
+    splits = set(info.splits) or {"train", "test"}  # tfds' mock data has no split metadata
     if "train" not in splits:
         raise SuiteError(f"{spec.name} has no train split; it has: {', '.join(sorted(splits))}")
     if "test" in splits:
@@ -130,7 +139,10 @@ def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) 
         key: builder.as_dataset(split=value, as_supervised=True, shuffle_files=False).map(to_rgb_uint8)
         for key, value in names.items()
     }
-    sizes = {key: int(info.splits[value].num_examples) for key, value in names.items()}
+    if info.splits:
+        sizes = {key: int(info.splits[value].num_examples) for key, value in names.items()}
+    else:
+        sizes = {key: int(ds.reduce(0, lambda count, _: count + 1)) for key, ds in datasets.items()}
     label = info.features["label"]
     return RawSplits(
         spec.name, datasets["train"], datasets["val"], datasets["test"], sizes,

@@ -60,26 +60,18 @@ def build_backbone(
     return backbone
 
 
-def build_classifier(
-    backbone: keras.Model,
-    num_classes: int,
-    *,
-    dropout: float = 0.0,
-    l2: float = 0.0,
-    backbone_in_inference_mode: bool = False,
-) -> keras.Model:
-    """Puts a new head on a backbone: global average pool, dropout, softmax dense.
+def build_classifier(backbone: keras.Model, num_classes: int, *, dropout: float = 0.0, l2: float = 0.0) -> keras.Model:
+    """Puts a new head on a backbone: global average pool, dropout, softmax dense named ``classifier``.
 
-    With ``backbone_in_inference_mode`` the backbone is called with
-    ``training=False``, so its batch norm uses moving statistics even while its
-    weights are fine-tuned (the Keras transfer-learning recipe). Scratch
-    training leaves it off, or batch norm would never learn its statistics.
+    Batch norm inference mode for fine-tuning is set by freezing the batch-norm
+    layers (``suite.train.freeze``): Keras 3 runs a non-trainable BatchNormalization
+    in inference mode, while a ``training=False`` recorded in a functional graph
+    did not stop its moving statistics from updating (tests/test_models.py).
     """
     import keras
 
     inputs = keras.Input(backbone.input_shape[1:], name="image")
-    features = backbone(inputs, training=False) if backbone_in_inference_mode else backbone(inputs)
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(inputs))
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
