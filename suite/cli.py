@@ -75,14 +75,30 @@ def cmd_run(args) -> int:
     from suite import report
     from suite.runner import run_cases
 
-    log.info("suite run: %d case(s) x %d seed(s), profile %s, results in %s", len(cases),
-             args.seeds or profile.seeds, profile.name, results_dir)
-    rows = run_cases(cases, profile, results_dir, seeds=args.seeds or profile.seeds, device=args.device,
-                     data_dir=args.data_dir, force=args.force)
+    log.info(
+        "suite run: %d case(s) x %d seed(s), profile %s, results in %s",
+        len(cases),
+        args.seeds or profile.seeds,
+        profile.name,
+        results_dir,
+    )
+    rows = run_cases(
+        cases,
+        profile,
+        results_dir,
+        seeds=args.seeds or profile.seeds,
+        device=args.device,
+        data_dir=args.data_dir,
+        force=args.force,
+    )
     paths = report.write_report(results_dir)
     failed = [r for r in rows if r["status"] != "ok"]
-    log.info("done: %d ok, %d failed or skipped; report: %s", len(rows) - len(failed), len(failed),
-             ", ".join(str(p) for p in paths))
+    log.info(
+        "done: %d ok, %d failed or skipped; report: %s",
+        len(rows) - len(failed),
+        len(failed),
+        ", ".join(str(p) for p in paths),
+    )
     for row in failed:
         log.info("  %s seed %s %s: %s", row["case_id"], row["seed"], row["status"], row["error"])
     return 1 if failed else 0
@@ -114,41 +130,66 @@ def cmd_prepare(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="suite", description=__doc__.split("\n\n")[0],
-                     epilog="Exit codes: 0 all good, 1 some case failed, 2 bad input.")
+    parser = _Parser(
+        prog="suite",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 all good, 1 some case failed, 2 bad input.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    listing = commands.add_parser("list", help="print case ids, one per line",
-                                  description="Print the ids of the cases matching shell-style PATTERNs (all by default).")
-    listing.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell glob over ids, e.g. 'resnet*' or '*.frozen.*'")
+    listing = commands.add_parser(
+        "list",
+        help="print case ids, one per line",
+        description="Print the ids of the cases matching shell-style PATTERNs (all by default).",
+    )
+    listing.add_argument(
+        "patterns", nargs="*", metavar="PATTERN", help="shell glob over ids, e.g. 'resnet*' or '*.frozen.*'"
+    )
     listing.add_argument("--cases", metavar="FILE", help="also list the [[case]] tables of this TOML file")
     listing.set_defaults(func=cmd_list)
 
     run = commands.add_parser(
-        "run", help="train, evaluate and measure cases",
+        "run",
+        help="train, evaluate and measure cases",
         description="Train, evaluate and measure the selected cases: one row per case and seed in DIR/results.csv, "
         "then rebuild the charts. Without PATTERNs it runs the profile's cases (or the --cases file's).",
     )
     run.add_argument("patterns", nargs="*", metavar="PATTERN", help="shell glob over case ids")
-    run.add_argument("--profile", default="quick", choices=["smoke", "quick", "overnight"],
-                     help="budgets and default cases (default: quick, about 15 minutes on 2 CPU cores)")
-    run.add_argument("--results", metavar="DIR", help="results folder (default: results/<profile>); rows already ok are skipped")
-    run.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"], help="where to train and measure (default: auto)")
+    run.add_argument(
+        "--profile",
+        default="quick",
+        choices=["smoke", "quick", "overnight"],
+        help="budgets and default cases (default: quick, about 15 minutes on 2 CPU cores)",
+    )
+    run.add_argument(
+        "--results", metavar="DIR", help="results folder (default: results/<profile>); rows already ok are skipped"
+    )
+    run.add_argument(
+        "--device", default="auto", choices=["cpu", "gpu", "auto"], help="where to train and measure (default: auto)"
+    )
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per case, 0..N-1 (default: the profile's)")
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
     run.add_argument("--force", action="store_true", help="redo cases already ok in the results folder")
     run.set_defaults(func=cmd_run)
 
-    rep = commands.add_parser("report", help="rebuild tables and charts from a results folder",
-                              description="Rebuild DIR/summary.csv and DIR/charts/ from DIR/results.csv; trains nothing.")
+    rep = commands.add_parser(
+        "report",
+        help="rebuild tables and charts from a results folder",
+        description="Rebuild DIR/summary.csv and DIR/charts/ from DIR/results.csv; trains nothing.",
+    )
     rep.add_argument("results_dir", metavar="DIR")
     rep.set_defaults(func=cmd_report)
 
-    prep = commands.add_parser("prepare", help="download and prepare a tfds dataset (needs internet)",
-                               description="Download and prepare a tfds dataset, e.g. cifar10, for offline runs.")
+    prep = commands.add_parser(
+        "prepare",
+        help="download and prepare a tfds dataset (needs internet)",
+        description="Download and prepare a tfds dataset, e.g. cifar10, for offline runs.",
+    )
     prep.add_argument("dataset", metavar="DATASET", help="cifar10 or tfds:<name>")
-    prep.add_argument("--data-dir", metavar="DIR", help="where to put it (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+    prep.add_argument(
+        "--data-dir", metavar="DIR", help="where to put it (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+    )
     prep.set_defaults(func=cmd_prepare)
     return parser
 

@@ -15,8 +15,9 @@ follows the ``arch.regime.dataset`` rule unless the table sets ``id``::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from suite.errors import SuiteError
 from suite.registry import CASE_FIELDS, Case
@@ -55,15 +56,19 @@ def load_cases(path: str | Path) -> list[Case]:
                 raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(CASE_FIELDS)}")
             expected = TYPES[str(CASE_FIELDS[key].type)]
             if isinstance(value, bool) or not isinstance(value, expected):
-                raise SuiteError(
-                    f"{where}: {key} must be {CASE_FIELDS[key].type}. Received: {key}={value!r}"
-                )
+                raise SuiteError(f"{where}: {key} must be {CASE_FIELDS[key].type}. Received: {key}={value!r}")
         fields = {k: v for k, v in table.items() if k not in (*REQUIRED, "id")}
-        case = Case(table["arch"], table["regime"], table["dataset"], id=table.get("id", ""), **fields,
-                    overrides=tuple(sorted(fields.items())))
+        case = Case(
+            table["arch"],
+            table["regime"],
+            table["dataset"],
+            id=table.get("id", ""),
+            **fields,
+            overrides=tuple(sorted(fields.items())),
+        )
         cases.append(case.validate())
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
-        raise SuiteError(f"{path}: duplicate case id {duplicates[0]!r}; give one of them its own id = \"...\"")
+        raise SuiteError(f'{path}: duplicate case id {duplicates[0]!r}; give one of them its own id = "..."')
     return cases

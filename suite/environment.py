@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from functools import lru_cache
+from functools import cache
 
 from suite import __version__
 from suite.errors import SuiteError
@@ -39,7 +39,7 @@ def configure_device(device: str) -> str:
     return "gpu" if gpus else "cpu"
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_model() -> str:
     """The CPU's marketing name, from /proc/cpuinfo where there is one."""
     try:
@@ -63,7 +63,7 @@ def device_name(kind: str) -> str:
     return f"cpu: {cpu_model()} x{os.cpu_count()}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment() -> dict[str, str]:
     """Library versions and machine identity, one flat dict for every row."""
     import keras

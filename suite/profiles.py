@@ -69,7 +69,9 @@ PROFILES: dict[str, Profile] = {
             patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
             budgets=(("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),),
             source=SourceBudget(images_per_class=8, epochs=1),
-            measure=MeasureBudget(warmup_runs=2, latency_runs=10, latency_min_s=0.0, throughput_batch=16, throughput_runs=2),
+            measure=MeasureBudget(
+                warmup_runs=2, latency_runs=10, latency_min_s=0.0, throughput_batch=16, throughput_runs=2
+            ),
         ),
         Profile(
             "quick",

@@ -100,8 +100,14 @@ class Case:
         }
         for name, ok in checks.items():
             if not ok:
-                hint = f" (the minimum for {self.arch} is {ARCHITECTURES[self.arch].min_size})" if name == "image_size" else ""
-                raise SuiteError(f"case {self.id}: {name} is out of range{hint}. Received: {name}={getattr(self, name)!r}")
+                hint = (
+                    f" (the minimum for {self.arch} is {ARCHITECTURES[self.arch].min_size})"
+                    if name == "image_size"
+                    else ""
+                )
+                raise SuiteError(
+                    f"case {self.id}: {name} is out of range{hint}. Received: {name}={getattr(self, name)!r}"
+                )
         regime = REGIMES[self.regime]
         if not regime.pretrained and self.weights not in ("auto", "none"):
             raise SuiteError(

@@ -13,8 +13,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib import ticker  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 
 from suite import storage  # noqa: E402
 
@@ -60,29 +60,53 @@ def accuracy_vs_latency(summary: pd.DataFrame, path: Path) -> Path:
         points = summary[summary["dataset"] == dataset]
         for _, row in points.iterrows():
             axis.errorbar(
-                row["latency_p50_ms"], 100 * row["test_accuracy_mean"], yerr=100 * row["test_accuracy_std"],
-                fmt=REGIME_MARKERS.get(row["regime"], "o"), color=colours[row["arch"]], markersize=8,
-                markeredgecolor="black", markeredgewidth=0.5, capsize=3, alpha=0.9,
+                row["latency_p50_ms"],
+                100 * row["test_accuracy_mean"],
+                yerr=100 * row["test_accuracy_std"],
+                fmt=REGIME_MARKERS.get(row["regime"], "o"),
+                color=colours[row["arch"]],
+                markersize=8,
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+                capsize=3,
+                alpha=0.9,
             )
         if not points.empty:
             front = pareto_front(points, "latency_p50_ms", "test_accuracy_mean")
-            axis.step(front["latency_p50_ms"], 100 * front["test_accuracy_mean"], where="post", color="0.4",
-                      linestyle="--", linewidth=1, zorder=0)
+            axis.step(
+                front["latency_p50_ms"],
+                100 * front["test_accuracy_mean"],
+                where="post",
+                color="0.4",
+                linestyle="--",
+                linewidth=1,
+                zorder=0,
+            )
             for offset, (_, row) in enumerate(front.iterrows()):
-                axis.annotate(f"{row['arch']}.{row['regime']}", (row["latency_p50_ms"], 100 * row["test_accuracy_mean"]),
-                              xytext=(8, -12 - 10 * (offset % 2)), textcoords="offset points", fontsize=8,
-                              arrowprops=dict(arrowstyle="-", color="0.5", linewidth=0.5))
+                axis.annotate(
+                    f"{row['arch']}.{row['regime']}",
+                    (row["latency_p50_ms"], 100 * row["test_accuracy_mean"]),
+                    xytext=(8, -12 - 10 * (offset % 2)),
+                    textcoords="offset points",
+                    fontsize=8,
+                    arrowprops=dict(arrowstyle="-", color="0.5", linewidth=0.5),
+                )
         axis.set_xscale("log")
         axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.xaxis.set_minor_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}" if str(value)[0] in "25" else ""))
+        axis.xaxis.set_minor_formatter(
+            ticker.FuncFormatter(lambda value, _: f"{value:g}" if str(value)[0] in "25" else "")
+        )
         axis.set_xlabel("latency p50 at batch 1 (ms, log scale)")
         axis.set_ylabel("test accuracy (%)")
         device = ", ".join(sorted(points["device_name"].unique())) if not points.empty else ""
         axis.set_title(f"{dataset}: accuracy against latency\n{device}", fontsize=10)
         axis.grid(True, which="both", alpha=0.3)
     handles = [plt.Line2D([], [], color=colours[a], marker="o", linestyle="", label=a) for a in archs]
-    handles += [plt.Line2D([], [], color="0.3", marker=m, linestyle="", label=r)
-                for r, m in REGIME_MARKERS.items() if r in set(summary["regime"])]
+    handles += [
+        plt.Line2D([], [], color="0.3", marker=m, linestyle="", label=r)
+        for r, m in REGIME_MARKERS.items()
+        if r in set(summary["regime"])
+    ]
     handles.append(plt.Line2D([], [], color="0.4", linestyle="--", label="Pareto front"))
     figure.legend(handles=handles, loc="center right", fontsize=8, frameon=False)
     figure.tight_layout(rect=(0, 0, 0.85, 1))

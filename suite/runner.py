@@ -77,11 +77,20 @@ class Runner:
         from suite.environment import device_name, environment
 
         row: dict = {
-            "case_id": case.id, "arch": case.arch, "regime": case.regime, "dataset": case.dataset,
-            "seed": seed, "profile": self.profile.name, "batch_size": case.batch_size,
-            "optimizer": case.optimizer, "learning_rate": case.learning_rate,
-            "device": self.device, "device_name": device_name(self.device), "started_at": _now(),
-            "case_json": case_json(case), **environment(),
+            "case_id": case.id,
+            "arch": case.arch,
+            "regime": case.regime,
+            "dataset": case.dataset,
+            "seed": seed,
+            "profile": self.profile.name,
+            "batch_size": case.batch_size,
+            "optimizer": case.optimizer,
+            "learning_rate": case.learning_rate,
+            "device": self.device,
+            "device_name": device_name(self.device),
+            "started_at": _now(),
+            "case_json": case_json(case),
+            **environment(),
         }
         try:
             row.update(self._train_and_measure(case, seed, row))
@@ -120,7 +129,9 @@ class Runner:
             key = (case.arch, side)
             if key in self._failed_sources:
                 row["_skip"] = True
-                raise RuntimeError(f"source pretraining of {case.arch} failed earlier in this run: {self._failed_sources[key]}")
+                raise RuntimeError(
+                    f"source pretraining of {case.arch} failed earlier in this run: {self._failed_sources[key]}"
+                )
             started = time.perf_counter()
             cached = transfer.source_weights_path(case.arch, side, case, self.profile.source).is_file()
             try:
@@ -137,15 +148,31 @@ class Runner:
 
         def split(ds, size: int, training: bool):
             limit = (case.train_limit if training else case.eval_limit) or size
-            return make_input(ds, arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=case.batch_size,
-                              training=training, augment=case.augment if training else 0.0,
-                              flip=raw.flip and training and case.augment > 0, limit=limit, seed=seed), min(limit, size)
+            return make_input(
+                ds,
+                arch=case.arch,
+                side=side,
+                num_classes=raw.num_classes,
+                batch_size=case.batch_size,
+                training=training,
+                augment=case.augment if training else 0.0,
+                flip=raw.flip and training and case.augment > 0,
+                limit=limit,
+                seed=seed,
+            ), min(limit, size)
 
         train_ds, train_images = split(raw.train, raw.sizes["train"], True)
         val_ds, _ = split(raw.val, raw.sizes["val"], False)
         test_ds, test_images = split(raw.test, raw.sizes["test"], False)
-        log.info("  %s seed %d: %s at %dpx, weights %s, %d train images", case.id, seed, case.arch, side,
-                 row["weights"], train_images)
+        log.info(
+            "  %s seed %d: %s at %dpx, weights %s, %d train images",
+            case.id,
+            seed,
+            case.arch,
+            side,
+            row["weights"],
+            train_images,
+        )
         result = train(model, backbone, regime, case, train_ds, val_ds, train_images)
         result.history.to_csv(storage.case_file(self.results_dir, "history", case.id, seed, ".csv"), index=False)
         val_accuracy = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
@@ -156,15 +183,26 @@ class Runner:
         latency, samples = measure.latency(call, side, self.profile.measure)
         np.save(storage.case_file(self.results_dir, "latency", case.id, seed, ".npy"), samples)
         speed = measure.throughput(call, side, self.profile.measure)
-        log.info("  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s", case.id, seed,
-                 test_accuracy, latency["latency_p50_ms"], speed["throughput_ips"])
+        log.info(
+            "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s",
+            case.id,
+            seed,
+            test_accuracy,
+            latency["latency_p50_ms"],
+            speed["throughput_ips"],
+        )
         return {
-            "epochs": result.epochs, "train_seconds": round(result.seconds, 2),
-            "train_images_per_s": round(result.images_per_s, 1), "train_images": train_images,
-            "val_accuracy": round(float(val_accuracy), 5), "test_accuracy": round(float(test_accuracy), 5),
-            "test_images": test_images, "params": model.count_params(),
+            "epochs": result.epochs,
+            "train_seconds": round(result.seconds, 2),
+            "train_images_per_s": round(result.images_per_s, 1),
+            "train_images": train_images,
+            "val_accuracy": round(float(val_accuracy), 5),
+            "test_accuracy": round(float(test_accuracy), 5),
+            "test_images": test_images,
+            "params": model.count_params(),
             "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-            **{k: round(v, 4) if isinstance(v, float) else v for k, v in latency.items()}, **speed,
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in latency.items()},
+            **speed,
         }
 
 
@@ -179,8 +217,14 @@ def done_keys(results_dir: Path) -> set[tuple[str, int, str]]:
 
 
 def run_cases(
-    cases: list[Case], profile: Profile, results_dir: Path, *, seeds: int, device: str = "auto",
-    data_dir: str | None = None, force: bool = False,
+    cases: list[Case],
+    profile: Profile,
+    results_dir: Path,
+    *,
+    seeds: int,
+    device: str = "auto",
+    data_dir: str | None = None,
+    force: bool = False,
 ) -> list[dict]:
     """Runs every resolved case for seeds ``0..seeds-1``; returns the rows written by this call."""
     storage.prepare(results_dir)
@@ -192,8 +236,14 @@ def run_cases(
     started = time.perf_counter()
     for number, (case, seed) in enumerate(jobs, start=1):
         if (case.id, seed, case_json(case)) in done:
-            log.info("[%d/%d] %s seed %d: already done in %s (use --force to redo)", number, len(jobs), case.id,
-                     seed, results_dir)
+            log.info(
+                "[%d/%d] %s seed %d: already done in %s (use --force to redo)",
+                number,
+                len(jobs),
+                case.id,
+                seed,
+                results_dir,
+            )
             continue
         log.info("[%d/%d] %s seed %d (%.0f s elapsed)", number, len(jobs), case.id, seed, time.perf_counter() - started)
         rows.append(runner.run_case(case, seed))

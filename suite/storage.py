@@ -19,20 +19,54 @@ from suite.errors import SuiteError
 
 COLUMNS = [
     # identity
-    "case_id", "arch", "regime", "dataset", "weights", "seed", "profile", "status", "error",
+    "case_id",
+    "arch",
+    "regime",
+    "dataset",
+    "weights",
+    "seed",
+    "profile",
+    "status",
+    "error",
     # training
-    "epochs", "train_seconds", "train_images_per_s", "train_images", "source_pretrain_seconds",
+    "epochs",
+    "train_seconds",
+    "train_images_per_s",
+    "train_images",
+    "source_pretrain_seconds",
     "source_accuracy",
     # accuracy
-    "val_accuracy", "test_accuracy", "test_images",
+    "val_accuracy",
+    "test_accuracy",
+    "test_images",
     # model
-    "params", "trainable_params", "image_size", "batch_size", "optimizer", "learning_rate",
+    "params",
+    "trainable_params",
+    "image_size",
+    "batch_size",
+    "optimizer",
+    "learning_rate",
     # speed
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_n",
-    "throughput_ips", "throughput_batch",
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "latency_mean_ms",
+    "latency_std_ms",
+    "latency_n",
+    "throughput_ips",
+    "throughput_batch",
     # where and when
-    "device", "device_name", "tf_version", "keras_version", "python_version", "suite_version", "hostname",
-    "platform", "started_at", "finished_at", "case_json",
+    "device",
+    "device_name",
+    "tf_version",
+    "keras_version",
+    "python_version",
+    "suite_version",
+    "hostname",
+    "platform",
+    "started_at",
+    "finished_at",
+    "case_json",
 ]
 RESULTS_FILE = "results.csv"
 

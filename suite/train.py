@@ -91,13 +91,23 @@ class EpochStats(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
         row = {"phase": self.phase, "epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-        row.update(lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                   epoch_seconds=seconds, images_per_s=self.images / seconds)
+        row.update(
+            lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            epoch_seconds=seconds,
+            images_per_s=self.images / seconds,
+        )
         self.rows.append(row)
         log.info(
             "  %s %s epoch %d/%d  loss %.3f  acc %.3f  val_acc %.3f  %.1f s  %.0f img/s",
-            self.label, self.phase, epoch + 1, self.total, row.get("loss", math.nan), row.get("accuracy", math.nan),
-            row.get("val_accuracy", math.nan), seconds, row["images_per_s"],
+            self.label,
+            self.phase,
+            epoch + 1,
+            self.total,
+            row.get("loss", math.nan),
+            row.get("accuracy", math.nan),
+            row.get("val_accuracy", math.nan),
+            seconds,
+            row["images_per_s"],
         )
 
 

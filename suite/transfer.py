@@ -25,8 +25,8 @@ import keras
 
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.profiles import Profile, SourceBudget
-from suite.registry import Case
 from suite.regimes import REGIMES
+from suite.registry import Case
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +121,10 @@ def pretrain_on_source(arch: str, side: int, case: Case, budget: SourceBudget) -
     The file is written to a temporary name and renamed, so a crash never leaves a
     half-written cache entry that a later run would trust.
     """
+    import tensorflow as tf
+
     from suite.data.glyphs import CLASSES, make_glyphs
     from suite.data.pipeline import make_input
-
-    import tensorflow as tf
 
     path = source_weights_path(arch, side, case, budget)
     if path.is_file():
@@ -132,19 +132,31 @@ def pretrain_on_source(arch: str, side: int, case: Case, budget: SourceBudget) -
     if budget.dataset != "glyphs":
         raise WeightsUnavailable(f"unknown source dataset {budget.dataset!r}; the suite makes 'glyphs'")
     started = time.perf_counter()
-    log.info("  pretraining %s on %s at %dpx (%d images x %d epochs), cached for later runs",
-             arch, budget.dataset, side, budget.images_per_class * len(CLASSES), budget.epochs)
+    log.info(
+        "  pretraining %s on %s at %dpx (%d images x %d epochs), cached for later runs",
+        arch,
+        budget.dataset,
+        side,
+        budget.images_per_class * len(CLASSES),
+        budget.epochs,
+    )
     keras.utils.set_random_seed(0)
     images, labels = make_glyphs(budget.images_per_class, side, seed=0)
-    data = make_input(tf.data.Dataset.from_tensor_slices((images, labels)), arch=arch, side=side,
-                      num_classes=len(CLASSES), batch_size=64, training=True, augment=0.0)
+    data = make_input(
+        tf.data.Dataset.from_tensor_slices((images, labels)),
+        arch=arch,
+        side=side,
+        num_classes=len(CLASSES),
+        batch_size=64,
+        training=True,
+        augment=0.0,
+    )
     backbone = build_backbone(arch, side, depth=case.depth, bn_momentum=case.bn_momentum)
     model = build_classifier(backbone, len(CLASSES))
     steps = -(-len(labels) // 64)
     optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps * budget.epochs))
     optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer,
-                  loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(data, epochs=budget.epochs, shuffle=False, verbose=0)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".weights.h5", delete=False) as handle:
@@ -193,7 +205,9 @@ def check_weights_file(backbone: keras.Model, path: Path) -> None:
     shapes: list[tuple[int, ...]] = []
     try:
         with h5py.File(path, "r") as handle:
-            handle.visititems(lambda name, item: shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None)
+            handle.visititems(
+                lambda name, item: shapes.append(tuple(item.shape)) if isinstance(item, h5py.Dataset) else None
+            )
     except OSError as error:
         raise WeightsUnavailable(f"weights file {path} is not an HDF5 weights file: {error}") from None
     expected = sorted(tuple(w.shape) for w in backbone.weights)

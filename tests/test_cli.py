@@ -17,8 +17,14 @@ def suite(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_list_prints_one_id_per_line(capsys):
     assert main(["list", "mobilenet_v2.*.digits"]) == 0
     lines = capsys.readouterr().out.split()
-    assert lines == ["mobilenet_v2.finetune.digits", "mobilenet_v2.freeze25.digits", "mobilenet_v2.freeze50.digits",
-                     "mobilenet_v2.freeze75.digits", "mobilenet_v2.frozen.digits", "mobilenet_v2.scratch.digits"]
+    assert lines == [
+        "mobilenet_v2.finetune.digits",
+        "mobilenet_v2.freeze25.digits",
+        "mobilenet_v2.freeze50.digits",
+        "mobilenet_v2.freeze75.digits",
+        "mobilenet_v2.frozen.digits",
+        "mobilenet_v2.scratch.digits",
+    ]
 
 
 def test_list_includes_user_cases(tmp_path, capsys):
@@ -34,15 +40,18 @@ def write_toml(tmp_path, body: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["list", "nope*"], "no case matches 'nope*'"),
-    (["run", "--profile", "weekend"], "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'overnight')"),
-    (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
-    (["run", "--seeds", "0", "simple_cnn.scratch.digits"], "--seeds must be at least 1"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-    (["report", "/nonexistent/results"], "no results.csv in /nonexistent/results"),
-    (["prepare", "digits"], "only tfds datasets need preparing"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["list", "nope*"], "no case matches 'nope*'"),
+        (["run", "--profile", "weekend"], "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'overnight')"),
+        (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
+        (["run", "--seeds", "0", "simple_cnn.scratch.digits"], "--seeds must be at least 1"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["report", "/nonexistent/results"], "no results.csv in /nonexistent/results"),
+        (["prepare", "digits"], "only tfds datasets need preparing"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         code = main(args)
@@ -54,8 +63,10 @@ def test_bad_arguments_exit_2_with_one_line(args, message, capsys):
 
 def test_bad_toml_and_datasets_exit_2_in_a_real_process(tmp_path):
     cases = [
-        (write_toml(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochz = 1\n'),
-         "unknown key 'epochz'"),
+        (
+            write_toml(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochz = 1\n'),
+            "unknown key 'epochz'",
+        ),
     ]
     for path, message in cases:
         result = suite("run", "--cases", path, "--results", str(tmp_path / "r"))
@@ -65,8 +76,9 @@ def test_bad_toml_and_datasets_exit_2_in_a_real_process(tmp_path):
     result = suite("run", "--cases", write_toml(tmp_path, body), "--results", str(tmp_path / "r"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"suite run: error: dataset folder {missing} does not exist"]
-    result = suite("run", "simple_cnn.scratch.cifar10", "--data-dir", str(tmp_path / "tfds"),
-                   "--results", str(tmp_path / "r"))
+    result = suite(
+        "run", "simple_cnn.scratch.cifar10", "--data-dir", str(tmp_path / "tfds"), "--results", str(tmp_path / "r")
+    )
     # TensorFlow 2.21 prints its own C++ start-up lines to stderr whatever TF_CPP_MIN_LOG_LEVEL says;
     # ours is the one line that starts with "suite".
     ours = [line for line in result.stderr.splitlines() if line.startswith("suite")]

@@ -16,7 +16,9 @@ def write(tmp_path, text: str):
 
 
 def test_cases_get_fields_and_ids(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [[case]]
 arch = "resnet_scratch"
 regime = "scratch"
@@ -30,7 +32,8 @@ epochs = 3
 arch = "mobilenet_v2"
 regime = "frozen"
 dataset = "tfds:mnist"
-""")
+""",
+    )
     first, second = load_cases(path)
     assert first.id == "resnet_scratch.scratch.digits.sgd"
     assert (first.optimizer, first.learning_rate, first.epochs) == ("nesterov", 0.05, 3)
@@ -43,16 +46,19 @@ dataset = "tfds:mnist"
 @pytest.mark.parametrize(
     "text, message",
     [
-        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepochs = \n",
-         "malformed TOML: .*line 5"),
-        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepoch = 3\n",
-         "unknown key 'epoch'; valid: arch, regime, dataset"),
-        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\nepochs = \"3\"\n",
-         "epochs must be int"),
-        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\n", "missing dataset"),
-        ("[[case]]\narch = \"vgg16\"\nregime = \"scratch\"\ndataset = \"digits\"\n", "unknown architecture 'vgg16'"),
-        ("[cases]\narch = \"simple_cnn\"\n", "unknown top-level key 'cases'"),
-        ("[[case]]\narch = \"simple_cnn\"\nregime = \"scratch\"\ndataset = \"digits\"\n" * 2, "duplicate case id"),
+        (
+            '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochs = \n',
+            "malformed TOML: .*line 5",
+        ),
+        (
+            '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepoch = 3\n',
+            "unknown key 'epoch'; valid: arch, regime, dataset",
+        ),
+        ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochs = "3"\n', "epochs must be int"),
+        ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\n', "missing dataset"),
+        ('[[case]]\narch = "vgg16"\nregime = "scratch"\ndataset = "digits"\n', "unknown architecture 'vgg16'"),
+        ('[cases]\narch = "simple_cnn"\n', "unknown top-level key 'cases'"),
+        ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\n' * 2, "duplicate case id"),
     ],
 )
 def test_bad_files_give_one_line_naming_the_problem(tmp_path, text, message):

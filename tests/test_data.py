@@ -29,12 +29,15 @@ def test_digits_split_is_fixed_disjoint_and_complete():
     assert np.bincount(labels, minlength=10).min() >= 34, "the test split is stratified"
 
 
-@pytest.mark.parametrize("arch, side, low, high", [
-    ("simple_cnn", 32, 0.0, 1.0),
-    ("mobilenet_v2", 32, -1.0, 1.0),
-    ("inception_v3", 75, -1.0, 1.0),
-    ("resnet50", 32, -124.0, 152.0),
-])
+@pytest.mark.parametrize(
+    "arch, side, low, high",
+    [
+        ("simple_cnn", 32, 0.0, 1.0),
+        ("mobilenet_v2", 32, -1.0, 1.0),
+        ("inception_v3", 75, -1.0, 1.0),
+        ("resnet50", 32, -124.0, 152.0),
+    ],
+)
 def test_pipeline_resizes_and_preprocesses_per_architecture(arch, side, low, high):
     raw = load_digits()
     assert input_side(arch, raw.side) == side
@@ -62,10 +65,19 @@ def test_augmentation_moves_pixels_but_keeps_shape_and_labels():
     assert np.array_equal(augment_image(image, 0.0, flip=False).numpy(), image.numpy())
     raw = load_digits()
     plain = make_input(raw.train, arch="simple_cnn", side=32, num_classes=10, batch_size=64, limit=64)
-    augmented = make_input(raw.train, arch="simple_cnn", side=32, num_classes=10, batch_size=64, limit=64,
-                           training=True, augment=0.2, seed=3)
-    (_, y_plain), = list(plain)
-    (_, y_aug), = list(augmented)
+    augmented = make_input(
+        raw.train,
+        arch="simple_cnn",
+        side=32,
+        num_classes=10,
+        batch_size=64,
+        limit=64,
+        training=True,
+        augment=0.2,
+        seed=3,
+    )
+    ((_, y_plain),) = list(plain)
+    ((_, y_aug),) = list(augmented)
     assert sorted(np.argmax(y_plain, 1)) == sorted(np.argmax(y_aug, 1)), "training shuffles, never relabels"
 
 
@@ -97,11 +109,14 @@ def test_folder_with_train_and_test_subfolders_keeps_them(tmp_path):
     assert raw.sizes == {"train": 18, "val": 2, "test": 6}
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda p: None, "does not exist"),
-    (lambda p: p.mkdir(), "is empty"),
-    (lambda p: make_folder(p, {"only": 6}), "has one class"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.mkdir(), "is empty"),
+        (lambda p: make_folder(p, {"only": 6}), "has one class"),
+    ],
+)
 def test_unusable_folders_say_which_path_and_why(tmp_path, setup, message):
     root = tmp_path / "images"
     setup(root)

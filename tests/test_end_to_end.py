@@ -23,9 +23,16 @@ def test_smoke_run_writes_one_ok_row_per_case(smoke_run):
     results, code = smoke_run
     assert code == 0
     frame = storage.read_results(results)
-    expected = {"simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "simple_cnn.finetune.digits",
-                "simple_cnn.freeze25.digits", "simple_cnn.freeze50.digits", "simple_cnn.freeze75.digits",
-                "resnet_scratch.frozen.digits", "mobilenet_v2.finetune.digits"}
+    expected = {
+        "simple_cnn.scratch.digits",
+        "simple_cnn.frozen.digits",
+        "simple_cnn.finetune.digits",
+        "simple_cnn.freeze25.digits",
+        "simple_cnn.freeze50.digits",
+        "simple_cnn.freeze75.digits",
+        "resnet_scratch.frozen.digits",
+        "mobilenet_v2.finetune.digits",
+    }
     assert set(frame["case_id"]) == expected and len(frame) == len(expected)
     assert (frame["status"] == "ok").all(), frame[["case_id", "error"]]
     assert frame["test_accuracy"].between(0, 1).all() and frame["val_accuracy"].between(0, 1).all()
@@ -34,7 +41,10 @@ def test_smoke_run_writes_one_ok_row_per_case(smoke_run):
     by_id = frame.set_index("case_id")
     assert by_id.loc["simple_cnn.scratch.digits", "weights"] == "none"
     assert by_id.loc["simple_cnn.frozen.digits", "weights"] == "source:glyphs"
-    assert by_id.loc["simple_cnn.frozen.digits", "trainable_params"] < by_id.loc["simple_cnn.scratch.digits", "trainable_params"]
+    assert (
+        by_id.loc["simple_cnn.frozen.digits", "trainable_params"]
+        < by_id.loc["simple_cnn.scratch.digits", "trainable_params"]
+    )
     assert by_id.loc["mobilenet_v2.finetune.digits", "epochs"] == 2  # head phase + fine-tune phase
     assert set(frame["device"]) == {"cpu"} and frame["tf_version"].notna().all()
 

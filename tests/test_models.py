@@ -105,8 +105,17 @@ def test_freeze50_trains_only_the_later_half():
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "adamw", "rmsprop"])
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "step"])
 def test_every_optimizer_and_schedule_trains(optimizer, schedule):
-    case, backbone, model = build("simple_cnn", "scratch", 16, optimizer=optimizer, schedule=schedule,
-                                  weight_decay=1e-4, label_smoothing=0.1, warmup_epochs=0.5)
-    result = train(model, backbone, REGIMES["scratch"], dataclasses.replace(case, epochs=2),
-                   tiny_data(16), tiny_data(16), 16)
+    case, backbone, model = build(
+        "simple_cnn",
+        "scratch",
+        16,
+        optimizer=optimizer,
+        schedule=schedule,
+        weight_decay=1e-4,
+        label_smoothing=0.1,
+        warmup_epochs=0.5,
+    )
+    result = train(
+        model, backbone, REGIMES["scratch"], dataclasses.replace(case, epochs=2), tiny_data(16), tiny_data(16), 16
+    )
     assert np.isfinite(result.history["loss"]).all() and result.history["lr"].iloc[-1] >= 0

@@ -33,8 +33,12 @@ def test_every_case_resolves_under_every_profile(case_id):
 def test_list_cases_takes_globs_and_returns_sorted_ids():
     ids = list_cases("resnet*.frozen.*")
     assert ids == sorted(ids)
-    assert ids == ["resnet50.frozen.cifar10", "resnet50.frozen.digits",
-                   "resnet_scratch.frozen.cifar10", "resnet_scratch.frozen.digits"]
+    assert ids == [
+        "resnet50.frozen.cifar10",
+        "resnet50.frozen.digits",
+        "resnet_scratch.frozen.cifar10",
+        "resnet_scratch.frozen.digits",
+    ]
     assert list_cases("nothing*") == []
 
 
@@ -105,7 +109,9 @@ def test_profiles_set_budgets_but_explicit_fields_win():
 def test_quick_profile_selects_every_architecture_under_three_regimes():
     quick = get_profile("quick")
     cases = select_cases(*quick.patterns)
-    assert {(c.arch, c.regime) for c in cases} == {(a, r) for a in ARCHITECTURES for r in ("scratch", "frozen", "finetune")}
+    assert {(c.arch, c.regime) for c in cases} == {
+        (a, r) for a in ARCHITECTURES for r in ("scratch", "frozen", "finetune")
+    }
     assert {c.dataset for c in cases} == {"digits"}
 
 

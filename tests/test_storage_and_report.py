@@ -8,16 +8,49 @@ import pytest
 from suite import report, storage
 from suite.errors import SuiteError
 
-REQUIRED = ["case_id", "arch", "regime", "dataset", "weights", "seed", "status", "error", "epochs", "train_seconds",
-            "train_images_per_s", "val_accuracy", "test_accuracy", "params", "trainable_params", "latency_p50_ms",
-            "throughput_ips", "device", "tf_version", "keras_version"]
+REQUIRED = [
+    "case_id",
+    "arch",
+    "regime",
+    "dataset",
+    "weights",
+    "seed",
+    "status",
+    "error",
+    "epochs",
+    "train_seconds",
+    "train_images_per_s",
+    "val_accuracy",
+    "test_accuracy",
+    "params",
+    "trainable_params",
+    "latency_p50_ms",
+    "throughput_ips",
+    "device",
+    "tf_version",
+    "keras_version",
+]
 
 
 def row(case_id: str, seed: int, accuracy: float, latency: float, **extra) -> dict:
     arch, regime, dataset = case_id.split(".")
-    return dict(case_id=case_id, arch=arch, regime=regime, dataset=dataset, weights="none", seed=seed, status="ok",
-                test_accuracy=accuracy, latency_p50_ms=latency, throughput_ips=latency and 1000 / latency, params=1000,
-                train_seconds=1.0, device="cpu", device_name="cpu: test x2", **extra)
+    return dict(
+        case_id=case_id,
+        arch=arch,
+        regime=regime,
+        dataset=dataset,
+        weights="none",
+        seed=seed,
+        status="ok",
+        test_accuracy=accuracy,
+        latency_p50_ms=latency,
+        throughput_ips=latency and 1000 / latency,
+        params=1000,
+        train_seconds=1.0,
+        device="cpu",
+        device_name="cpu: test x2",
+        **extra,
+    )
 
 
 def test_schema_has_every_required_column():

@@ -46,7 +46,7 @@ def parse_dataset(name: str) -> DatasetSpec:
         return DatasetSpec(name, "tfds", "cifar10")
     for prefix in PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return DatasetSpec(name, prefix[:-1], name[len(prefix):])
+            return DatasetSpec(name, prefix[:-1], name[len(prefix) :])
     valid = ", ".join([*BUILTIN_DATASETS, "tfds:<name>", "folder:<path>"])
     raise SuiteError(f"unknown dataset {name!r}; valid: {valid}")
 

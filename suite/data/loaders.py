@@ -82,9 +82,15 @@ def load_digits() -> RawSplits:
         return tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
 
     return RawSplits(
-        "digits", split(train), split(val), split(test),
+        "digits",
+        split(train),
+        split(val),
+        split(test),
         {"train": len(train), "val": len(val), "test": len(test)},
-        10, 32, False, [str(i) for i in range(10)],
+        10,
+        32,
+        False,
+        [str(i) for i in range(10)],
     )
 
 
@@ -145,8 +151,15 @@ def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) 
         sizes = {key: int(ds.reduce(0, lambda count, _: count + 1)) for key, ds in datasets.items()}
     label = info.features["label"]
     return RawSplits(
-        spec.name, datasets["train"], datasets["val"], datasets["test"], sizes,
-        label.num_classes, target_side, True, list(label.names),
+        spec.name,
+        datasets["train"],
+        datasets["val"],
+        datasets["test"],
+        sizes,
+        label.num_classes,
+        target_side,
+        True,
+        list(label.names),
     )
 
 
@@ -211,13 +224,20 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
             keep, val = train_test_split(index, test_size=0.1, stratify=train_labels, random_state=SPLIT_SEED)
             val_paths, val_labels = [train_paths[i] for i in val], train_labels[val]
             train_paths, train_labels = [train_paths[i] for i in keep], train_labels[keep]
-        parts = {"train": (train_paths, train_labels), "val": (val_paths, val_labels), "test": (test_paths, test_labels)}
+        parts = {
+            "train": (train_paths, train_labels),
+            "val": (val_paths, val_labels),
+            "test": (test_paths, test_labels),
+        }
     else:
         paths, labels = listing(root)
         if np.bincount(labels).min() < 5:
             raise SuiteError(f"dataset folder {root} needs at least 5 readable images per class to split 70/10/20")
         train, val, test = _stratified_split(labels, 0.1, 0.2)
-        parts = {key: ([paths[i] for i in index], labels[index]) for key, index in zip(("train", "val", "test"), (train, val, test))}
+        parts = {
+            key: ([paths[i] for i in index], labels[index])
+            for key, index in zip(("train", "val", "test"), (train, val, test))
+        }
     for key, (paths, _) in parts.items():
         if not paths:
             raise SuiteError(f"dataset folder {root} has no readable images for the {key} split")
@@ -233,6 +253,11 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
         return tf.data.Dataset.from_tensor_slices(([paths[i] for i in order], labels[order])).map(decode)
 
     return RawSplits(
-        spec.name, *(split(*parts[k]) for k in ("train", "val", "test")),
-        {k: len(v[0]) for k, v in parts.items()}, len(class_names), side, True, class_names,
+        spec.name,
+        *(split(*parts[k]) for k in ("train", "val", "test")),
+        {k: len(v[0]) for k, v in parts.items()},
+        len(class_names),
+        side,
+        True,
+        class_names,
     )

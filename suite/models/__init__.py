@@ -31,7 +31,9 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     a.name: a
     for a in (
         ArchSpec("simple_cnn", "simple_cnn", 8, "unit", False, "plain conv-BN-pool baseline"),
-        ArchSpec("resnet_scratch", "resnet", 8, "unit", False, "CIFAR-style ResNet from the suite's own residual blocks"),
+        ArchSpec(
+            "resnet_scratch", "resnet", 8, "unit", False, "CIFAR-style ResNet from the suite's own residual blocks"
+        ),
         ArchSpec("resnet50", "applications", 32, "caffe", True, "keras.applications.ResNet50"),
         ArchSpec("inception_v3", "applications", 75, "tf", True, "keras.applications.InceptionV3"),
         ArchSpec("mobilenet_v2", "applications", 32, "tf", True, "keras.applications.MobileNetV2"),

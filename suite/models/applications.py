@@ -19,7 +19,9 @@ CONSTRUCTORS = {
 def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.0) -> keras.Model:
     """The Keras application named ``arch`` with ``include_top=False`` and random weights."""
     if depth:
-        raise ValueError(f"{arch} has a fixed depth; depth applies to simple_cnn and resnet_scratch. Received: depth={depth}")
+        raise ValueError(
+            f"{arch} has a fixed depth; depth applies to simple_cnn and resnet_scratch. Received: depth={depth}"
+        )
     if l2:
         raise ValueError(f"{arch} is a keras.applications model; use weight_decay instead of l2. Received: l2={l2}")
     return CONSTRUCTORS[arch](include_top=False, weights=None, input_shape=(input_size, input_size, 3), name=arch)

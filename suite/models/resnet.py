@@ -34,13 +34,20 @@ def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.
     """The ResNet-``depth`` feature extractor; ``depth`` must be 6n + 2 (8, 14, 20, 32, 44, 56, ...)."""
     depth = depth or DEFAULT_DEPTH
     if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"resnet_scratch depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...). Received: depth={depth}")
+        raise ValueError(
+            f"resnet_scratch depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, ...). Received: depth={depth}"
+        )
     blocks_per_stage = (depth - 2) // 6
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
     inputs = keras.Input((input_size, input_size, 3), name="image")
     x = keras.layers.Conv2D(
-        STAGE_WIDTHS[0], 3, padding="same", use_bias=False, kernel_initializer="he_normal",
-        kernel_regularizer=regularizer, name="stem_conv",
+        STAGE_WIDTHS[0],
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizer,
+        name="stem_conv",
     )(inputs)
     x = keras.layers.BatchNormalization(name="stem_bn")(x)
     x = keras.layers.ReLU(name="stem_relu")(x)

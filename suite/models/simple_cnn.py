@@ -15,7 +15,9 @@ def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.
     x = inputs
     for i in range(blocks):
         width = 32 * 2**i
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=regularizer, name=f"block{i + 1}_conv")(x)
+        x = keras.layers.Conv2D(
+            width, 3, padding="same", use_bias=False, kernel_regularizer=regularizer, name=f"block{i + 1}_conv"
+        )(x)
         x = keras.layers.BatchNormalization(name=f"block{i + 1}_bn")(x)
         x = keras.layers.ReLU(name=f"block{i + 1}_relu")(x)
         if x.shape[1] > 1:
