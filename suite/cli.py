@@ -14,6 +14,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from suite.errors import SuiteError
@@ -28,24 +30,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _register_user_cases(path: str | None) -> list:
+@contextmanager
+def _user_cases(path: str | None) -> Iterator[list]:
+    """Registers the TOML file's cases for the length of one command, then removes them again."""
     from suite.config import load_cases
-    from suite.registry import register
+    from suite.registry import register, unregister
 
-    if not path:
-        return []
-    cases = load_cases(path)
-    for case in cases:
-        register(case)
-    return cases
+    cases = load_cases(path) if path else []
+    registered = []
+    try:
+        for case in cases:
+            registered.append(register(case))
+        yield cases
+    finally:
+        for case in registered:
+            unregister(case.id)
 
 
 def cmd_list(args) -> int:
     """Prints matching case ids, one per line."""
     from suite.registry import list_cases, select_cases
 
-    _register_user_cases(args.cases)
-    ids = [c.id for c in select_cases(*args.patterns)] if args.patterns else list_cases()
+    with _user_cases(args.cases):
+        ids = [c.id for c in select_cases(*args.patterns)] if args.patterns else list_cases()
     print("\n".join(ids))
     return 0
 
@@ -56,15 +63,15 @@ def cmd_run(args) -> int:
     from suite.registry import select_cases
 
     profile = get_profile(args.profile)
-    user_cases = _register_user_cases(args.cases)
     if args.seeds is not None and args.seeds < 1:
         raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
-    if args.patterns:
-        cases = select_cases(*args.patterns)
-    elif user_cases:
-        cases = user_cases
-    else:
-        cases = select_cases(*profile.patterns)
+    with _user_cases(args.cases) as user_cases:
+        if args.patterns:
+            cases = select_cases(*args.patterns)
+        elif user_cases:
+            cases = user_cases
+        else:
+            cases = select_cases(*profile.patterns)
     cases = [profile.apply(case) for case in cases]
     from suite.data import check_path, parse_dataset
 
