@@ -28,6 +28,10 @@ from suite.registry import Case
 log = logging.getLogger(__name__)
 
 
+class PrerequisiteFailed(RuntimeError):
+    """A case not attempted because something it needs already failed in this run (its row is ``skipped``)."""
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -96,13 +100,10 @@ class Runner:
             row.update(self._train_and_measure(case, seed, row))
             row["status"] = "ok"
         except Exception as error:  # a failed case is data, not a crash of the run
-            row.update(status="failed", error=one_line(error))
-            if row.pop("_skip", False):
-                row["status"] = "skipped"
+            row.update(status="skipped" if isinstance(error, PrerequisiteFailed) else "failed", error=one_line(error))
             trace = storage.case_file(self.results_dir, "errors", case.id, seed, ".txt")
             trace.write_text(traceback.format_exc())
             log.error("  %s seed %d %s: %s (traceback: %s)", case.id, seed, row["status"], row["error"], trace)
-        row.pop("_skip", None)
         row["finished_at"] = _now()
         storage.append_row(self.results_dir, row)
         return row
@@ -128,8 +129,7 @@ class Runner:
         if weights.startswith("source:"):
             key = (case.arch, side)
             if key in self._failed_sources:
-                row["_skip"] = True
-                raise RuntimeError(
+                raise PrerequisiteFailed(
                     f"source pretraining of {case.arch} failed earlier in this run: {self._failed_sources[key]}"
                 )
             started = time.perf_counter()

@@ -101,3 +101,31 @@ def test_resnet_scratch_reaches_97_percent_on_digits_in_the_quick_profile(tmp_pa
     assert main(["run", "resnet_scratch.scratch.digits", "--profile", "quick", "--results", str(tmp_path)]) == 0
     accuracy = storage.read_results(tmp_path)["test_accuracy"].iloc[0]
     assert accuracy >= 0.97
+
+
+def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path, monkeypatch):
+    from suite import transfer
+
+    attempts = []
+
+    def broken(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(transfer, "pretrain_on_source", broken)
+    code = main(
+        [
+            "run",
+            "simple_cnn.frozen.digits",
+            "simple_cnn.finetune.digits",
+            "--profile",
+            "smoke",
+            "--results",
+            str(tmp_path),
+        ]
+    )
+    assert code == 1 and len(attempts) == 1
+    frame = storage.read_results(tmp_path).set_index("case_id")
+    assert frame.loc["simple_cnn.finetune.digits", "status"] == "failed"
+    assert frame.loc["simple_cnn.frozen.digits", "status"] == "skipped"
+    assert "failed earlier in this run: OSError: disk full" in frame.loc["simple_cnn.frozen.digits", "error"]
