@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from suite.measure import compiled_call  # noqa: E402
+from suite.measure.timing import compiled_call  # noqa: E402
 from suite.models import build_backbone, build_classifier  # noqa: E402
 
 CASES = {"simple_cnn": 32, "resnet_scratch": 32, "mobilenet_v2": 32}

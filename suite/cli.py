@@ -98,7 +98,7 @@ def cmd_run(args) -> int:
         data_dir=args.data_dir,
         force=args.force,
     )
-    paths = report.write_report(results_dir)
+    paths = report.write_report(results_dir, force=args.force)
     failed = [r for r in rows if r["status"] != "ok"]
     log.info(
         "done: %d ok, %d failed or skipped; report: %s",
@@ -115,7 +115,7 @@ def cmd_report(args) -> int:
     """Rebuilds summary.csv and the charts from a results folder."""
     from suite import report
 
-    for path in report.write_report(Path(args.results_dir)):
+    for path in report.write_report(Path(args.results_dir), force=args.force):
         print(path)
     return 0
 
@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per case, 0..N-1 (default: the profile's)")
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
-    run.add_argument("--force", action="store_true", help="redo cases already ok in the results folder")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="redo cases already ok in the results folder, even if it holds results from another machine",
+    )
     run.set_defaults(func=cmd_run)
 
     rep = commands.add_parser(
@@ -186,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rebuild DIR/summary.csv and DIR/charts/ from DIR/results.csv; trains nothing.",
     )
     rep.add_argument("results_dir", metavar="DIR")
+    rep.add_argument("--force", action="store_true", help="summarise rows from different machine fingerprints together")
     rep.set_defaults(func=cmd_report)
 
     prep = commands.add_parser(

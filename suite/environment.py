@@ -6,10 +6,14 @@ records where it was measured.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import socket
+import subprocess
 from functools import cache
+from pathlib import Path
 
 from suite import __version__
 from suite.errors import SuiteError
@@ -63,17 +67,105 @@ def device_name(kind: str) -> str:
     return f"cpu: {cpu_model()} x{os.cpu_count()}"
 
 
+def _gpu_driver() -> str:
+    """The NVIDIA driver version, from ``nvidia-smi`` where there is one."""
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else ""
+
+
+def git_commit() -> str:
+    """The suite's git commit (``+dirty`` with uncommitted changes), or ``unknown`` outside a checkout."""
+    source = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, timeout=10)
+        if done.returncode:
+            raise OSError(done.stderr)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+# The fields that make two measurements comparable. The suite's own commit is
+# recorded but left out: comparing two versions of the code is the point of a gate.
+FINGERPRINT_FIELDS = (
+    "cpu_model",
+    "cpu_count",
+    "gpu_name",
+    "gpu_driver",
+    "cuda_version",
+    "cudnn_version",
+    "tf_version",
+    "keras_version",
+    "onednn",
+    "threads",
+)
+
+
 @cache
 def environment() -> dict[str, str]:
-    """Library versions and machine identity, one flat dict for every row."""
+    """The machine and software every row records, and ``fingerprint``: a short hash of ``FINGERPRINT_FIELDS``."""
     import keras
     import tensorflow as tf
 
-    return {
+    build = tf.sysconfig.get_build_info()
+    gpus = tf.config.list_physical_devices("GPU")
+    gpu_name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else ""
+    threads = (
+        f"intra={tf.config.threading.get_intra_op_parallelism_threads()} "
+        f"inter={tf.config.threading.get_inter_op_parallelism_threads()} "
+        f"omp={os.environ.get('OMP_NUM_THREADS', '')}"
+    )
+    facts = {
+        "cpu_model": cpu_model(),
+        "cpu_count": str(os.cpu_count()),
+        "gpu_name": f"{gpu_name} x{len(gpus)}" if gpus else "",
+        "gpu_driver": _gpu_driver() if gpus else "",
+        "cuda_version": str(build.get("cuda_version", "")) if gpus else "",
+        "cudnn_version": str(build.get("cudnn_version", "")) if gpus else "",
         "tf_version": tf.__version__,
         "keras_version": keras.__version__,
+        # TF enables oneDNN by default on x86 Linux; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "threads": threads,
+    }
+    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+    return {
+        **facts,
+        "fingerprint": digest,
         "python_version": platform.python_version(),
         "suite_version": __version__,
+        "git_commit": git_commit(),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
     }
+
+
+def require_one_fingerprint(frame, force: bool = False, what: str = "these results") -> None:
+    """Refuses to compare rows measured on different machines or software stacks, unless ``force``.
+
+    ``frame`` is a results DataFrame; the error names the fields that differ.
+    """
+    if "fingerprint" not in frame or force:
+        return
+    prints = frame["fingerprint"].dropna().unique()
+    if len(prints) <= 1:
+        return
+    differing = [f for f in FINGERPRINT_FIELDS if f in frame and frame[f].nunique(dropna=False) > 1]
+    raise SuiteError(
+        f"{what} mix {len(prints)} machine fingerprints (differing: {', '.join(differing) or 'unknown'}); "
+        "numbers from different machines are not comparable; pass --force to compare anyway"
+    )

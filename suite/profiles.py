@@ -28,13 +28,19 @@ class SourceBudget:
 
 @dataclass(frozen=True)
 class MeasureBudget:
-    """How long latency and throughput are measured for each case."""
+    """How long each case's inference is measured (``suite.measure``); defaults keep it well under 60 s on CPU."""
 
-    warmup_runs: int = 5  # untimed calls first: tracing, compiling, allocator warm-up
-    latency_runs: int = 50  # timed batch-1 calls, at least ...
-    latency_min_s: float = 2.0  # ... and at least this many seconds of them
-    throughput_batch: int = 32  # images per call for throughput
-    throughput_runs: int = 10  # timed calls at throughput_batch
+    warmup_runs: int = 5  # untimed calls after the first (tracing, compiling, allocator warm-up)
+    latency_runs: int = 50  # timed batch-1 calls per mode, at least ...
+    latency_min_s: float = 2.0  # ... and at least this many seconds of them ...
+    latency_max_s: float = 20.0  # ... but no longer than this (slow models on slow machines)
+    probe_batch: int = 32  # the batch at which every mode and precision is compared
+    batches: tuple[int, ...] = (1, 8, 32, 128)  # the throughput sweep, in the chosen mode
+    throughput_runs: int = 5  # timed blocks per batch size; the figure is the best block, the median is kept
+    throughput_min_s: float = 1.0  # seconds of calls per batch size, split over the blocks ...
+    throughput_max_s: float = 10.0  # ... and about this at most, however slow one call is (two blocks minimum)
+    modes: tuple[str, ...] = ("graph", "xla")  # execution modes compared; the faster at batch 1 is the case's
+    gpu_precisions: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")  # also measured on GPU
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,13 @@ PROFILES: dict[str, Profile] = {
             budgets=(("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),),
             source=SourceBudget(images_per_class=8, epochs=1),
             measure=MeasureBudget(
-                warmup_runs=2, latency_runs=10, latency_min_s=0.0, throughput_batch=16, throughput_runs=2
+                warmup_runs=1,
+                latency_runs=10,
+                latency_min_s=0.0,
+                probe_batch=8,
+                batches=(1, 8, 16),
+                throughput_runs=2,
+                throughput_min_s=0.0,
             ),
         ),
         Profile(
@@ -89,7 +101,7 @@ PROFILES: dict[str, Profile] = {
                 ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
             ),
             source=SourceBudget(images_per_class=70, epochs=2),
-            measure=MeasureBudget(latency_runs=50, latency_min_s=1.0),
+            measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
         ),
         Profile(
             "overnight",
@@ -99,7 +111,15 @@ PROFILES: dict[str, Profile] = {
             transfer_weights=("imagenet", "source:glyphs"),
             budgets=(("*", dict(epochs=30, head_epochs=5, batch_size=128, augment=0.125, early_stopping=8)),),
             source=SourceBudget(images_per_class=1000, epochs=10),
-            measure=MeasureBudget(warmup_runs=10, latency_runs=200, latency_min_s=10.0, throughput_runs=30),
+            measure=MeasureBudget(
+                warmup_runs=10,
+                latency_runs=300,
+                latency_min_s=10.0,
+                latency_max_s=60.0,
+                batches=(1, 8, 32, 128, 512),
+                throughput_runs=10,
+                throughput_min_s=5.0,
+            ),
         ),
     )
 }

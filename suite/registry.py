@@ -59,6 +59,7 @@ class Case:
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0..1
     augment: float = 0.1  # random translation, as a fraction of the image side; 0 = no augmentation
     early_stopping: int = 0  # patience in epochs on validation loss; 0 = off (best weights are restored either way)
+    target_accuracy: float = 0.0  # validation accuracy that time_to_target_s waits for; 0 = the dataset's default
     # Architecture knobs.
     bn_momentum: float = 0.9  # batch-norm moving-average momentum; 0.99 lags on short budgets
     depth: int = 0  # simple_cnn blocks or resnet_scratch layers (6n + 2); 0 = family default
@@ -68,6 +69,11 @@ class Case:
     def __post_init__(self) -> None:
         if not self.id:
             object.__setattr__(self, "id", f"{self.arch}.{self.regime}.{parse_dataset(self.dataset).slug}")
+
+    @property
+    def target(self) -> float:
+        """The validation accuracy ``time_to_target_s`` measures: ``target_accuracy`` or the dataset's default."""
+        return self.target_accuracy or parse_dataset(self.dataset).default_target
 
     def validate(self) -> Case:
         """Raises ``SuiteError`` on an unknown name or an out-of-range value; returns self."""
@@ -95,6 +101,7 @@ class Case:
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "augment": 0 <= self.augment <= 0.5,
             "early_stopping": self.early_stopping >= 0,
+            "target_accuracy": 0 <= self.target_accuracy <= 1,
             "bn_momentum": 0 < self.bn_momentum < 1,
             "depth": self.depth >= 0,
         }

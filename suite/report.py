@@ -17,12 +17,21 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from suite import storage  # noqa: E402
+from suite.environment import require_one_fingerprint  # noqa: E402
 
 REGIME_MARKERS = {"scratch": "o", "frozen": "s", "finetune": "D", "freeze25": "v", "freeze50": "^", "freeze75": "<"}
 
 
+def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
+    """Half-width of the Student-t confidence interval of a mean (NaN for one seed)."""
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, (n - 1).clip(lower=1)) * std / n.pow(0.5)
+    return half.where(n > 1)
+
+
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per ``ok`` case: test accuracy mean/std over seeds, median latency and throughput."""
+    """One row per ``ok`` case: accuracy mean, std, n and 95% interval over seeds; median speed figures."""
     ok = results[results["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame(columns=["case_id", "arch", "regime", "dataset", "weights", "seeds"])
@@ -32,10 +41,18 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         test_accuracy_mean=("test_accuracy", "mean"),
         test_accuracy_std=("test_accuracy", "std"),
         latency_p50_ms=("latency_p50_ms", "median"),
+        latency_p50_ci_low_ms=("latency_p50_ci_low_ms", "median"),
+        latency_p50_ci_high_ms=("latency_p50_ci_high_ms", "median"),
+        latency_p99_ms=("latency_p99_ms", "median"),
+        xla=("xla", lambda column: bool(column.dropna().mode().iloc[0]) if column.notna().any() else None),
         throughput_ips=("throughput_ips", "median"),
+        throughput_batch=("throughput_batch", "first"),
         params=("params", "first"),
+        gflops_per_image=("gflops_per_image", "first"),
         train_seconds=("train_seconds", "mean"),
+        time_to_target_s=("time_to_target_s", "median"),
     ).reset_index()
+    summary["test_accuracy_ci95"] = t_interval(summary["test_accuracy_std"], summary["seeds"])
     summary["test_accuracy_std"] = summary["test_accuracy_std"].fillna(0.0)
     return summary
 
@@ -116,10 +133,15 @@ def accuracy_vs_latency(summary: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_report(results_dir: Path) -> list[Path]:
-    """Rebuilds ``summary.csv`` and the charts of ``results_dir`` from ``results.csv``; returns the paths."""
+def write_report(results_dir: Path, force: bool = False) -> list[Path]:
+    """Rebuilds ``summary.csv`` and the charts of ``results_dir`` from ``results.csv``; returns the paths.
+
+    Refuses rows from different machine fingerprints unless ``force``.
+    """
     results_dir = Path(results_dir)
-    summary = summarise(storage.read_results(results_dir))
+    results = storage.read_results(results_dir)
+    require_one_fingerprint(results[results["status"] == "ok"], force, f"the results in {results_dir}")
+    summary = summarise(results)
     summary_path = results_dir / "summary.csv"
     summary.to_csv(summary_path, index=False)
     chart = accuracy_vs_latency(summary, results_dir / "charts" / "accuracy_vs_latency.png")

@@ -16,8 +16,6 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 from suite import storage
 from suite.data import parse_dataset
 from suite.errors import SuiteError
@@ -118,6 +116,7 @@ class Runner:
 
         regime = REGIMES[case.regime]
         keras.backend.clear_session()
+        measure.model_facts.reset_gpu_peak()
         keras.utils.set_random_seed(seed)
         raw = self.dataset(case.dataset, case.image_size)
         side = input_side(case.arch, raw.side, case.image_size)
@@ -177,32 +176,37 @@ class Runner:
         result.history.to_csv(storage.case_file(self.results_dir, "history", case.id, seed, ".csv"), index=False)
         val_accuracy = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
         test_accuracy = model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"]
-        model.save(storage.case_file(self.results_dir, "models", case.id, seed, ".keras"))
+        model_path = storage.case_file(self.results_dir, "models", case.id, seed, ".keras")
+        model.save(model_path)
 
-        call = measure.compiled_call(model)
-        latency, samples = measure.latency(call, side, self.profile.measure)
-        np.save(storage.case_file(self.results_dir, "latency", case.id, seed, ".npy"), samples)
-        speed = measure.throughput(call, side, self.profile.measure)
+        inference = measure.measure_inference(model, side, self.profile.measure, self.device)
+        inference.samples.to_csv(storage.case_file(self.results_dir, "latency", case.id, seed, ".csv"), index=False)
+        inference.points.to_csv(storage.case_file(self.results_dir, "throughput", case.id, seed, ".csv"), index=False)
         log.info(
-            "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s",
+            "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s at batch %d",
             case.id,
             seed,
             test_accuracy,
-            latency["latency_p50_ms"],
-            speed["throughput_ips"],
+            inference.row["latency_p50_ms"],
+            inference.row["throughput_ips"],
+            inference.row["throughput_batch"],
         )
         return {
             "epochs": result.epochs,
             "train_seconds": round(result.seconds, 2),
             "train_images_per_s": round(result.images_per_s, 1),
+            "time_to_target_s": None if result.time_to_target_s is None else round(result.time_to_target_s, 2),
+            "target_accuracy": case.target,
             "train_images": train_images,
             "val_accuracy": round(float(val_accuracy), 5),
             "test_accuracy": round(float(test_accuracy), 5),
             "test_images": test_images,
             "params": model.count_params(),
-            "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
-            **{k: round(v, 4) if isinstance(v, float) else v for k, v in latency.items()},
-            **speed,
+            "trainable_params": measure.model_facts.trainable_params(model),
+            "model_mb": measure.model_facts.serialized_mb(model_path),
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in inference.row.items()},
+            "peak_rss_mb": measure.model_facts.peak_rss_mb(),
+            "peak_gpu_mb": measure.model_facts.peak_gpu_mb(),
         }
 
 
@@ -214,6 +218,23 @@ def done_keys(results_dir: Path) -> set[tuple[str, int, str]]:
         return set()
     ok = frame[frame["status"] == "ok"]
     return {(c, int(s), j) for c, s, j in zip(ok["case_id"], ok["seed"], ok["case_json"])}
+
+
+def refuse_other_machines(results_dir: Path) -> None:
+    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint."""
+    from suite.environment import FINGERPRINT_FIELDS, environment
+
+    ok = storage.read_results(results_dir)
+    ok = ok[ok["status"] == "ok"]
+    here = environment()
+    others = ok[ok["fingerprint"] != here["fingerprint"]]
+    if len(others):
+        differing = [f for f in FINGERPRINT_FIELDS if (others[f] != here[f]).any()]
+        raise SuiteError(
+            f"{results_dir} holds {len(others)} row(s) measured under another machine fingerprint "
+            f"(differing: {', '.join(differing) or 'unknown'}); choose a new --results folder, "
+            "or pass --force to add rows that are not comparable"
+        )
 
 
 def run_cases(
@@ -229,6 +250,8 @@ def run_cases(
     """Runs every resolved case for seeds ``0..seeds-1``; returns the rows written by this call."""
     storage.prepare(results_dir)
     runner = Runner(profile, results_dir, device=device, data_dir=data_dir)
+    if not force:
+        refuse_other_machines(results_dir)
     runner.preflight(cases)
     done = set() if force else done_keys(results_dir)
     jobs = [(case, seed) for case in cases for seed in range(seeds)]

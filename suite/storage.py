@@ -32,6 +32,8 @@ COLUMNS = [
     "epochs",
     "train_seconds",
     "train_images_per_s",
+    "time_to_target_s",
+    "target_accuracy",
     "train_images",
     "source_pretrain_seconds",
     "source_accuracy",
@@ -42,12 +44,19 @@ COLUMNS = [
     # model
     "params",
     "trainable_params",
+    "gflops_per_image",
+    "model_mb",
     "image_size",
     "batch_size",
     "optimizer",
     "learning_rate",
-    # speed
+    # speed, float32; each figure from the faster execution mode (xla: latency's, throughput_xla: throughput's)
+    "xla",
+    "precision",
+    "xla_speedup",
     "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
     "latency_p90_ms",
     "latency_p99_ms",
     "latency_mean_ms",
@@ -55,13 +64,31 @@ COLUMNS = [
     "latency_n",
     "throughput_ips",
     "throughput_batch",
-    # where and when
+    "throughput_xla",
+    "throughput_oom_batch",
+    "achieved_gflops",
+    "peak_gflops",
+    "roofline_fraction",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "measure_seconds",
+    # where and when: the machine fingerprint and what it hashes
     "device",
     "device_name",
+    "fingerprint",
+    "cpu_model",
+    "cpu_count",
+    "gpu_name",
+    "gpu_driver",
+    "cuda_version",
+    "cudnn_version",
     "tf_version",
     "keras_version",
+    "onednn",
+    "threads",
     "python_version",
     "suite_version",
+    "git_commit",
     "hostname",
     "platform",
     "started_at",
@@ -69,6 +96,22 @@ COLUMNS = [
     "case_json",
 ]
 RESULTS_FILE = "results.csv"
+# Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").
+TEXT_COLUMNS = (
+    "fingerprint",
+    "git_commit",
+    "cpu_count",
+    "gpu_name",
+    "gpu_driver",
+    "cuda_version",
+    "cudnn_version",
+    "tf_version",
+    "keras_version",
+    "onednn",
+    "threads",
+    "python_version",
+    "suite_version",
+)
 
 
 def results_path(results_dir: Path) -> Path:
@@ -80,7 +123,7 @@ def prepare(results_dir: Path) -> Path:
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
         raise SuiteError(f"--results {results_dir} is a file, not a folder")
-    for sub in ("models", "history", "errors", "charts", "latency"):
+    for sub in ("models", "history", "errors", "charts", "latency", "throughput"):
         (results_dir / sub).mkdir(parents=True, exist_ok=True)
     path = results_path(results_dir)
     if path.exists() and path.stat().st_size:
@@ -124,7 +167,10 @@ def read_results(results_dir: Path) -> pd.DataFrame:
     path = results_path(results_dir)
     if not path.is_file():
         raise SuiteError(f"no {RESULTS_FILE} in {results_dir}; run `suite run --results {results_dir}` first")
-    frame = pd.read_csv(path, keep_default_na=True)
+    frame = pd.read_csv(path, keep_default_na=True, dtype={c: str for c in TEXT_COLUMNS})
+    for column in TEXT_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].fillna("")
     return frame if len(frame.columns) else pd.DataFrame(columns=COLUMNS)
 
 

@@ -78,15 +78,28 @@ def freeze(backbone: keras.Model, fraction: float, *, batch_norm_frozen: bool = 
 
 
 class EpochStats(keras.callbacks.Callback):
-    """Records per-epoch seconds, images/s and learning rate, and logs one line per epoch."""
+    """Records per-epoch seconds, images/s, learning rate and wall time since ``clock``; times every step.
 
-    def __init__(self, phase: str, images_per_epoch: int, total_epochs: int, label: str):
+    Step times (``steps``: epoch, step, seconds) let ``steady_images_per_s``
+    leave out the steps that trace the training function.
+    """
+
+    def __init__(self, phase: str, images_per_epoch: int, total_epochs: int, label: str, clock: float):
         super().__init__()
         self.phase, self.images, self.total, self.label = phase, images_per_epoch, total_epochs, label
+        self.clock = clock
         self.rows: list[dict] = []
+        self.steps: list[tuple[int, int, float]] = []
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
         self.started = time.perf_counter()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.step_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps.append((self.epoch, batch, time.perf_counter() - self.step_started))
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
@@ -95,6 +108,7 @@ class EpochStats(keras.callbacks.Callback):
             lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             epoch_seconds=seconds,
             images_per_s=self.images / seconds,
+            elapsed_s=time.perf_counter() - self.clock,
         )
         self.rows.append(row)
         log.info(
@@ -111,6 +125,19 @@ class EpochStats(keras.callbacks.Callback):
         )
 
 
+def steady_steps(steps: list[tuple[int, int, float]], images: int, batch_size: int) -> tuple[int, float]:
+    """``(images, seconds)`` of one phase's steady steps: epochs after the first, or else the first's middle steps.
+
+    The first step of a phase traces the training function, and the last one
+    retraces it when the final batch is smaller; neither is steady state.
+    """
+    per_epoch = max(1, math.ceil(images / batch_size))
+    last_batch = images - (per_epoch - 1) * batch_size
+    steady = [s for s in steps if s[0] >= 1] or [s for s in steps if 0 < s[1] < per_epoch - 1]
+    done = sum(last_batch if step == per_epoch - 1 else batch_size for _, step, _ in steady)
+    return done, sum(seconds for _, _, seconds in steady)
+
+
 @dataclass
 class TrainResult:
     """What training reports to the row."""
@@ -118,7 +145,8 @@ class TrainResult:
     history: pd.DataFrame  # one row per epoch of every phase
     epochs: int  # epochs run, all phases
     seconds: float  # wall time inside fit, all phases
-    images_per_s: float  # training images / second inside fit
+    images_per_s: float  # steady-state training images / second (tracing steps left out)
+    time_to_target_s: float | None  # wall time until validation accuracy first reached the case's target
 
 
 def train(
@@ -140,7 +168,8 @@ def train(
     else:
         phases.append(("train", case.epochs, case.learning_rate, regime.freeze_fraction if regime.pretrained else 0.0))
 
-    stats, seconds = [], 0.0
+    stats, steady, seconds = [], [], 0.0
+    clock = time.perf_counter()
     for name, epochs, peak, fraction in phases:
         freeze(backbone, fraction, batch_norm_frozen=regime.pretrained)
         optimizer = make_optimizer(case, make_schedule(case, peak, steps, epochs))
@@ -151,7 +180,7 @@ def train(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=case.label_smoothing),
             metrics=["accuracy"],
         )
-        recorder = EpochStats(name, train_images, epochs, case.id)
+        recorder = EpochStats(name, train_images, epochs, case.id, clock)
         best = keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )
@@ -159,6 +188,14 @@ def train(
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[recorder, best], shuffle=False, verbose=0)
         seconds += time.perf_counter() - started
         stats.extend(recorder.rows)
+        steady.append(steady_steps(recorder.steps, train_images, case.batch_size))  # each phase traces afresh
     history = pd.DataFrame(stats)
-    images = train_images * len(history)
-    return TrainResult(history, len(history), seconds, images / history["epoch_seconds"].sum())
+    steady_images, steady_seconds = (sum(column) for column in zip(*steady))
+    reached = history[history["val_accuracy"] >= case.target] if "val_accuracy" in history else history.iloc[:0]
+    return TrainResult(
+        history,
+        len(history),
+        seconds,
+        steady_images / steady_seconds if steady_seconds else math.nan,
+        float(reached["elapsed_s"].iloc[0]) if len(reached) else None,
+    )

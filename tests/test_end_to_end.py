@@ -49,6 +49,23 @@ def test_smoke_run_writes_one_ok_row_per_case(smoke_run):
     assert set(frame["device"]) == {"cpu"} and frame["tf_version"].notna().all()
 
 
+def test_every_row_carries_the_measurement_protocol_and_the_machine(smoke_run):
+    results, _ = smoke_run
+    frame = storage.read_results(results)
+    assert (frame["latency_p50_ci_low_ms"] <= frame["latency_p50_ms"]).all()
+    assert (frame["latency_p50_ms"] <= frame["latency_p50_ci_high_ms"]).all()
+    assert (frame["latency_p50_ms"] <= frame["latency_p90_ms"]).all()
+    assert (frame["latency_p90_ms"] <= frame["latency_p99_ms"]).all()
+    assert frame["xla"].isin([True, False]).all() and set(frame["precision"]) == {"float32"}
+    assert frame["throughput_batch"].isin([1, 8, 16]).all()  # the smoke profile's sweep
+    assert (frame["gflops_per_image"] > 0).all() and (frame["model_mb"] > 0).all()
+    assert frame["roofline_fraction"].between(0, 1).all() and (frame["peak_gflops"] > 0).all()
+    assert (frame["peak_rss_mb"] > 100).all() and frame["peak_gpu_mb"].isna().all()
+    assert (frame["train_images_per_s"] > 0).all() and (frame["target_accuracy"] == 0.95).all()
+    assert frame["fingerprint"].nunique() == 1 and frame["fingerprint"].str.len().eq(12).all()
+    assert (frame["cpu_count"] != "").all() and (frame["git_commit"] != "").all()
+
+
 def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
     results, _ = smoke_run
     model = keras.models.load_model(results / "models" / "simple_cnn.scratch.digits-s0.keras")
@@ -56,7 +73,17 @@ def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
     history = pd.read_csv(results / "history" / "mobilenet_v2.finetune.digits-s0.csv")
     assert history["phase"].tolist() == ["head", "finetune"]
     assert {"loss", "accuracy", "val_accuracy", "lr", "epoch_seconds", "images_per_s"} <= set(history.columns)
-    assert (results / "latency" / "simple_cnn.scratch.digits-s0.npy").is_file()
+    samples = pd.read_csv(results / "latency" / "simple_cnn.scratch.digits-s0.csv")
+    assert set(samples["xla"]) == {True, False} and (samples["latency_ms"] > 0).all()
+    row = storage.read_results(results).set_index("case_id").loc["simple_cnn.scratch.digits"]
+    chosen = samples[samples["xla"] == row["xla"]]["latency_ms"]
+    assert len(chosen) == row["latency_n"] and chosen.median() == pytest.approx(row["latency_p50_ms"], rel=1e-3)
+    curve = pd.read_csv(results / "throughput" / "simple_cnn.scratch.digits-s0.csv")
+    assert sorted(curve[curve["xla"]]["batch"]) == sorted(curve[~curve["xla"]]["batch"]) == [1, 8, 16]
+    best = curve.loc[curve["images_per_s"].idxmax()]  # the row's figure: the best of both modes' sweeps
+    assert best["images_per_s"] == pytest.approx(row["throughput_ips"], rel=1e-3)
+    assert (best["batch"], best["xla"]) == (row["throughput_batch"], row["throughput_xla"])
+    assert (curve["median_images_per_s"] <= curve["images_per_s"] * (1 + 1e-9)).all()
     chart = results / "charts" / "accuracy_vs_latency.png"
     assert chart.read_bytes()[:4] == b"\x89PNG"
     assert (results / "summary.csv").is_file()
@@ -99,8 +126,30 @@ def test_a_failing_case_is_a_row_not_a_crash(tmp_path, capsys):
 @pytest.mark.slow
 def test_resnet_scratch_reaches_97_percent_on_digits_in_the_quick_profile(tmp_path):
     assert main(["run", "resnet_scratch.scratch.digits", "--profile", "quick", "--results", str(tmp_path)]) == 0
-    accuracy = storage.read_results(tmp_path)["test_accuracy"].iloc[0]
-    assert accuracy >= 0.97
+    row = storage.read_results(tmp_path).iloc[0]
+    assert row["test_accuracy"] >= 0.97
+    history = pd.read_csv(tmp_path / "history" / "resnet_scratch.scratch.digits-s0.csv")
+    first = history[history["val_accuracy"] >= row["target_accuracy"]].iloc[0]
+    assert row["time_to_target_s"] == pytest.approx(first["elapsed_s"], abs=0.01)
+    assert 0 < row["time_to_target_s"] <= row["train_seconds"] + 1
+
+
+def test_report_refuses_rows_from_another_machine_unless_forced(smoke_run, tmp_path, capsys):
+    import shutil
+
+    results, _ = smoke_run
+    mixed = tmp_path / "mixed"
+    shutil.copytree(results, mixed)
+    moved = storage.read_results(results).iloc[0].to_dict()
+    moved.update(fingerprint="0123456789ab", tf_version="2.99.0", seed=7)
+    storage.append_row(mixed, {k: v for k, v in moved.items() if isinstance(v, str) or pd.notna(v)})
+    before = (mixed / "results.csv").read_bytes()
+    assert main(["report", str(mixed)]) == 2
+    assert "machine fingerprints (differing: tf_version)" in capsys.readouterr().err
+    assert main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(mixed)]) == 2
+    assert "another machine fingerprint" in capsys.readouterr().err
+    assert (mixed / "results.csv").read_bytes() == before  # refused, and nothing written
+    assert main(["report", str(mixed), "--force"]) == 0
 
 
 def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path, monkeypatch):

@@ -97,4 +97,6 @@ def test_report_summarises_seeds_and_draws_the_chart(tmp_path):
     assert summary.loc["simple_cnn.scratch.digits", "seeds"] == 2
     assert summary.loc["simple_cnn.scratch.digits", "test_accuracy_mean"] == pytest.approx(0.92)
     assert summary.loc["simple_cnn.scratch.digits", "test_accuracy_std"] == pytest.approx(0.0283, abs=1e-3)
+    assert summary.loc["simple_cnn.scratch.digits", "test_accuracy_ci95"] == pytest.approx(12.706 * 0.02, rel=1e-3)
+    assert pd.isna(summary.loc["resnet50.frozen.digits", "test_accuracy_ci95"])  # one seed: no interval
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000

@@ -1,0 +1,123 @@
+"""The measurement protocol: how a trained model's speed and cost become a row and two side tables.
+
+Each execution mode (graph, XLA) is measured in float32: batch-1 latency, then
+a throughput sweep over batch sizes. On GPU, ``mixed_float16`` and
+``mixed_bfloat16`` copies are measured too, at batch 1 and the probe batch.
+The row takes the faster mode for each figure (``xla`` for latency,
+``throughput_xla`` for throughput), as XLA helps some models and hurts others;
+every point measured goes to the side tables, so nothing chosen away is lost.
+
+Row figures (see ``results/README.md``): latency p50/p90/p99/mean/std/n and a
+bootstrap 95% interval on p50; ``throughput_ips`` at ``throughput_batch``;
+FLOPs per image; achieved GFLOP/s against the measured matmul peak.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from suite.measure import model_facts, timing
+from suite.profiles import MeasureBudget
+
+log = logging.getLogger(__name__)
+
+MODES = {"graph": False, "xla": True}
+
+
+@dataclass
+class InferenceReport:
+    """What measuring one model gives: the row's figures, every (precision, mode, batch) point, raw latencies."""
+
+    row: dict
+    points: pd.DataFrame  # precision, xla, batch, images_per_s, oom, latency summary at batch 1, first_call_s
+    samples: pd.DataFrame  # precision, xla, latency_ms: every timed batch-1 call
+
+
+def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> InferenceReport:
+    """Runs the protocol on ``model`` at ``side`` x ``side`` inputs; see the module docstring."""
+    started = time.perf_counter()
+    precisions = ["float32"] + (list(budget.gpu_precisions) if device == "gpu" else [])
+    points: list[dict] = []
+    samples: list[pd.DataFrame] = []
+
+    for precision in precisions:
+        variant = model_facts.with_precision(model, precision)
+        calls = {mode: timing.compiled_call(variant, xla=MODES[mode]) for mode in budget.modes}
+        one = timing.random_images(1, side)
+        first_call_s = {mode: timing.timed(call, one) for mode, call in calls.items()}  # tracing, XLA compiling
+        latencies = timing.interleaved_latencies(
+            calls, one, budget.warmup_runs, budget.latency_runs, budget.latency_min_s, budget.latency_max_s
+        )
+        configs = {}
+        for mode, call in calls.items():
+            batches = list(budget.batches) if precision == "float32" else [budget.probe_batch]
+            fits, oom = timing.feasible_batches(call, side, batches)
+            configs.update({(mode, batch): (call, batch, seconds) for batch, seconds in fits.items()})
+            points.extend({"precision": precision, "xla": MODES[mode], "batch": b, "oom": True} for b in oom)
+        rates = timing.interleaved_throughput(
+            configs, side, budget.throughput_runs, budget.throughput_min_s, budget.throughput_max_s
+        )
+        for mode in calls:
+            latency = {"first_call_s": first_call_s[mode], **timing.latency_summary(latencies[mode])}
+            key = {"precision": precision, "xla": MODES[mode]}
+            samples.append(pd.DataFrame({**key, "latency_ms": latencies[mode]}))
+            points.append({**key, "batch": 1, "oom": False, **latency})
+            for (rate_mode, batch), (best, median) in rates.items():
+                if rate_mode == mode:
+                    points.append({**key, "batch": batch, "oom": False, "images_per_s": best})
+                    points[-1]["median_images_per_s"] = median
+            log.info(
+                "  %s %s: p50 %.2f ms at batch 1 (first call %.1f s); images/s by batch: %s",
+                precision,
+                mode,
+                latency["latency_p50_ms"],
+                first_call_s[mode],
+                ", ".join(f"{b}: {r[0]:.0f}" for (m, b), r in rates.items() if m == mode) or "none fit in memory",
+            )
+
+    # Batch 1 appears twice per mode (latency, and the sweep): merged into one row.
+    frame = pd.DataFrame(points).groupby(["precision", "xla", "batch", "oom"], sort=True, as_index=False).first()
+    float32 = frame[frame["precision"] == "float32"]
+    at_one = float32[float32["batch"] == 1].dropna(subset=["latency_p50_ms"])
+    chosen = at_one.loc[at_one["latency_p50_ms"].idxmin()]
+    best = float32.loc[float32["images_per_s"].idxmax()]
+    p50 = at_one.set_index("xla")["latency_p50_ms"]
+    flops = model_facts.flops_per_image(model, side)
+    peak = model_facts.matmul_peak_gflops()
+    achieved = flops * best["images_per_s"] / 1e9
+    row = {
+        "precision": "float32",
+        "xla": bool(chosen["xla"]),
+        "xla_speedup": round(p50[False] / p50[True], 3) if len(p50) == 2 else None,
+        **{k: v for k, v in chosen.items() if k.startswith("latency_")},
+        "latency_n": int(chosen["latency_n"]),
+        "throughput_ips": float(best["images_per_s"]),
+        "throughput_batch": int(best["batch"]),
+        "throughput_xla": bool(best["xla"]),
+        "throughput_oom_batch": int(frame.loc[frame["oom"], "batch"].min()) if frame["oom"].any() else None,
+        "gflops_per_image": flops / 1e9,
+        "achieved_gflops": achieved,
+        "peak_gflops": peak,
+        "roofline_fraction": achieved / peak,
+        "measure_seconds": time.perf_counter() - started,
+    }
+    log.info(
+        "  row: %s p50 %.2f ms [%.2f, %.2f]; %s %.0f images/s at batch %d; %.0f%% of a %.0f GFLOP/s matmul",
+        "xla" if row["xla"] else "graph",
+        row["latency_p50_ms"],
+        row["latency_p50_ci_low_ms"],
+        row["latency_p50_ci_high_ms"],
+        "xla" if row["throughput_xla"] else "graph",
+        row["throughput_ips"],
+        row["throughput_batch"],
+        100 * row["roofline_fraction"],
+        peak,
+    )
+    return InferenceReport(row, frame, pd.concat(samples, ignore_index=True))
+
+
+__all__ = ["InferenceReport", "measure_inference", "model_facts", "timing"]

@@ -1,0 +1,116 @@
+"""What a model is and what the machine can do: FLOPs, size, memory, precision variants, matmul peak.
+
+FLOPs are counted by TensorFlow's graph profiler on the frozen batch-1 inference
+graph, multiply and add counted apart: the convention of the published counts
+in ``REFERENCE.md`` (ResNet50 7.76 GFLOPs at 224x224), which the tests check.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from functools import cache
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def flops_per_image(model: keras.Model, side: int) -> int:
+    """Floating-point operations of one batch-1 forward pass, from the traced and frozen graph."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    function = tf.function(lambda images: model(images, training=False))
+    concrete = function.get_concrete_function(tf.TensorSpec((1, side, side, 3), model.inputs[0].dtype))
+    frozen = convert_variables_to_constants_v2(concrete)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    quiet = logging.getLogger("tensorflow")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the v1 profiler announces its own deprecation on every call
+    try:
+        graph_info = tf.compat.v1.profiler.profile(
+            graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op", options=options
+        )
+    finally:
+        quiet.setLevel(level)
+    return int(graph_info.total_float_ops)
+
+
+def trainable_params(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def with_precision(model: keras.Model, precision: str) -> keras.Model:
+    """A copy of ``model`` under the ``precision`` dtype policy, same weights; the ``classifier`` stays float32.
+
+    Keras stores each layer's dtype policy in its config, so the copy is rebuilt
+    from a config with every float32 policy replaced.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "float32":
+        return model
+
+    def rewrite(node, keep_float32: bool = False):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and node.get("config", {}).get("name") == "float32":
+                return node if keep_float32 else {**node, "config": {**node["config"], "name": precision}}
+            keep = keep_float32 or (node.get("name") == "classifier" and "dtype" in node)
+            return {key: rewrite(value, keep) for key, value in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item, keep_float32) for item in node]
+        return node
+
+    copy = model.__class__.from_config(rewrite(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def serialized_mb(path) -> float:
+    """Size of a saved ``.keras`` file in MB (10^6 bytes)."""
+    from pathlib import Path
+
+    return round(Path(path).stat().st_size / 1e6, 3)
+
+
+def peak_rss_mb() -> float:
+    """The process' peak resident memory so far, in MB (per case once each case runs in its own process)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / 1e6 if sys.platform == "darwin" else peak / 1e3, 1)  # bytes on macOS, KiB on Linux
+
+
+def reset_gpu_peak() -> None:
+    """Starts a new peak for ``peak_gpu_mb`` (no-op without a GPU)."""
+    if tf.config.list_logical_devices("GPU"):
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_gpu_mb() -> float | None:
+    """Peak GPU memory TensorFlow allocated since ``reset_gpu_peak``, in MB; ``None`` without a GPU."""
+    if not tf.config.list_logical_devices("GPU"):
+        return None
+    return round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 1e6, 1)
+
+
+@cache
+def matmul_peak_gflops(size: int = 2048, seconds: float = 1.0) -> float:
+    """The machine's measured float32 matmul rate in GFLOP/s: the roof for ``roofline_fraction``.
+
+    Measured once per process on the default device, as the best of several
+    timed blocks (a peak, not a typical figure).
+    """
+    a = tf.random.uniform((size, size), seed=1)
+    b = tf.random.uniform((size, size), seed=2)
+    product = tf.function(lambda x, y: tf.matmul(x, y))
+    product(a, b).numpy()
+    best, started = float("inf"), time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        tick = time.perf_counter()
+        product(a, b).numpy()
+        best = min(best, time.perf_counter() - tick)
+    return 2 * size**3 / best / 1e9
