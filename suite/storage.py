@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.environment import FINGERPRINT_FIELDS
 from suite.errors import SuiteError
 
 COLUMNS = [
@@ -97,21 +98,7 @@ COLUMNS = [
 ]
 RESULTS_FILE = "results.csv"
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").
-TEXT_COLUMNS = (
-    "fingerprint",
-    "git_commit",
-    "cpu_count",
-    "gpu_name",
-    "gpu_driver",
-    "cuda_version",
-    "cudnn_version",
-    "tf_version",
-    "keras_version",
-    "onednn",
-    "threads",
-    "python_version",
-    "suite_version",
-)
+TEXT_COLUMNS = (*FINGERPRINT_FIELDS, "fingerprint", "git_commit", "python_version", "suite_version")
 
 
 def results_path(results_dir: Path) -> Path:
