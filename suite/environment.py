@@ -154,6 +154,11 @@ def environment() -> dict[str, str]:
     }
 
 
+def differing_fields(frame) -> list[str]:
+    """The ``FINGERPRINT_FIELDS`` whose values differ between the rows of ``frame`` (``unknown`` if none do)."""
+    return [f for f in FINGERPRINT_FIELDS if f in frame and frame[f].nunique(dropna=False) > 1] or ["unknown"]
+
+
 def require_one_fingerprint(frame, force: bool = False, what: str = "these results") -> None:
     """Refuses to compare rows measured on different machines or software stacks, unless ``force``.
 
@@ -164,8 +169,7 @@ def require_one_fingerprint(frame, force: bool = False, what: str = "these resul
     prints = frame["fingerprint"].dropna().unique()
     if len(prints) <= 1:
         return
-    differing = [f for f in FINGERPRINT_FIELDS if f in frame and frame[f].nunique(dropna=False) > 1]
     raise SuiteError(
-        f"{what} mix {len(prints)} machine fingerprints (differing: {', '.join(differing) or 'unknown'}); "
+        f"{what} mix {len(prints)} machine fingerprints (differing: {', '.join(differing_fields(frame))}); "
         "numbers from different machines are not comparable; pass --force to compare anyway"
     )

@@ -222,17 +222,19 @@ def done_keys(results_dir: Path) -> set[tuple[str, int, str]]:
 
 def refuse_other_machines(results_dir: Path) -> None:
     """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint."""
-    from suite.environment import FINGERPRINT_FIELDS, environment
+    import pandas as pd
+
+    from suite.environment import differing_fields, environment
 
     ok = storage.read_results(results_dir)
     ok = ok[ok["status"] == "ok"]
     here = environment()
     others = ok[ok["fingerprint"] != here["fingerprint"]]
     if len(others):
-        differing = [f for f in FINGERPRINT_FIELDS if (others[f] != here[f]).any()]
+        differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
         raise SuiteError(
             f"{results_dir} holds {len(others)} row(s) measured under another machine fingerprint "
-            f"(differing: {', '.join(differing) or 'unknown'}); choose a new --results folder, "
+            f"(differing: {', '.join(differing)}); choose a new --results folder, "
             "or pass --force to add rows that are not comparable"
         )
 
