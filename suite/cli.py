@@ -79,8 +79,13 @@ def cmd_run(args) -> int:
         check_path(parse_dataset(case.dataset))
     results_dir = Path(args.results or Path("results") / profile.name)
 
+    from suite.budget import parse_duration
+
+    timeout_s = parse_duration(args.timeout) if args.timeout else None
+    budget_s = parse_duration(args.budget) if args.budget else None
+
     from suite import report
-    from suite.runner import run_cases
+    from suite.schedule import run_cases
 
     log.info(
         "suite run: %d case(s) x %d seed(s), profile %s, results in %s",
@@ -97,11 +102,15 @@ def cmd_run(args) -> int:
         device=args.device,
         data_dir=args.data_dir,
         force=args.force,
+        executor=args.executor,
+        timeout_s=timeout_s,
+        budget_s=budget_s,
     )
     paths = report.write_report(results_dir, force=args.force)
     failed = [r for r in rows if r["status"] != "ok"]
     log.info(
-        "done: %d ok, %d failed or skipped; report: %s",
+        "done: %d job(s) run, %d ok, %d failed or skipped; report: %s",
+        len(rows),
         len(rows) - len(failed),
         len(failed),
         ", ".join(str(p) for p in paths),
@@ -177,6 +186,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per case, 0..N-1 (default: the profile's)")
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
+    run.add_argument(
+        "--budget",
+        metavar="TIME",
+        help="wall-time budget, e.g. 8h or 90m: orders the jobs shortest first and says up front which will not fit "
+        "(estimates from earlier rows in DIR, else a short probe per architecture)",
+    )
+    run.add_argument(
+        "--timeout",
+        metavar="TIME",
+        help="per job, e.g. 45m: a job still running is killed and recorded as failed (default: the profile's)",
+    )
+    run.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "inline"],
+        help="local: each job in its own process (default); inline: in this process, no timeout, for debugging",
+    )
     run.add_argument(
         "--force",
         action="store_true",

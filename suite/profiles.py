@@ -55,6 +55,7 @@ class Profile:
     budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over case ids, case fields), later wins
     source: SourceBudget = SourceBudget()
     measure: MeasureBudget = MeasureBudget()
+    case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""
@@ -84,6 +85,7 @@ PROFILES: dict[str, Profile] = {
                 throughput_runs=2,
                 throughput_min_s=0.0,
             ),
+            case_timeout_s=900.0,
         ),
         Profile(
             "quick",
@@ -120,6 +122,7 @@ PROFILES: dict[str, Profile] = {
                 throughput_runs=10,
                 throughput_min_s=5.0,
             ),
+            case_timeout_s=6 * 3600.0,
         ),
     )
 }

@@ -1,14 +1,17 @@
-"""Runs cases: data, model, weights, training, evaluation, measurement, one row each.
+"""Runs one case for one seed in this process: data, model, weights, training, evaluation, measurement.
 
-A case that raises becomes a ``failed`` row with a one-line error and its
-traceback in ``DIR/errors/``; the run goes on. Bad input that would fail every
-case (an unusable dataset, a missing weights file) is checked before the first
-case starts and stops the run with a ``SuiteError``.
+``Runner.run_case`` returns the row and never raises: a case that raises
+becomes a ``failed`` row with a one-line error and its traceback in
+``DIR/errors/``. Which cases run, in which process, and where their rows go is
+``suite.schedule``'s business; ``preflight`` checks the input that would fail
+every case (an unusable dataset, a weights file that is missing or doesn't
+fit) before the first one starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -16,7 +19,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from suite import storage
+from suite import progress, storage
 from suite.data import parse_dataset
 from suite.errors import SuiteError
 from suite.profiles import Profile
@@ -40,6 +43,39 @@ def case_json(case: Case) -> str:
     return json.dumps(fields, sort_keys=True)
 
 
+def case_key(case: Case, env: dict[str, str]) -> str:
+    """12 hex digits naming what a row was produced from: the case's fields, the suite version, the machine.
+
+    A rerun skips a case whose key already has an ``ok`` row in the folder.
+    """
+    identity = json.dumps([case_json(case), env["suite_version"], env["fingerprint"]])
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
+    """The identity and machine columns every row has, whatever became of the case."""
+    from suite.environment import device_name, environment
+
+    env = environment()
+    return {
+        "case_id": case.id,
+        "arch": case.arch,
+        "regime": case.regime,
+        "dataset": case.dataset,
+        "seed": seed,
+        "profile": profile,
+        "case_key": case_key(case, env),
+        "batch_size": case.batch_size,
+        "optimizer": case.optimizer,
+        "learning_rate": case.learning_rate,
+        "device": device,
+        "device_name": device_name(device),
+        "started_at": _now(),
+        "case_json": case_json(case),
+        **env,
+    }
+
+
 def one_line(error: BaseException) -> str:
     """``Type: first line of the message``, for the ``error`` column."""
     text = str(error).strip().splitlines()
@@ -55,7 +91,8 @@ class Runner:
         self.profile, self.results_dir, self.data_dir = profile, Path(results_dir), data_dir
         self.device = configure_device(device)
         self._datasets: dict[tuple[str, int], object] = {}
-        self._failed_sources: dict[tuple[str, int], str] = {}
+        # "arch@side" -> error: source pretraining that failed earlier in this run, so isn't retried
+        self.failed_sources: dict[str, str] = {}
 
     def dataset(self, name: str, side: int = 0):
         """The raw splits of ``name``, loaded once per run."""
@@ -67,35 +104,53 @@ class Runner:
         return self._datasets[key]
 
     def preflight(self, cases: list[Case]) -> None:
-        """Fails fast, before any training, on input that would fail every case."""
+        """Fails fast, before any training, on input that would fail every case: datasets and weights files."""
+        import keras
+
+        from suite import transfer
+        from suite.data.pipeline import input_side
+        from suite.models import build_backbone
+
         for case in cases:
-            self.dataset(case.dataset, case.image_size)
-            if case.weights not in ("auto", "none", "imagenet") and not case.weights.startswith("source:"):
-                if not Path(case.weights).expanduser().is_file():
-                    raise SuiteError(f"case {case.id}: weights file {case.weights} does not exist")
+            raw = self.dataset(case.dataset, case.image_size)
+            if case.weights in ("auto", "none", "imagenet") or case.weights.startswith("source:"):
+                continue
+            path = Path(case.weights).expanduser()
+            if not path.is_file():
+                raise SuiteError(f"case {case.id}: weights file {case.weights} does not exist")
+            side = input_side(case.arch, raw.side, case.image_size)
+            backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+            try:
+                transfer.check_weights_file(backbone, path)
+            except transfer.WeightsUnavailable as error:
+                raise SuiteError(f"case {case.id}: {error}") from None
+            finally:
+                keras.backend.clear_session()
 
     def run_case(self, case: Case, seed: int) -> dict:
-        """Trains, evaluates and measures one case for one seed; returns its row (never raises)."""
-        from suite.environment import device_name, environment
+        """Trains, evaluates and measures one case for one seed; returns its row (never raises).
 
-        row: dict = {
-            "case_id": case.id,
-            "arch": case.arch,
-            "regime": case.regime,
-            "dataset": case.dataset,
-            "seed": seed,
-            "profile": self.profile.name,
-            "batch_size": case.batch_size,
-            "optimizer": case.optimizer,
-            "learning_rate": case.learning_rate,
-            "device": self.device,
-            "device_name": device_name(self.device),
-            "started_at": _now(),
-            "case_json": case_json(case),
-            **environment(),
-        }
+        If training runs out of memory (``ResourceExhaustedError``, a GPU OOM),
+        it is retried with half the batch until it fits or the batch is 1; the
+        row keeps the final ``batch_size`` and the first ``train_oom_batch``.
+        """
+        import tensorflow as tf
+
+        row = base_row(case, seed, self.profile.name, self.device)
+        started = time.perf_counter()
         try:
-            row.update(self._train_and_measure(case, seed, row))
+            attempt = case
+            while True:
+                try:
+                    row.update(self._train_and_measure(attempt, seed, row))
+                    break
+                except tf.errors.ResourceExhaustedError:
+                    if attempt.batch_size <= 1:
+                        raise
+                    row.setdefault("train_oom_batch", attempt.batch_size)
+                    attempt = dataclasses.replace(attempt, batch_size=attempt.batch_size // 2)
+                    row["batch_size"] = attempt.batch_size
+                    log.warning("  %s seed %d: out of memory; retrying at batch %d", case.id, seed, attempt.batch_size)
             row["status"] = "ok"
         except Exception as error:  # a failed case is data, not a crash of the run
             row.update(status="skipped" if isinstance(error, PrerequisiteFailed) else "failed", error=one_line(error))
@@ -103,8 +158,51 @@ class Runner:
             trace.write_text(traceback.format_exc())
             log.error("  %s seed %d %s: %s (traceback: %s)", case.id, seed, row["status"], row["error"], trace)
         row["finished_at"] = _now()
-        storage.append_row(self.results_dir, row)
+        row["case_seconds"] = round(time.perf_counter() - started, 1)
         return row
+
+    def probe(self, case: Case, steps: int = 4) -> dict:
+        """Times a few training steps and batch-1 calls of ``case``'s model on random images, for budgets.
+
+        Returns seconds: ``trace_s`` (first step), ``step_s`` (median later
+        step), ``infer_trace_s``, ``infer_s``; and the case's image counts.
+        """
+        import keras
+        import numpy as np
+
+        from suite.data.pipeline import input_side
+        from suite.measure import timing
+        from suite.models import build_backbone, build_classifier
+        from suite.train import make_optimizer
+
+        raw = self.dataset(case.dataset, case.image_size)
+        side = input_side(case.arch, raw.side, case.image_size)
+        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
+        model.compile(optimizer=make_optimizer(case, case.learning_rate), loss="categorical_crossentropy")
+        images = timing.random_images(case.batch_size, side)
+        labels = keras.utils.to_categorical(np.arange(case.batch_size) % raw.num_classes, raw.num_classes)
+
+        def step() -> float:  # train_on_batch returns the loss as a Python float: the device is synchronised
+            started = time.perf_counter()
+            model.train_on_batch(images, labels)
+            return time.perf_counter() - started
+
+        trace_s = step()
+        step_s = float(np.median([step() for _ in range(steps)]))
+        call = timing.compiled_call(model, xla=False)
+        one = timing.random_images(1, side)
+        infer_trace_s = timing.timed(call, one)
+        infer_s = float(np.median([timing.timed(call, one) for _ in range(5)]))
+        return {
+            "trace_s": trace_s,
+            "step_s": step_s,
+            "infer_trace_s": infer_trace_s,
+            "infer_s": infer_s,
+            "train_images": min(case.train_limit or raw.sizes["train"], raw.sizes["train"]),
+            "eval_images": min(case.eval_limit or raw.sizes["val"], raw.sizes["val"])
+            + min(case.eval_limit or raw.sizes["test"], raw.sizes["test"]),
+        }
 
     def _train_and_measure(self, case: Case, seed: int, row: dict) -> dict:
         import keras
@@ -126,17 +224,18 @@ class Runner:
 
         backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
         if weights.startswith("source:"):
-            key = (case.arch, side)
-            if key in self._failed_sources:
+            key = f"{case.arch}@{side}"
+            if key in self.failed_sources:
                 raise PrerequisiteFailed(
-                    f"source pretraining of {case.arch} failed earlier in this run: {self._failed_sources[key]}"
+                    f"source pretraining of {case.arch} failed earlier in this run: {self.failed_sources[key]}"
                 )
             started = time.perf_counter()
+            progress.emit(stage="weights", message=weights)
             cached = transfer.source_weights_path(case.arch, side, case, self.profile.source).is_file()
             try:
                 transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
             except Exception as error:
-                self._failed_sources[key] = one_line(error)
+                self.failed_sources[key] = one_line(error)
                 raise
             row["source_pretrain_seconds"] = 0.0 if cached else round(time.perf_counter() - started, 2)
             row["source_accuracy"] = transfer.source_accuracy(case.arch, side, case, self.profile.source)
@@ -174,11 +273,13 @@ class Runner:
         )
         result = train(model, backbone, regime, case, train_ds, val_ds, train_images)
         result.history.to_csv(storage.case_file(self.results_dir, "history", case.id, seed, ".csv"), index=False)
+        progress.emit(stage="evaluate")
         val_accuracy = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
         test_accuracy = model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"]
         model_path = storage.case_file(self.results_dir, "models", case.id, seed, ".keras")
         model.save(model_path)
 
+        progress.emit(stage="measure")
         inference = measure.measure_inference(model, side, self.profile.measure, self.device)
         inference.samples.to_csv(storage.case_file(self.results_dir, "latency", case.id, seed, ".csv"), index=False)
         inference.points.to_csv(storage.case_file(self.results_dir, "throughput", case.id, seed, ".csv"), index=False)
@@ -208,68 +309,3 @@ class Runner:
             "peak_rss_mb": measure.model_facts.peak_rss_mb(),
             "peak_gpu_mb": measure.model_facts.peak_gpu_mb(),
         }
-
-
-def done_keys(results_dir: Path) -> set[tuple[str, int, str]]:
-    """``(case_id, seed, case_json)`` of the rows already ``ok`` in the folder: what a rerun may skip."""
-    try:
-        frame = storage.read_results(results_dir)
-    except SuiteError:
-        return set()
-    ok = frame[frame["status"] == "ok"]
-    return {(c, int(s), j) for c, s, j in zip(ok["case_id"], ok["seed"], ok["case_json"])}
-
-
-def refuse_other_machines(results_dir: Path) -> None:
-    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint."""
-    import pandas as pd
-
-    from suite.environment import differing_fields, environment
-
-    ok = storage.read_results(results_dir)
-    ok = ok[ok["status"] == "ok"]
-    here = environment()
-    others = ok[ok["fingerprint"] != here["fingerprint"]]
-    if len(others):
-        differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
-        raise SuiteError(
-            f"{results_dir} holds {len(others)} row(s) measured under another machine fingerprint "
-            f"(differing: {', '.join(differing)}); choose a new --results folder, "
-            "or pass --force to add rows that are not comparable"
-        )
-
-
-def run_cases(
-    cases: list[Case],
-    profile: Profile,
-    results_dir: Path,
-    *,
-    seeds: int,
-    device: str = "auto",
-    data_dir: str | None = None,
-    force: bool = False,
-) -> list[dict]:
-    """Runs every resolved case for seeds ``0..seeds-1``; returns the rows written by this call."""
-    storage.prepare(results_dir)
-    runner = Runner(profile, results_dir, device=device, data_dir=data_dir)
-    if not force:
-        refuse_other_machines(results_dir)
-    runner.preflight(cases)
-    done = set() if force else done_keys(results_dir)
-    jobs = [(case, seed) for case in cases for seed in range(seeds)]
-    rows = []
-    started = time.perf_counter()
-    for number, (case, seed) in enumerate(jobs, start=1):
-        if (case.id, seed, case_json(case)) in done:
-            log.info(
-                "[%d/%d] %s seed %d: already done in %s (use --force to redo)",
-                number,
-                len(jobs),
-                case.id,
-                seed,
-                results_dir,
-            )
-            continue
-        log.info("[%d/%d] %s seed %d (%.0f s elapsed)", number, len(jobs), case.id, seed, time.perf_counter() - started)
-        rows.append(runner.run_case(case, seed))
-    return rows

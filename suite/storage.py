@@ -1,22 +1,31 @@
 """The results folder: ``results.csv`` (one row per case and seed) and the files beside it.
 
-Rows are flat, with units in the column names. Each row is appended with one
-``write`` call on a file opened for appending, so a crash can't leave half a
-row, and rows already written are never rewritten. ``results/README.md``
-documents every file and column.
+Rows are flat, with units in the column names. Only the process holding the
+folder's lock appends, one row per ``write`` call followed by ``fsync``; a
+write that fails (a full disk) is cut back to the last whole row, and a half
+row left by a ``kill -9`` mid-write is moved aside before the next append. Rows
+already written are never rewritten. ``results/README.md`` documents every file
+and column.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import io
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from suite.environment import FINGERPRINT_FIELDS
 from suite.errors import SuiteError
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     # identity
@@ -29,6 +38,7 @@ COLUMNS = [
     "profile",
     "status",
     "error",
+    "case_key",
     # training
     "epochs",
     "train_seconds",
@@ -49,6 +59,7 @@ COLUMNS = [
     "model_mb",
     "image_size",
     "batch_size",
+    "train_oom_batch",
     "optimizer",
     "learning_rate",
     # speed, float32; each figure from the faster execution mode (xla: latency's, throughput_xla: throughput's)
@@ -85,24 +96,41 @@ COLUMNS = [
     "platform",
     "started_at",
     "finished_at",
+    "case_seconds",
     "case_json",
 ]
 RESULTS_FILE = "results.csv"
+FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "logs")
+# Where the rest of the disk-full family lands: no space, over quota, over the file-size limit.
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").
-TEXT_COLUMNS = (*FINGERPRINT_FIELDS, "fingerprint", "git_commit", "python_version", "suite_version")
+TEXT_COLUMNS = (*FINGERPRINT_FIELDS, "fingerprint", "case_key", "git_commit", "python_version", "suite_version")
 
 
 def results_path(results_dir: Path) -> Path:
     return Path(results_dir) / RESULTS_FILE
 
 
+def unwritable(results_dir: Path, reason: str) -> SuiteError:
+    return SuiteError(f"--results {results_dir} can't be written ({reason}); choose another folder")
+
+
 def prepare(results_dir: Path) -> Path:
-    """Creates the folder layout and the CSV header; refuses a results.csv with other columns."""
+    """Creates the folder layout and the CSV header; refuses a results.csv with other columns.
+
+    Call it while holding the folder's lock: it also moves aside a half-written
+    last row (see ``repair_tail``).
+    """
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
         raise SuiteError(f"--results {results_dir} is a file, not a folder")
-    for sub in ("models", "history", "errors", "charts", "latency", "throughput"):
-        (results_dir / sub).mkdir(parents=True, exist_ok=True)
+    try:
+        for sub in FOLDERS:
+            (results_dir / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise unwritable(results_dir, error.strerror) from None
+    if not os.access(results_dir, os.W_OK):
+        raise unwritable(results_dir, "permission denied")
     path = results_path(results_dir)
     if path.exists() and path.stat().st_size:
         with path.open(newline="") as handle:
@@ -112,9 +140,31 @@ def prepare(results_dir: Path) -> Path:
                 f"{path} has other columns than this suite version writes; choose a new --results folder "
                 "(existing results are left untouched)"
             )
+        repair_tail(results_dir)
     else:
         _append(path, _line(COLUMNS))
     return path
+
+
+def repair_tail(results_dir: Path) -> int:
+    """Moves a half-written last row (no final newline) to ``errors/``; returns the bytes moved.
+
+    A single ``write`` of one row is all but atomic, but a ``kill -9`` or a
+    power cut can still land inside one; the fragment is kept, not deleted.
+    """
+    path = results_path(results_dir)
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    cut = data.rfind(b"\n") + 1
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    aside = Path(results_dir) / "errors" / f"partial-row-{stamp}.txt"
+    aside.write_bytes(data[cut:])
+    with path.open("r+b") as handle:
+        handle.truncate(cut)
+        os.fsync(handle.fileno())
+    log.warning("results.csv ended in a half-written row (%d bytes); moved it to %s", len(data) - cut, aside)
+    return len(data) - cut
 
 
 def _line(values: list) -> str:
@@ -124,10 +174,27 @@ def _line(values: list) -> str:
 
 
 def _append(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Appends ``text`` whole or not at all: a failed or short write is cut back to where it started."""
+    data = text.encode()
     try:
-        os.write(descriptor, text.encode())
-        os.fsync(descriptor)
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise SuiteError(f"{path} can't be written ({error.strerror}); choose another --results folder") from None
+    try:
+        start = os.fstat(descriptor).st_size
+        try:
+            written = os.write(descriptor, data)
+            if written != len(data):
+                raise OSError(errno.ENOSPC, f"short write: {written} of {len(data)} bytes")
+            os.fsync(descriptor)
+        except OSError as error:
+            os.ftruncate(descriptor, start)
+            if error.errno in NO_SPACE:
+                raise SuiteError(
+                    f"no space left to write {path}; free some space and rerun the same command "
+                    "(the rows already written are intact, and finished cases are skipped)"
+                ) from None
+            raise
     finally:
         os.close(descriptor)
 
@@ -145,7 +212,11 @@ def read_results(results_dir: Path) -> pd.DataFrame:
     path = results_path(results_dir)
     if not path.is_file():
         raise SuiteError(f"no {RESULTS_FILE} in {results_dir}; run `suite run --results {results_dir}` first")
-    frame = pd.read_csv(path, keep_default_na=True, dtype={c: str for c in TEXT_COLUMNS})
+    data = path.read_bytes()
+    whole = data[: data.rfind(b"\n") + 1]  # a half-written last row (a kill mid-write) is not a row
+    if not whole:
+        return pd.DataFrame(columns=COLUMNS)
+    frame = pd.read_csv(io.BytesIO(whole), keep_default_na=True, dtype={c: str for c in TEXT_COLUMNS})
     for column in TEXT_COLUMNS:
         if column in frame:
             frame[column] = frame[column].fillna("")
@@ -155,3 +226,40 @@ def read_results(results_dir: Path) -> pd.DataFrame:
 def case_file(results_dir: Path, folder: str, case_id: str, seed: int, suffix: str) -> Path:
     """``DIR/<folder>/<case_id>-s<seed><suffix>``: where a case's model, history or traceback goes."""
     return Path(results_dir) / folder / f"{case_id}-s{seed}{suffix}"
+
+
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def locked(results_dir: Path) -> Iterator[None]:
+    """Holds ``DIR/.lock`` for one ``suite run``; a second run on the same folder gets a ``SuiteError``.
+
+    ``flock`` belongs to the open file, so the kernel releases it when the
+    holder dies, even by ``kill -9``: a lock never outlives its run.
+    """
+    import fcntl
+
+    path = Path(results_dir) / LOCK_FILE
+    try:
+        handle = path.open("a+")
+    except OSError as error:
+        raise unwritable(results_dir, error.strerror) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SuiteError(
+                f"{results_dir} is in use by another suite run ({holder}); wait for it to finish, "
+                "or choose another --results folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        since = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename} since {since}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import keras
 import pandas as pd
 
+from suite import progress
 from suite.regimes import Regime
 from suite.registry import Case
 
@@ -77,19 +78,28 @@ def freeze(backbone: keras.Model, fraction: float, *, batch_norm_frozen: bool = 
     return frozen
 
 
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite: the case stops as ``failed`` with ``Diverged: ...``."""
+
+
 class EpochStats(keras.callbacks.Callback):
     """Records per-epoch seconds, images/s, learning rate and wall time since ``clock``; times every step.
 
     Step times (``steps``: epoch, step, seconds) let ``steady_images_per_s``
-    leave out the steps that trace the training function.
+    leave out the steps that trace the training function. It also stops a
+    diverged run at the first non-finite loss, rather than training on NaNs
+    for the rest of the night, and reports progress about once a second.
     """
 
-    def __init__(self, phase: str, images_per_epoch: int, total_epochs: int, label: str, clock: float):
+    def __init__(
+        self, phase: str, images_per_epoch: int, total_epochs: int, label: str, clock: float, steps_per_epoch: int = 0
+    ):
         super().__init__()
         self.phase, self.images, self.total, self.label = phase, images_per_epoch, total_epochs, label
-        self.clock = clock
+        self.clock, self.steps_per_epoch = clock, steps_per_epoch
         self.rows: list[dict] = []
         self.steps: list[tuple[int, int, float]] = []
+        self.reported = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -99,7 +109,17 @@ class EpochStats(keras.callbacks.Callback):
         self.step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps.append((self.epoch, batch, time.perf_counter() - self.step_started))
+        now = time.perf_counter()
+        self.steps.append((self.epoch, batch, now - self.step_started))
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(f"loss became {float(loss)} in {self.phase} epoch {self.epoch + 1}, step {batch + 1}")
+        if now - self.reported >= 1.0:
+            self.reported = now
+            progress.emit(**self._where(), step=batch + 1, steps=self.steps_per_epoch or "?")
+
+    def _where(self) -> dict:
+        return {"stage": "train", "phase": self.phase, "epoch": self.epoch + 1, "epochs": self.total}
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
@@ -111,6 +131,11 @@ class EpochStats(keras.callbacks.Callback):
             elapsed_s=time.perf_counter() - self.clock,
         )
         self.rows.append(row)
+        progress.emit(
+            **self._where(),
+            end_of_epoch=True,
+            message=f"loss {row.get('loss', math.nan):.3f} val_acc {row.get('val_accuracy', math.nan):.3f}",
+        )
         log.info(
             "  %s %s epoch %d/%d  loss %.3f  acc %.3f  val_acc %.3f  %.1f s  %.0f img/s",
             self.label,
@@ -180,7 +205,7 @@ def train(
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=case.label_smoothing),
             metrics=["accuracy"],
         )
-        recorder = EpochStats(name, train_images, epochs, case.id, clock)
+        recorder = EpochStats(name, train_images, epochs, case.id, clock, steps)
         best = keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )

@@ -1,0 +1,125 @@
+"""How long jobs take: estimates from earlier rows or a short probe, and a plan that fits a time budget.
+
+``suite run --budget 8h`` orders the jobs and says, before starting, which
+will not fit. An estimate comes first from earlier runs of the same case in
+the folder (the rows' ``case_seconds``), then from jobs of the same
+architecture finished in this run, and, for ``--budget`` only, from a probe: a
+worker that times a few training steps and batch-1 calls of the case's model
+and scales them by the case's epochs, steps and measurement budget. Probe
+estimates are rough (measured within a factor of about 2 on this machine's
+smoke cases); one run in a folder makes the next budget exact.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Callable
+from statistics import median
+
+import pandas as pd
+
+from suite.errors import SuiteError
+from suite.executors import Job
+from suite.profiles import Profile
+
+UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``8h``, ``90m``, ``1h30m``, ``45s`` or a plain number of seconds."""
+    cleaned = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        seconds = float(cleaned)
+    else:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(d|h|min|m|s)", cleaned)
+        if not parts or "".join(n + u for n, u in parts) != cleaned:
+            raise SuiteError(f"can't read the duration {text!r}; write it like 8h, 90m, 1h30m or 45s")
+        seconds = sum(float(n) * UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise SuiteError(f"a duration must be positive. Received: {text!r}")
+    return seconds
+
+
+class Estimates:
+    """Seconds per job: from earlier rows of the folder, then from this run's finished jobs, then from probes."""
+
+    def __init__(self, earlier: pd.DataFrame):
+        self.by_key: dict[str, float] = {}
+        self.by_case: dict[str, float] = {}
+        if "case_seconds" in earlier and len(earlier):
+            timed = earlier.dropna(subset=["case_seconds"])
+            timed = timed[timed["status"] == "ok"]
+            self.by_key = timed.groupby("case_key")["case_seconds"].median().to_dict()
+            self.by_case = timed.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
+        self.this_run: dict[str, list[float]] = defaultdict(list)
+        self.probed: dict[str, float] = {}
+
+    def learn(self, job: Job, seconds: float) -> None:
+        """Records a job finished in this run: it informs the estimates of the same architecture."""
+        self.this_run[job.case.arch].append(seconds)
+
+    def __call__(self, job: Job, profile: str = "") -> float | None:
+        if job.key in self.by_key:
+            return self.by_key[job.key]
+        if (job.case.id, profile) in self.by_case:
+            return self.by_case[(job.case.id, profile)]
+        if job.key in self.probed:
+            return self.probed[job.key]
+        if self.this_run.get(job.case.arch):
+            return median(self.this_run[job.case.arch])
+        return None
+
+    def remaining(self, pending: list[Job], current: Job | None, current_s: float, profile: str) -> float | None:
+        """Seconds left for ``current`` (run for ``current_s``) and every job in ``pending``; None if unknown."""
+        finished = [s for seconds in self.this_run.values() for s in seconds]
+        fallback = median(finished) if finished else None
+        total = 0.0
+        for job in ([current] if current else []) + pending:
+            guess = self(job, profile)
+            guess = fallback if guess is None else guess
+            if guess is None:
+                return None
+            total += max(0.0, guess - current_s) if job is current else guess
+        return total
+
+
+def probe_estimate(job: Job, probe: dict, profile: Profile, head_first: bool) -> float:
+    """Seconds for ``job`` from a probe's timings (see ``suite.runner.Runner.probe``)."""
+    case, m = job.case, profile.measure
+    steps = math.ceil(probe["train_images"] / case.batch_size)
+    eval_steps = math.ceil(probe["eval_images"] / case.batch_size)
+    head = head_first and case.head_epochs > 0
+    epochs = case.epochs + (case.head_epochs if head else 0)
+    train = (2 if head else 1) * probe["trace_s"] + epochs * steps * probe["step_s"]
+    evaluate = (epochs + 2) * eval_steps * probe["step_s"] / 3 + 2 * probe["trace_s"] / 2
+    modes, one = len(m.modes), probe["infer_s"]
+    latency = modes * (probe["infer_trace_s"] + m.warmup_runs * one)
+    latency += modes * min(m.latency_max_s, max(m.latency_min_s, m.latency_runs * one))
+    # Batching amortises per-call overhead; per image, batch b costs about 1/min(b, 4) of batch 1 on a CPU.
+    runs = [m.throughput_runs * one * b / min(b, 4) for b in m.batches]
+    blocks = [min(m.throughput_max_s, max(m.throughput_min_s, seconds)) for seconds in runs]
+    throughput = modes * (len(m.batches) * probe["infer_trace_s"] / 2 + sum(blocks))
+    return probe["startup_s"] + train + evaluate + latency + throughput
+
+
+def plan(
+    jobs: list[Job], estimate: Callable[[Job], float | None], budget_s: float
+) -> tuple[list[Job], list[tuple[Job, float | None]]]:
+    """Orders ``jobs`` and splits them into those that fit ``budget_s`` and those left out, with estimates.
+
+    Seed 0 of every case comes before any second seed; within a seed the
+    shortest jobs go first, so a budget that is too small still yields the most
+    finished cases. Jobs without an estimate go last and are left out.
+    """
+    ordered = sorted(jobs, key=lambda j: (j.seed, estimate(j) is None, estimate(j) or 0.0, j.case.id))
+    fits, left_out, used = [], [], 0.0
+    for job in ordered:
+        seconds = estimate(job)
+        if seconds is not None and used + seconds <= budget_s:
+            fits.append(job)
+            used += seconds
+        else:
+            left_out.append((job, seconds))
+    return fits, left_out

@@ -1,0 +1,140 @@
+"""Runs each job in a fresh worker process (``python -m suite.executors.worker``), as timm's bulk runner does.
+
+A crash, an out-of-memory kill, a leak or a global setting (mixed precision,
+thread counts, XLA flags) dies with the job's process and can't poison the
+next case. The worker's output goes to ``DIR/logs/<case>-s<seed>.log``; its
+progress events come back over a pipe. A job that outlives its timeout is
+killed with its whole process group. A job that ends without a result (killed,
+segfault, timeout) becomes a ``failed`` row here, with the log's tail as its
+traceback file. If this process is killed, the worker dies with it (Linux
+``PR_SET_PDEATHSIG``), so no orphan keeps training after a ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from suite import progress, storage
+from suite.executors import Job, Settings
+
+
+class LocalExecutor:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.failed_sources: dict[str, str] = {}  # carried from job to job, see Runner.failed_sources
+
+    def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
+        """Runs ``job`` in a worker process; returns its row, or a ``failed`` row if the worker gave none."""
+        log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".log")
+        answer, outcome = self._ask(job, log_path, on_event, failed_sources=self.failed_sources)
+        if answer is None:
+            return self._failed_row(job, outcome, log_path)
+        self.failed_sources.update(answer["failed_sources"])
+        return answer["row"]
+
+    def probe(self, job: Job) -> dict | None:
+        """Times a few steps of ``job``'s model in a worker (``Runner.probe``), plus the worker's start-up."""
+        log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".probe.log")
+        started = time.perf_counter()
+        answer, _ = self._ask(job, log_path, lambda event: None, probe=True)
+        if answer is None:
+            return None
+        timings = answer["probe"]
+        measured = timings["trace_s"] + 4 * timings["step_s"] + timings["infer_trace_s"] + 5 * timings["infer_s"]
+        return {**timings, "startup_s": max(0.0, time.perf_counter() - started - measured)}
+
+    def _ask(self, job: Job, log_path: Path, on_event: Callable[[dict], None], **extra) -> tuple[dict | None, str]:
+        """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended."""
+        settings = self.settings
+        with tempfile.TemporaryDirectory(prefix="suite-job-") as scratch:
+            spec = Path(scratch) / "job.json"
+            result = Path(scratch) / "result.json"
+            spec.write_text(
+                json.dumps(
+                    {
+                        "case": {f.name: getattr(job.case, f.name) for f in dataclasses.fields(job.case)},
+                        "seed": job.seed,
+                        "profile": settings.profile,
+                        "results_dir": str(settings.results_dir),
+                        "device": settings.device,
+                        "data_dir": settings.data_dir,
+                        "result": str(result),
+                        "parent_pid": os.getpid(),
+                        **extra,
+                    }
+                )
+            )
+            outcome = self._spawn(spec, log_path, on_event)
+            return (json.loads(result.read_text()) if result.is_file() else None), outcome
+
+    def _spawn(self, spec: Path, log_path: Path, on_event: Callable[[dict], None]) -> str:
+        """Runs the worker to its end; returns how it ended, in words."""
+        read_end, write_end = os.pipe()
+        env = {**os.environ, progress.PROGRESS_FD: str(write_end)}
+        with log_path.open("w") as log_file:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "suite.executors.worker", str(spec)],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                pass_fds=(write_end,),
+                env=env,
+                start_new_session=True,  # its own process group, so a timeout kills its children too
+            )
+        os.close(write_end)
+        listener = threading.Thread(target=_relay, args=(read_end, on_event), daemon=True)
+        listener.start()
+        try:
+            code = worker.wait(timeout=self.settings.timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(worker)
+            listener.join(timeout=5)
+            return f"Timeout: no result after {self.settings.timeout_s:.0f} s (the case's timeout); killed"
+        except BaseException:  # Ctrl-C or the scheduler failing: the worker must not outlive us
+            _kill_group(worker)
+            raise
+        listener.join(timeout=5)
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
+            return f"Crashed: the worker was killed by {name}{hint}"
+        return f"Crashed: the worker exited with code {code} without a result"
+
+    def _failed_row(self, job: Job, outcome: str, log_path: Path) -> dict:
+        """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
+        from suite.runner import _now, base_row
+
+        tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
+        trace = storage.case_file(self.settings.results_dir, "errors", job.case.id, job.seed, ".txt")
+        trace.write_text(f"{outcome}\n\nlast lines of {log_path}:\n" + "\n".join(tail) + "\n")
+        row = base_row(job.case, job.seed, self.settings.profile, self.settings.device)
+        row.update(status="failed", error=outcome, finished_at=_now())
+        return row
+
+
+def _relay(descriptor: int, on_event: Callable[[dict], None]) -> None:
+    """Passes the worker's JSON-line events to ``on_event`` until the pipe closes."""
+    with os.fdopen(descriptor) as pipe:
+        for line in pipe:
+            try:
+                on_event(json.loads(line))
+            except ValueError:
+                pass
+
+
+def _kill_group(worker: subprocess.Popen) -> None:
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    worker.wait()

@@ -1,0 +1,64 @@
+"""The worker process of the ``local`` executor: runs one job (or probes it) and writes the answer as JSON.
+
+``python -m suite.executors.worker JOB.json``. The job file names the case
+(every field), the seed, the profile, the results folder and where to write
+the result. The row is written to a temporary file and renamed, so the runner
+sees a whole result or none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Asks Linux to SIGKILL this process when its parent dies; exits now if it already has."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: an orphan may finish its case, its row is then dropped
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _plain(value):
+    """JSON for numpy scalars and anything else a row may hold."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    die_with_parent(spec["parent_pid"])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    for noisy in ("absl", "tensorflow", "h5py"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+    from suite.profiles import get_profile
+    from suite.registry import Case
+    from suite.runner import Runner
+
+    case = Case(**{k: tuple(tuple(p) for p in v) if k == "overrides" else v for k, v in spec["case"].items()})
+    runner = Runner(get_profile(spec["profile"]), Path(spec["results_dir"]), spec["device"], spec["data_dir"])
+    if spec.get("probe"):
+        answer = {"probe": runner.probe(case)}
+    else:
+        runner.failed_sources.update(spec["failed_sources"])
+        answer = {"row": runner.run_case(case, spec["seed"]), "failed_sources": runner.failed_sources}
+    result = Path(spec["result"])
+    partial = result.with_suffix(".partial")
+    partial.write_text(json.dumps(answer, default=_plain))
+    partial.replace(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,173 @@
+"""A night's run: which jobs, in what order, one at a time under the folder's lock, each row appended once.
+
+``run_cases`` locks the results folder (a second run on it is refused),
+repairs a half-written last row, refuses a folder measured on another machine,
+checks the input that would fail every case, skips the jobs whose key already
+has an ``ok`` row, fits the rest to ``--budget``, and hands each job to an
+executor (``suite.executors``). It alone appends rows, so a ``kill -9`` at any
+moment loses at most the job in flight, and rerunning the same command
+completes the set without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from suite import budget, storage
+from suite.errors import SuiteError
+from suite.executors import Job, Settings, make_executor
+from suite.profiles import Profile
+from suite.progress import View, duration
+from suite.registry import Case
+
+log = logging.getLogger(__name__)
+
+
+def done_keys(results_dir: Path) -> set[tuple[str, int]]:
+    """``(case_key, seed)`` of the rows already ``ok`` in the folder: what a rerun skips."""
+    frame = storage.read_results(results_dir)
+    ok = frame[(frame["status"] == "ok") & frame["case_key"].ne("")]
+    return {(key, int(seed)) for key, seed in zip(ok["case_key"], ok["seed"])}
+
+
+def refuse_other_machines(results_dir: Path) -> None:
+    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint."""
+    import pandas as pd
+
+    from suite.environment import differing_fields, environment
+
+    ok = storage.read_results(results_dir)
+    ok = ok[ok["status"] == "ok"]
+    here = environment()
+    others = ok[ok["fingerprint"] != here["fingerprint"]]
+    if len(others):
+        differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
+        raise SuiteError(
+            f"{results_dir} holds {len(others)} row(s) measured under another machine fingerprint "
+            f"(differing: {', '.join(differing)}); choose a new --results folder, "
+            "or pass --force to add rows that are not comparable"
+        )
+
+
+def run_cases(
+    cases: list[Case],
+    profile: Profile,
+    results_dir: Path,
+    *,
+    seeds: int,
+    device: str = "auto",
+    data_dir: str | None = None,
+    force: bool = False,
+    executor: str = "local",
+    timeout_s: float | None = None,
+    budget_s: float | None = None,
+) -> list[dict]:
+    """Runs every case for seeds ``0..seeds-1``; returns the rows written by this call.
+
+    ``timeout_s`` defaults to the profile's ``case_timeout_s``.
+    """
+    from suite.environment import configure_device, environment
+    from suite.runner import Runner, case_key
+
+    results_dir = Path(results_dir)
+    if results_dir.exists() and not results_dir.is_dir():
+        raise SuiteError(f"--results {results_dir} is a file, not a folder")
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise storage.unwritable(results_dir, error.strerror) from None
+    with storage.locked(results_dir):
+        storage.prepare(results_dir)
+        device = configure_device(device)
+        if not force:
+            refuse_other_machines(results_dir)
+        Runner(profile, results_dir, device=device, data_dir=data_dir).preflight(cases)
+        env = environment()
+        # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
+        jobs = [Job(case, seed, case_key(case, env)) for seed in range(seeds) for case in cases]
+        done = set() if force else done_keys(results_dir)
+        pending = [job for job in jobs if (job.key, job.seed) not in done]
+        if len(pending) < len(jobs):
+            log.info(
+                "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
+                len(jobs) - len(pending),
+                len(jobs),
+                results_dir,
+            )
+        settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s)
+        runner = make_executor(executor, settings)
+        estimates = budget.Estimates(storage.read_results(results_dir))
+        if budget_s is not None:
+            pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
+        return _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
+
+
+def _fit_to_budget(
+    pending: list[Job], estimates: budget.Estimates, runner, profile: Profile, budget_s: float
+) -> list[Job]:
+    """Probes the jobs with no estimate, orders them and logs which will not fit ``budget_s``."""
+    from suite.regimes import REGIMES
+
+    probes: dict[tuple, dict | None] = {}
+    for job in pending:
+        if estimates(job, profile.name) is not None or not hasattr(runner, "probe"):
+            continue
+        shape = (job.case.arch, job.case.dataset, job.case.image_size, job.case.batch_size)
+        if shape not in probes:
+            log.info("probing %s for --budget ...", job.case.id)
+            probes[shape] = runner.probe(job)
+        if probes[shape] is not None:
+            head_first = REGIMES[job.case.regime].head_first
+            estimates.probed[job.key] = budget.probe_estimate(job, probes[shape], profile, head_first)
+    fits, left_out = budget.plan(pending, lambda job: estimates(job, profile.name), budget_s)
+    planned = sum(estimates(job, profile.name) or 0.0 for job in fits)
+    log.info("--budget %s: %d job(s) planned, about %s", duration(budget_s), len(fits), duration(planned))
+    for job, seconds in left_out:
+        log.info("  will not fit: %s (about %s)", job.label, duration(seconds))
+    return fits
+
+
+def _run_jobs(
+    pending: list[Job],
+    runner,
+    estimates: budget.Estimates,
+    profile: Profile,
+    results_dir: Path,
+    budget_s: float | None,
+) -> list[dict]:
+    """Runs the jobs one by one, appending each row as it comes; returns the rows."""
+    rows: list[dict] = []
+    queue = list(pending)
+    current: dict = {"job": None}
+    started = time.perf_counter()
+
+    def remaining(current_s: float) -> float | None:
+        return estimates.remaining(queue, current["job"], current_s, profile.name)
+
+    view = View(total=len(queue), remaining_s=remaining)
+    try:
+        while queue:
+            job = queue.pop(0)
+            guess = estimates(job, profile.name)
+            if budget_s is not None and time.perf_counter() - started + (guess or 0.0) > budget_s:
+                view.total -= 1
+                view.line(f"{job.label}: not started, it would overrun --budget {duration(budget_s)}")
+                continue
+            current["job"] = job
+            view.start_job(job.label)
+            job_started = time.perf_counter()
+            row = runner.run(job, view.event)
+            storage.append_row(results_dir, row)
+            seconds = time.perf_counter() - job_started
+            estimates.learn(job, seconds)
+            current["job"] = None
+            rows.append(row)
+            outcome = "ok" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"
+            if row["status"] == "ok":
+                outcome += f" (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"
+            view.finish_job(f"{outcome} in {duration(seconds)}")
+    finally:
+        view.close()
+    return rows
