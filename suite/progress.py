@@ -92,8 +92,15 @@ class View:
             from rich.console import Console
             from rich.live import Live
 
-            self._rich = Live(console=Console(), refresh_per_second=4, transient=True)
+            self._detail = ""
+            # Rendered afresh at every refresh, so the elapsed time and the ETA tick between events.
+            self._rich = Live(get_renderable=self._render, console=Console(), refresh_per_second=2, transient=True)
             self._rich.start()
+
+    def _render(self):
+        from rich.text import Text
+
+        return Text(self._status(self._detail), no_wrap=True, overflow="ellipsis")
 
     def _status(self, detail: str) -> str:
         elapsed = time.perf_counter() - self.started
@@ -130,10 +137,9 @@ class View:
         self._update("")
 
     def _update(self, detail: str) -> None:
+        self._detail = detail
         if self._rich is not None:
-            from rich.text import Text
-
-            self._rich.update(Text(self._status(detail)))
+            self._rich.refresh()
 
     def close(self) -> None:
         if self._rich is not None:
