@@ -1,10 +1,28 @@
-"""Prints the suite-against-plain-loop throughput table after the benchmark run."""
+"""Options, case selection and the summary table of the pytest-benchmark gates.
+
+pytest benchmarks                                   models built fresh for the smoke profile's cases
+pytest benchmarks --suite-results DIR               the trained models of a results folder
+pytest benchmarks --suite-profile quick -k resnet   another profile's cases, narrowed with -k
+pytest benchmarks/test_gate.py --baseline A --candidate B [--gate-thresholds FILE]
+"""
 
 from __future__ import annotations
 
 import pytest
 
 SIDE_BY_SIDE: list[dict] = []
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("suite", "keras classifier suite")
+    group.addoption("--suite-results", metavar="DIR", help="benchmark the ok cases' trained models from DIR")
+    group.addoption(
+        "--suite-profile", default="smoke", metavar="NAME", help="without --suite-results: the profile's cases"
+    )
+    group.addoption("--baseline", metavar="DIR", help="test_gate.py: the reference results folder")
+    group.addoption("--candidate", metavar="DIR", help="test_gate.py: the results folder under test")
+    group.addoption("--gate-thresholds", metavar="FILE", help="test_gate.py: thresholds TOML (see suite.gate)")
+    group.addoption("--gate-force", action="store_true", help="test_gate.py: allow different machine fingerprints")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
     suite list [PATTERN ...]          which cases exist
     suite run [PATTERN ...]           train, evaluate and measure them into a results folder
     suite report DIR                  rebuild tables and charts from DIR/results.csv
+    suite gate BASELINE CANDIDATE     fail on an accuracy or latency regression beyond noise
     suite prepare DATASET             download and prepare a tfds dataset (needs internet)
 
 Exit codes: 0 all good, 1 some case failed (its row says why), 2 bad input.
@@ -11,6 +12,7 @@ Exit codes: 0 all good, 1 some case failed (its row says why), 2 bad input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -72,7 +74,12 @@ def cmd_run(args) -> int:
             cases = user_cases
         else:
             cases = select_cases(*profile.patterns)
-    cases = [profile.apply(case) for case in cases]
+    from suite.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
+    cases = [dataclasses.replace(profile.apply(case), **overrides).validate() for case in cases]
+    if args.first_seed < 0:
+        raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
     from suite.data import check_path, parse_dataset
 
     for case in cases:  # cheap checks first, before TensorFlow starts
@@ -99,6 +106,7 @@ def cmd_run(args) -> int:
         profile,
         results_dir,
         seeds=args.seeds or profile.seeds,
+        first_seed=args.first_seed,
         device=args.device,
         data_dir=args.data_dir,
         force=args.force,
@@ -127,6 +135,21 @@ def cmd_report(args) -> int:
     for path in report.write_report(Path(args.results_dir), force=args.force):
         print(path)
     return 0
+
+
+def cmd_gate(args) -> int:
+    """Compares a candidate results folder with a baseline; exit 1 if any case regressed beyond its noise."""
+    from suite import gate
+
+    checks, only_one = gate.gate(Path(args.baseline), Path(args.candidate), args.thresholds, force=args.force)
+    print(gate.table(checks).to_string(index=False))
+    if only_one:
+        print(f"not compared (in one folder only): {', '.join(only_one)}")
+    failed = [c for c in checks if not c.passed]
+    for check in failed:
+        print(f"REGRESSION {check.message()}", file=sys.stderr)
+    print(f"gate: {len(checks) - len(failed)} of {len(checks)} checks passed")
+    return 1 if failed else 0
 
 
 def cmd_prepare(args) -> int:
@@ -184,6 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", default="auto", choices=["cpu", "gpu", "auto"], help="where to train and measure (default: auto)"
     )
     run.add_argument("--seeds", type=int, metavar="N", help="seeds per case, 0..N-1 (default: the profile's)")
+    run.add_argument(
+        "--first-seed", type=int, default=0, metavar="K", help="seeds K..K+N-1 instead of 0..N-1 (default: 0)"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a case field for every selected case, after the profile, e.g. --set epochs=3 or "
+        "--set label_noise=1.0 (a deliberately broken run); repeatable",
+    )
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
     run.add_argument(
@@ -218,6 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("results_dir", metavar="DIR")
     rep.add_argument("--force", action="store_true", help="summarise rows from different machine fingerprints together")
     rep.set_defaults(func=cmd_report)
+
+    gate = commands.add_parser(
+        "gate",
+        help="fail if a candidate run regressed against a baseline run",
+        description="Compare CANDIDATE with BASELINE case by case: test accuracy may drop only within its noise "
+        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance. "
+        "Exit 1 names each regression.",
+    )
+    gate.add_argument("baseline", metavar="BASELINE", help="results folder of the reference run")
+    gate.add_argument("candidate", metavar="CANDIDATE", help="results folder of the run under test")
+    gate.add_argument("--thresholds", metavar="FILE", help='TOML: [defaults] and [cases."GLOB"] thresholds')
+    gate.add_argument("--force", action="store_true", help="compare rows from different machine fingerprints")
+    gate.set_defaults(func=cmd_gate)
 
     prep = commands.add_parser(
         "prepare",

@@ -72,3 +72,20 @@ def load_cases(path: str | Path) -> list[Case]:
     if duplicates:
         raise SuiteError(f'{path}: duplicate case id {duplicates[0]!r}; give one of them its own id = "..."')
     return cases
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["label_noise=1.0", "epochs=3"]`` from ``suite run --set`` as typed ``Case`` fields."""
+    overrides: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key not in CASE_FIELDS or key in ("id", *REQUIRED):
+            valid = ", ".join(k for k in CASE_FIELDS if k not in ("id", *REQUIRED))
+            raise SuiteError(f"--set takes FIELD=VALUE with a case field; valid fields: {valid}. Received: {item!r}")
+        kind = str(CASE_FIELDS[key].type)
+        try:
+            overrides[key] = {"int": int, "float": float, "str": str}[kind](text.strip())
+        except ValueError:
+            raise SuiteError(f"--set {key} must be {kind}. Received: {item!r}") from None
+    return overrides

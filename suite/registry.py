@@ -57,6 +57,7 @@ class Case:
     l2: float = 0.0  # kernel L2 penalty on the head and on the suite's own backbones
     dropout: float = 0.0  # dropout rate before the classifier
     label_smoothing: float = 0.0  # cross-entropy label smoothing, 0..1
+    label_noise: float = 0.0  # fraction of training labels replaced by random classes (1 = no signal: a broken run)
     augment: float = 0.1  # random translation, as a fraction of the image side; 0 = no augmentation
     early_stopping: int = 0  # patience in epochs on validation loss; 0 = off (best weights are restored either way)
     target_accuracy: float = 0.0  # validation accuracy that time_to_target_s waits for; 0 = the dataset's default
@@ -99,6 +100,7 @@ class Case:
             "l2": self.l2 >= 0,
             "dropout": 0 <= self.dropout < 1,
             "label_smoothing": 0 <= self.label_smoothing < 1,
+            "label_noise": 0 <= self.label_noise <= 1,
             "augment": 0 <= self.augment <= 0.5,
             "early_stopping": self.early_stopping >= 0,
             "target_accuracy": 0 <= self.target_accuracy <= 1,

@@ -257,6 +257,7 @@ class Runner:
                 flip=raw.flip and training and case.augment > 0,
                 limit=limit,
                 seed=seed,
+                label_noise=case.label_noise if training else 0.0,
             ), min(limit, size)
 
         train_ds, train_images = split(raw.train, raw.sizes["train"], True)

@@ -57,6 +57,7 @@ def run_cases(
     results_dir: Path,
     *,
     seeds: int,
+    first_seed: int = 0,
     device: str = "auto",
     data_dir: str | None = None,
     force: bool = False,
@@ -64,7 +65,7 @@ def run_cases(
     timeout_s: float | None = None,
     budget_s: float | None = None,
 ) -> list[dict]:
-    """Runs every case for seeds ``0..seeds-1``; returns the rows written by this call.
+    """Runs every case for seeds ``first_seed..first_seed+seeds-1``; returns the rows written by this call.
 
     ``timeout_s`` defaults to the profile's ``case_timeout_s``.
     """
@@ -86,7 +87,8 @@ def run_cases(
         Runner(profile, results_dir, device=device, data_dir=data_dir).preflight(cases)
         env = environment()
         # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
-        jobs = [Job(case, seed, case_key(case, env)) for seed in range(seeds) for case in cases]
+        seed_range = range(first_seed, first_seed + seeds)
+        jobs = [Job(case, seed, case_key(case, env)) for seed in seed_range for case in cases]
         done = set() if force else done_keys(results_dir)
         pending = [job for job in jobs if (job.key, job.seed) not in done]
         if len(pending) < len(jobs):

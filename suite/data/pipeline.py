@@ -59,6 +59,7 @@ def make_input(
     limit: int = 0,
     shuffle_buffer: int = 10_000,
     seed: int = 0,
+    label_noise: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of ``(preprocessed float32 images, one-hot labels)`` for ``arch`` at ``side`` pixels.
 
@@ -69,8 +70,19 @@ def make_input(
         flip: also flip horizontally (only where that keeps the label).
         limit: use at most this many images; 0 = all.
         seed: shuffle and augmentation seed.
+        label_noise: fraction of labels replaced by uniformly random classes, fixed per image for the
+            whole run (drawn from ``seed`` and the image's index); 1 makes the labels carry no signal.
     """
     ds = raw.take(limit) if limit else raw
+    if label_noise > 0:
+
+        def relabel(index, pair):
+            image, label = pair
+            draw = tf.random.stateless_uniform([2], seed=tf.stack([tf.constant(seed, tf.int64), index]))
+            random_class = tf.cast(tf.minimum(draw[1] * num_classes, num_classes - 1), label.dtype)
+            return image, tf.where(draw[0] < label_noise, random_class, label)
+
+        ds = ds.enumerate().map(relabel)
     ds = ds.cache()
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

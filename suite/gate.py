@@ -1,0 +1,184 @@
+"""The regression gate pytest-benchmark lacks: test accuracy within its noise, latency p90 within a tolerance.
+
+``suite gate BASELINE CANDIDATE`` (or ``pytest benchmarks/test_gate.py
+--baseline A --candidate B``) compares two results folders case by case, over
+the ``ok`` rows of the cases both hold:
+
+- **accuracy**: the candidate fails if its mean test accuracy is below the
+  baseline's by more than ``max(accuracy_min_drop, accuracy_z * sqrt(se_a**2 + se_b**2))``.
+  A run's standard error ``se`` is the larger of its seed spread
+  (``std / sqrt(n)``, with two seeds or more) and the binomial error of its
+  test set (``sqrt(p (1 - p) / (test_images * n))``).
+- **latency**: the candidate fails if its batch-1 p90 (median over seeds) is
+  above the baseline's by more than ``latency_p90_tolerance``.
+
+Thresholds come from a TOML file, defaults first, then per case glob (later wins)::
+
+    [defaults]
+    accuracy_z = 1.96            # standard errors a drop may be
+    accuracy_min_drop = 0.0      # absolute; a smaller drop never fails
+    latency_p90_tolerance = 0.15 # fraction
+
+    [cases."inception_v3.*"]
+    latency_p90_tolerance = 0.30
+
+The gate honours the machine-fingerprint guard: rows from different machines
+are refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import pandas as pd
+import tomllib
+
+from suite import storage
+from suite.environment import require_one_fingerprint
+from suite.errors import SuiteError
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    accuracy_z: float = 1.96  # standard errors of the difference a drop may be
+    accuracy_min_drop: float = 0.0  # absolute accuracy, 0..1: a smaller drop never fails
+    latency_p90_tolerance: float = 0.15  # fraction of the baseline p90 a candidate may add
+
+
+def load_thresholds(path: str | Path | None) -> tuple[Thresholds, list[tuple[str, dict]]]:
+    """Defaults and per-glob overrides from a TOML file (see the module docstring)."""
+    if path is None:
+        return Thresholds(), []
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SuiteError(f"thresholds file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SuiteError(f"{path}: malformed TOML: {error}") from None
+    valid = {f.name for f in fields(Thresholds)}
+    unknown = set(data) - {"defaults", "cases"}
+    if unknown:
+        raise SuiteError(f'{path}: unknown table {sorted(unknown)[0]!r}; valid: [defaults], [cases."GLOB"]')
+    tables = [("[defaults]", data.get("defaults", {}))]
+    tables += [(f'[cases."{glob}"]', table) for glob, table in data.get("cases", {}).items()]
+    for where, table in tables:
+        for key, value in table.items():
+            if key not in valid:
+                raise SuiteError(f"{path}: {where}: unknown key {key!r}; valid: {', '.join(sorted(valid))}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise SuiteError(f"{path}: {where}: {key} must be a number >= 0. Received: {value!r}")
+    return Thresholds(**data.get("defaults", {})), list(data.get("cases", {}).items())
+
+
+def thresholds_for(case_id: str, defaults: Thresholds, per_case: list[tuple[str, dict]]) -> Thresholds:
+    chosen = defaults
+    for glob, table in per_case:
+        if fnmatch.fnmatchcase(case_id, glob):
+            chosen = replace(chosen, **table)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Check:
+    """One figure of one case: both values, the allowed band, and the verdict."""
+
+    case_id: str
+    figure: str  # test_accuracy or latency_p90_ms
+    baseline: float
+    candidate: float
+    limit: float  # the worst value the candidate may have
+    band: str  # how the limit was reached, in words
+    passed: bool
+
+    def message(self) -> str:
+        verdict = "ok" if self.passed else "REGRESSED"
+        return (
+            f"{self.case_id}: {self.figure} {self.candidate:.4g} against baseline {self.baseline:.4g}; "
+            f"allowed {self.band}: {verdict}"
+        )
+
+
+def _per_case(frame: pd.DataFrame) -> pd.DataFrame:
+    ok = frame[frame["status"] == "ok"]
+    return ok.groupby("case_id").agg(
+        n=("seed", "nunique"),
+        accuracy=("test_accuracy", "mean"),
+        accuracy_std=("test_accuracy", "std"),
+        test_images=("test_images", "median"),
+        latency_p90_ms=("latency_p90_ms", "median"),
+    )
+
+
+def standard_error(row: pd.Series) -> float:
+    """The larger of the seed spread's and the test set's standard error of a run's mean accuracy."""
+    p = min(max(row["accuracy"], 0.0), 1.0)
+    binomial = math.sqrt(p * (1 - p) / max(1.0, row["test_images"] * row["n"]))
+    seeds = row["accuracy_std"] / math.sqrt(row["n"]) if row["n"] >= 2 else 0.0
+    return max(binomial, seeds)
+
+
+def gate(
+    baseline_dir: Path, candidate_dir: Path, thresholds: str | Path | None = None, force: bool = False
+) -> tuple[list[Check], list[str]]:
+    """Every check of every case in both folders, and the case ids only one of them holds."""
+    defaults, per_case = load_thresholds(thresholds)
+    baseline, candidate = storage.read_results(Path(baseline_dir)), storage.read_results(Path(candidate_dir))
+    both = pd.concat([baseline[baseline["status"] == "ok"], candidate[candidate["status"] == "ok"]])
+    require_one_fingerprint(both, force, f"the baseline {baseline_dir} and the candidate {candidate_dir}")
+    a, b = _per_case(baseline), _per_case(candidate)
+    common = sorted(set(a.index) & set(b.index))
+    if not common:
+        raise SuiteError(f"no ok case is in both {baseline_dir} and {candidate_dir}; nothing to gate")
+    checks = []
+    for case_id in common:
+        limits = thresholds_for(case_id, defaults, per_case)
+        old, new = a.loc[case_id], b.loc[case_id]
+        noise = limits.accuracy_z * math.hypot(standard_error(old), standard_error(new))
+        drop = max(limits.accuracy_min_drop, noise)
+        checks.append(
+            Check(
+                case_id,
+                "test_accuracy",
+                old["accuracy"],
+                new["accuracy"],
+                old["accuracy"] - drop,
+                f">= {old['accuracy'] - drop:.4f} (a drop of {drop:.4f}: {limits.accuracy_z:g} standard errors, "
+                f"seeds {int(old['n'])} and {int(new['n'])})",
+                bool(new["accuracy"] >= old["accuracy"] - drop),
+            )
+        )
+        if pd.notna(old["latency_p90_ms"]) and pd.notna(new["latency_p90_ms"]):
+            ceiling = old["latency_p90_ms"] * (1 + limits.latency_p90_tolerance)
+            checks.append(
+                Check(
+                    case_id,
+                    "latency_p90_ms",
+                    old["latency_p90_ms"],
+                    new["latency_p90_ms"],
+                    ceiling,
+                    f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%)",
+                    bool(new["latency_p90_ms"] <= ceiling),
+                )
+            )
+    only_one = sorted(set(a.index) ^ set(b.index))
+    return checks, only_one
+
+
+def table(checks: list[Check]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "case_id": c.case_id,
+                "figure": c.figure,
+                "baseline": round(c.baseline, 4),
+                "candidate": round(c.candidate, 4),
+                "limit": round(c.limit, 4),
+                "verdict": "ok" if c.passed else "REGRESSED",
+            }
+            for c in checks
+        ]
+    )

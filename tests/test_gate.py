@@ -1,0 +1,134 @@
+"""Regression gates: pytest-benchmark's saved baselines, and the suite's accuracy and latency-p90 gate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite import gate, storage
+from suite.cli import main
+from suite.errors import SuiteError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_benchmarks(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest", "benchmarks/test_inference.py", "-p", "no:cacheprovider", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_a_baseline_with_halved_times_fails_the_compare_and_an_untouched_one_passes(tmp_path):
+    storage_url = f"file://{tmp_path}"
+    select = ["-k", "simple_cnn.scratch.digits and batch1", f"--benchmark-storage={storage_url}"]
+    saved = pytest_benchmarks(*select, "--benchmark-autosave")
+    assert saved.returncode == 0, saved.stdout[-2000:]
+    (baseline,) = tmp_path.rglob("*.json")
+
+    # One threshold for both legs. This shared 2-core machine drifts 5-10% between runs, so 25% keeps the
+    # untouched leg from flaking; a halved baseline is a 100% slowdown either way.
+    compare = [*select, "--benchmark-compare", "--benchmark-compare-fail=median:25%"]
+    untouched = pytest_benchmarks(*compare)
+    assert untouched.returncode == 0, untouched.stdout[-2000:]
+
+    data = json.loads(baseline.read_text())
+    for bench in data["benchmarks"]:
+        stats = bench["stats"]
+        for key in ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "total"):
+            stats[key] /= 2
+        stats["data"] = [t / 2 for t in stats.get("data", [])]
+        stats["ops"] *= 2
+    baseline.write_text(json.dumps(data))
+    halved = pytest_benchmarks(*compare)
+    assert halved.returncode != 0
+    assert "Performance has regressed" in halved.stdout + halved.stderr
+
+
+def rows(results: Path, accuracies: list[float], p90_ms: float, fingerprint: str = "aaaaaaaaaaaa", images=360):
+    storage.prepare(results)
+    for seed, accuracy in enumerate(accuracies):
+        storage.append_row(
+            results,
+            {
+                "case_id": "simple_cnn.scratch.digits",
+                "status": "ok",
+                "seed": seed,
+                "test_accuracy": accuracy,
+                "test_images": images,
+                "latency_p90_ms": p90_ms,
+                "fingerprint": fingerprint,
+            },
+        )
+    return results
+
+
+def by_figure(checks: list[gate.Check]) -> dict[str, gate.Check]:
+    return {c.figure: c for c in checks}
+
+
+def test_accuracy_may_drop_within_the_noise_of_seeds_and_test_set(tmp_path):
+    baseline = rows(tmp_path / "a", [0.95, 0.96], 2.0)
+    same = rows(tmp_path / "b", [0.945, 0.955], 2.1)
+    worse = rows(tmp_path / "c", [0.90, 0.91], 2.0)
+    assert all(c.passed for c in gate.gate(baseline, same)[0])
+    accuracy = by_figure(gate.gate(baseline, worse)[0])["test_accuracy"]
+    assert not accuracy.passed
+    # two seeds each at 360 images: the binomial error sqrt(p(1-p)/720) beats either seed spread here
+    se_a, se_b = ((p * (1 - p) / 720) ** 0.5 for p in (0.955, 0.905))
+    assert accuracy.limit == pytest.approx(0.955 - 1.96 * (se_a**2 + se_b**2) ** 0.5)
+    message = accuracy.message()
+    assert "simple_cnn.scratch.digits: test_accuracy 0.905 against baseline 0.955" in message
+    assert "allowed >= 0.9" in message and "REGRESSED" in message
+
+
+def test_latency_p90_may_rise_only_within_the_tolerance_and_toml_sets_it_per_case(tmp_path):
+    baseline = rows(tmp_path / "a", [0.95], 2.0)
+    slower = rows(tmp_path / "b", [0.95], 2.5)
+    assert not by_figure(gate.gate(baseline, slower)[0])["latency_p90_ms"].passed
+    thresholds = tmp_path / "gate.toml"
+    thresholds.write_text(
+        '[defaults]\nlatency_p90_tolerance = 0.1\n[cases."simple_cnn.*"]\nlatency_p90_tolerance = 0.3\n'
+    )
+    latency = by_figure(gate.gate(baseline, slower, thresholds)[0])["latency_p90_ms"]
+    assert latency.passed and latency.limit == pytest.approx(2.6)
+
+
+def test_the_gate_refuses_other_machines_and_bad_thresholds(tmp_path, capsys):
+    baseline = rows(tmp_path / "a", [0.95], 2.0)
+    elsewhere = rows(tmp_path / "b", [0.95], 2.0, fingerprint="bbbbbbbbbbbb")
+    assert main(["gate", str(baseline), str(elsewhere)]) == 2
+    assert "machine fingerprints" in capsys.readouterr().err
+    assert main(["gate", str(baseline), str(elsewhere), "--force"]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[defaults]\nlatency_tolerance = 0.1\n")
+    with pytest.raises(SuiteError, match="unknown key 'latency_tolerance'"):
+        gate.load_thresholds(bad)
+
+
+@pytest.fixture(scope="module")
+def three_runs(tmp_path_factory):
+    """simple_cnn from scratch in the quick profile: seed 0, seed 1, and seed 0 trained on random labels."""
+    base = tmp_path_factory.mktemp("gate")
+    case = ["run", "simple_cnn.scratch.digits", "--profile", "quick"]
+    assert main([*case, "--results", str(base / "seed0")]) == 0
+    assert main([*case, "--results", str(base / "seed1"), "--first-seed", "1"]) == 0
+    assert main([*case, "--results", str(base / "shuffled"), "--set", "label_noise=1.0"]) == 0
+    thresholds = base / "gate.toml"
+    thresholds.write_text("[defaults]\nlatency_p90_tolerance = 1.0  # the accuracy gate is under test here\n")
+    return base, thresholds
+
+
+def test_the_accuracy_gate_passes_another_seed_and_fails_a_run_on_shuffled_labels(three_runs, capsys):
+    base, thresholds = three_runs
+    seeds = [storage.read_results(base / name)["seed"].tolist() for name in ("seed0", "seed1")]
+    assert seeds == [[0], [1]]
+    capsys.readouterr()
+    assert main(["gate", str(base / "seed0"), str(base / "seed1"), "--thresholds", str(thresholds)]) == 0
+    assert main(["gate", str(base / "seed0"), str(base / "shuffled"), "--thresholds", str(thresholds)]) == 1
+    err = capsys.readouterr().err
+    assert "REGRESSION simple_cnn.scratch.digits: test_accuracy" in err and "allowed >=" in err
+    shuffled = storage.read_results(base / "shuffled").iloc[0]
+    assert shuffled["test_accuracy"] < 0.3 and json.loads(shuffled["case_json"])["label_noise"] == 1.0
