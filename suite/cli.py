@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
         elif user_cases:
             cases = user_cases
         else:
-            cases = select_cases(*profile.patterns)
+            cases = select_cases(*profile.patterns, exclude=profile.exclude)
     cases = [profile.apply(case) for case in cases]
     from suite.data import check_path, parse_dataset
 

@@ -119,12 +119,14 @@ class Runner:
         measure.model_facts.reset_gpu_peak()
         keras.utils.set_random_seed(seed)
         raw = self.dataset(case.dataset, case.image_size)
-        side = input_side(case.arch, raw.side, case.image_size)
+        side = input_side(case.arch, raw.side, case.image_size, case.handle)
         row["image_size"] = side
         weights = transfer.resolve_weights(case, self.profile)
         row["weights"] = weights
 
-        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        backbone = build_backbone(
+            case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+        )
         if weights.startswith("source:"):
             key = (case.arch, side)
             if key in self._failed_sources:
