@@ -182,6 +182,18 @@ def register(case: Case) -> Case:
     return case
 
 
+def override(case: Case) -> Case | None:
+    """Registers ``case`` in place of any case with its id; returns the case it displaced, if any.
+
+    For user cases from TOML, for one command: a TOML case with a built-in id (say
+    ``hub_mobilenet_v2.frozen.digits`` with a local ``handle``) runs instead of the built-in one.
+    """
+    case.validate()
+    displaced = _REGISTRY.pop(case.id, None)
+    _REGISTRY[case.id] = case
+    return displaced
+
+
 def unregister(case_id: str) -> None:
     """Removes a case (user cases from TOML are registered for one run only)."""
     _REGISTRY.pop(case_id, None)
