@@ -1,14 +1,14 @@
 """The case registry: every architecture x regime x dataset, as frozen dataclasses.
 
-TF-Hub architectures (``hub_*``) take only the regimes that keep their module whole
-(``regime_applies``): a module is one layer that comes with its weights.
-
 A case is everything needed to reproduce one training-and-measurement run, with a
 stable lower-case id ``arch.regime.dataset``. The built-in catalogue is
 registered on import; ``list_cases("resnet*")`` returns sorted ids by shell glob
 (as timm's ``list_models`` does), and a duplicate id is an error, not a warning.
 Budgets (epochs, subsets) come from a profile (``suite.profiles``), and any field
 can be set per case from TOML (``suite.config``).
+
+TF-Hub architectures (``hub_*``) take only the regimes that keep their module whole
+(``regime_applies``): a module is one layer that comes with its weights.
 """
 
 from __future__ import annotations
