@@ -63,7 +63,7 @@ def selected_cases(results: str | None, profile: str) -> list[dict]:
     from suite.registry import select_cases
 
     chosen = get_profile(profile)
-    cases = [chosen.apply(case) for case in select_cases(*chosen.patterns)]
+    cases = [chosen.apply(case) for case in select_cases(*chosen.patterns, exclude=chosen.exclude)]
     return [
         {
             "case_id": case.id,

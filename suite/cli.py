@@ -34,19 +34,27 @@ class _Parser(argparse.ArgumentParser):
 
 @contextmanager
 def _user_cases(path: str | None) -> Iterator[list]:
-    """Registers the TOML file's cases for the length of one command, then removes them again."""
+    """Registers the TOML file's cases for the length of one command, then removes them again.
+
+    A TOML case with a built-in case's id replaces it for that command (and gets it back afterwards).
+    """
     from suite.config import load_cases
-    from suite.registry import register, unregister
+    from suite.registry import override, register, unregister
 
     cases = load_cases(path) if path else []
-    registered = []
+    registered, displaced = [], []
     try:
         for case in cases:
-            registered.append(register(case))
+            previous = override(case)
+            registered.append(case)
+            if previous is not None:
+                displaced.append(previous)
         yield cases
     finally:
         for case in registered:
             unregister(case.id)
+        for case in displaced:
+            register(case)
 
 
 def cmd_list(args) -> int:
@@ -73,7 +81,7 @@ def cmd_run(args) -> int:
         elif user_cases:
             cases = user_cases
         else:
-            cases = select_cases(*profile.patterns)
+            cases = select_cases(*profile.patterns, exclude=profile.exclude)
     from suite.config import parse_overrides
 
     overrides = parse_overrides(args.set)

@@ -6,6 +6,9 @@ registered on import; ``list_cases("resnet*")`` returns sorted ids by shell glob
 (as timm's ``list_models`` does), and a duplicate id is an error, not a warning.
 Budgets (epochs, subsets) come from a profile (``suite.profiles``), and any field
 can be set per case from TOML (``suite.config``).
+
+TF-Hub architectures (``hub_*``) take only the regimes that keep their module whole
+(``regime_applies``): a module is one layer that comes with its weights.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Case:
     dataset: str  # "digits", "cifar10", "tfds:<name>" or "folder:<path>"
     id: str = ""  # defaults to arch.regime.<dataset slug>
     weights: str = "auto"  # "auto", "none", "imagenet", "source:<name>" or a weights-file path
+    handle: str = ""  # hub_* architectures: module URL, Kaggle Models handle or SavedModel directory; "" = default
     # Budget (profile).
     epochs: int = 10  # epochs of the last phase (the whole run for scratch and frozen)
     head_epochs: int = 2  # epochs of the head-only phase of finetune and freezeN
@@ -80,6 +84,7 @@ class Case:
         """Raises ``SuiteError`` on an unknown name or an out-of-range value; returns self."""
         _choose("architecture", self.arch, ARCHITECTURES)
         _choose("regime", self.regime, REGIMES)
+        self._validate_hub()
         parse_dataset(self.dataset)
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _choose("schedule", self.schedule, SCHEDULES)
@@ -129,6 +134,36 @@ class Case:
             )
         return self
 
+    def _validate_hub(self) -> None:
+        """A TF-Hub module brings its own weights and is one layer; other architectures take no handle."""
+        spec = ARCHITECTURES[self.arch]
+        if not spec.hub:
+            if self.handle:
+                raise SuiteError(
+                    f"case {self.id}: only hub_* architectures load a handle; {self.arch} does not. "
+                    f"Received: handle={self.handle!r}"
+                )
+            return
+        if not regime_applies(self.arch, self.regime):
+            offered = ", ".join(r for r in REGIMES if regime_applies(self.arch, r))
+            raise SuiteError(
+                f"case {self.id}: {self.arch} is a TF-Hub module, one layer that comes pretrained, so it takes "
+                f"regimes {offered} (no scratch, no partial freezing). Received: regime={self.regime!r}"
+            )
+        if self.weights != "auto":
+            raise SuiteError(
+                f'case {self.id}: {self.arch} takes its weights from its hub handle; set handle = "..." instead. '
+                f"Received: weights={self.weights!r}"
+            )
+
+
+def regime_applies(arch: str, regime: str) -> bool:
+    """Whether ``arch`` trains under ``regime``: any, except that a TF-Hub module (one opaque layer that comes
+    pretrained) takes only regimes that start pretrained and train all of it or none of it.
+    """
+    spec, chosen = ARCHITECTURES[arch], REGIMES[regime]
+    return not spec.hub or (chosen.pretrained and chosen.freeze_fraction in (0.0, 1.0))
+
 
 CASE_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Case) if f.name != "overrides"}
 
@@ -149,6 +184,18 @@ def register(case: Case) -> Case:
     return case
 
 
+def override(case: Case) -> Case | None:
+    """Registers ``case`` in place of any case with its id; returns the case it displaced, if any.
+
+    For user cases from TOML, for one command: a TOML case with a built-in id (say
+    ``hub_mobilenet_v2.frozen.digits`` with a local ``handle``) runs instead of the built-in one.
+    """
+    case.validate()
+    displaced = _REGISTRY.pop(case.id, None)
+    _REGISTRY[case.id] = case
+    return displaced
+
+
 def unregister(case_id: str) -> None:
     """Removes a case (user cases from TOML are registered for one run only)."""
     _REGISTRY.pop(case_id, None)
@@ -161,15 +208,15 @@ def list_cases(*patterns: str) -> list[str]:
     return sorted(i for i in _REGISTRY if any(fnmatch.fnmatchcase(i, p.lower()) for p in patterns))
 
 
-def select_cases(*patterns: str) -> list[Case]:
-    """The cases matching ``patterns``; a pattern that matches nothing is an error."""
+def select_cases(*patterns: str, exclude: tuple[str, ...] = ()) -> list[Case]:
+    """The cases matching ``patterns`` but none of ``exclude``; a pattern that matches nothing is an error."""
     for pattern in patterns:
         if not list_cases(pattern):
             raise SuiteError(
                 f"no case matches {pattern!r}; ids look like arch.regime.dataset, e.g. "
                 f"'resnet_scratch.scratch.digits' or '*.frozen.*' (see `suite list`)"
             )
-    return [_REGISTRY[i] for i in list_cases(*patterns)]
+    return [_REGISTRY[i] for i in list_cases(*patterns) if not any(fnmatch.fnmatchcase(i, p) for p in exclude)]
 
 
 def get_case(case_id: str) -> Case:
@@ -183,8 +230,9 @@ def get_case(case_id: str) -> Case:
 def _register_catalogue() -> None:
     for arch in ARCHITECTURES:
         for regime in REGIMES:
-            for dataset in BUILTIN_DATASETS:
-                register(Case(arch, regime, dataset))
+            if regime_applies(arch, regime):
+                for dataset in BUILTIN_DATASETS:
+                    register(Case(arch, regime, dataset))
 
 
 _register_catalogue()

@@ -103,16 +103,29 @@ class Runner:
             self._datasets[key] = load(name, data_dir=self.data_dir, side=side)
         return self._datasets[key]
 
-    def preflight(self, cases: list[Case]) -> None:
-        """Fails fast, before any training, on input that would fail every case: datasets and weights files."""
+    def preflight(self, cases: list[Case]) -> dict[str, str]:
+        """Checks datasets and weights files before any training; returns ``{dataset: why}`` of unusable datasets.
+
+        Raises ``SuiteError`` for a weights file that is missing or doesn't fit,
+        and for an unusable dataset when every case needs one. A dataset only
+        some cases need (an unprepared CIFAR-10 beside digits) fails only those
+        cases, as rows, so the rest of the night still runs.
+        """
         import keras
 
         from suite import transfer
         from suite.data.pipeline import input_side
         from suite.models import build_backbone
 
+        unusable: dict[str, str] = {}
         for case in cases:
-            raw = self.dataset(case.dataset, case.image_size)
+            if case.dataset in unusable:
+                continue
+            try:
+                raw = self.dataset(case.dataset, case.image_size)
+            except SuiteError as error:
+                unusable[case.dataset] = str(error)
+                continue
             if case.weights in ("auto", "none", "imagenet") or case.weights.startswith("source:"):
                 continue
             path = Path(case.weights).expanduser()
@@ -126,6 +139,9 @@ class Runner:
                 raise SuiteError(f"case {case.id}: {error}") from None
             finally:
                 keras.backend.clear_session()
+        if unusable and all(case.dataset in unusable for case in cases):
+            raise SuiteError(next(iter(unusable.values())))
+        return unusable
 
     def run_case(self, case: Case, seed: int) -> dict:
         """Trains, evaluates and measures one case for one seed; returns its row (never raises).
@@ -176,8 +192,10 @@ class Runner:
         from suite.train import make_optimizer
 
         raw = self.dataset(case.dataset, case.image_size)
-        side = input_side(case.arch, raw.side, case.image_size)
-        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        side = input_side(case.arch, raw.side, case.image_size, case.handle)
+        backbone = build_backbone(
+            case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+        )
         model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
         model.compile(optimizer=make_optimizer(case, case.learning_rate), loss="categorical_crossentropy")
         images = timing.random_images(case.batch_size, side)
@@ -217,12 +235,14 @@ class Runner:
         measure.model_facts.reset_gpu_peak()
         keras.utils.set_random_seed(seed)
         raw = self.dataset(case.dataset, case.image_size)
-        side = input_side(case.arch, raw.side, case.image_size)
+        side = input_side(case.arch, raw.side, case.image_size, case.handle)
         row["image_size"] = side
         weights = transfer.resolve_weights(case, self.profile)
         row["weights"] = weights
 
-        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        backbone = build_backbone(
+            case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+        )
         if weights.startswith("source:"):
             key = f"{case.arch}@{side}"
             if key in self.failed_sources:

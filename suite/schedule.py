@@ -84,7 +84,7 @@ def run_cases(
         device = configure_device(device)
         if not force:
             refuse_other_machines(results_dir)
-        Runner(profile, results_dir, device=device, data_dir=data_dir).preflight(cases)
+        unusable = Runner(profile, results_dir, device=device, data_dir=data_dir).preflight(cases)
         env = environment()
         # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
         seed_range = range(first_seed, first_seed + seeds)
@@ -98,12 +98,30 @@ def run_cases(
                 len(jobs),
                 results_dir,
             )
+        for dataset, why in unusable.items():
+            log.warning("%s can't be used (%s); its cases become failed rows", dataset, why)
+        rows = [
+            _unusable_row(job, unusable[job.case.dataset], profile, device, results_dir)
+            for job in pending
+            if job.case.dataset in unusable
+        ]
+        pending = [job for job in pending if job.case.dataset not in unusable]
         settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s)
         runner = make_executor(executor, settings)
         estimates = budget.Estimates(storage.read_results(results_dir))
         if budget_s is not None:
             pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
-        return _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
+        return rows + _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
+
+
+def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
+    """The ``failed`` row of a job whose dataset can't be loaded, appended without starting a worker."""
+    from suite.runner import _now, base_row
+
+    row = base_row(job.case, job.seed, profile.name, device)
+    row.update(status="failed", error=f"DatasetUnavailable: {why}", finished_at=_now())
+    storage.append_row(results_dir, row)
+    return row
 
 
 def _fit_to_budget(

@@ -5,6 +5,8 @@
   (``suite.data.glyphs``), cached on disk; used where ImageNet weights can't be
   had, so transfer still means something offline.
 - a path: a ``.weights.h5`` file saved from a backbone of the same architecture.
+- ``hub:<handle>``: a TF-Hub architecture's module, which brings its weights
+  (``suite.models.hub``); recorded with the handle it was loaded from.
 
 ``auto`` takes the profile's preference order. Random weights are never
 presented as transfer: the row's ``weights`` column says which of these ran.
@@ -69,7 +71,9 @@ def imagenet_available(arch: str) -> bool:
 
 
 def resolve_weights(case: Case, profile: Profile) -> str:
-    """The concrete weights a case starts from: ``none``, ``imagenet``, ``source:<name>`` or a path."""
+    """The weights a case starts from: ``none``, ``imagenet``, ``source:<name>``, ``hub:<handle>`` or a file path."""
+    if ARCHITECTURES[case.arch].hub:
+        return f"hub:{case.handle or ARCHITECTURES[case.arch].handle}"
     if not REGIMES[case.regime].pretrained:
         return "none"
     if case.weights != "auto":
@@ -175,8 +179,8 @@ def pretrain_on_source(arch: str, side: int, case: Case, budget: SourceBudget) -
 
 def load_weights(backbone: keras.Model, weights: str, arch: str, case: Case, budget: SourceBudget) -> str:
     """Loads ``weights`` into ``backbone``; returns the label the row records."""
-    if weights == "none":
-        return "none"
+    if weights == "none" or weights.startswith("hub:"):  # a hub module came with its weights when it was built
+        return weights
     if weights == "imagenet":
         load_imagenet(backbone, arch)
         return "imagenet"

@@ -23,3 +23,11 @@ def seeded():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session")
+def hub_stand_in(tmp_path_factory):
+    """A tiny Reusable SavedModel exported to a temporary folder: a TF-Hub handle that needs no network."""
+    from suite.models.hub import export_stand_in
+
+    return str(export_stand_in(tmp_path_factory.mktemp("hub") / "stand_in"))

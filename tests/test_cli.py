@@ -34,6 +34,20 @@ def test_list_includes_user_cases(tmp_path, capsys):
     assert capsys.readouterr().out.split() == ["mine.one"]
 
 
+def test_a_toml_case_with_a_builtin_id_replaces_it_for_one_command(tmp_path):
+    from suite.cli import _user_cases
+    from suite.registry import get_case, list_cases
+
+    body = '[[case]]\narch = "hub_mobilenet_v2"\nregime = "frozen"\ndataset = "digits"\nhandle = "/models/mine"\n'
+    before = list_cases()
+    with _user_cases(write_toml(tmp_path, body)) as cases:
+        assert [c.id for c in cases] == ["hub_mobilenet_v2.frozen.digits"]
+        assert get_case("hub_mobilenet_v2.frozen.digits").handle == "/models/mine"
+        assert list_cases() == before
+    assert get_case("hub_mobilenet_v2.frozen.digits").handle == ""  # the built-in case is back
+    assert list_cases() == before
+
+
 def write_toml(tmp_path, body: str) -> str:
     path = tmp_path / "cases.toml"
     path.write_text(body)

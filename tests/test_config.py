@@ -59,6 +59,18 @@ dataset = "tfds:mnist"
         ('[[case]]\narch = "vgg16"\nregime = "scratch"\ndataset = "digits"\n', "unknown architecture 'vgg16'"),
         ('[cases]\narch = "simple_cnn"\n', "unknown top-level key 'cases'"),
         ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\n' * 2, "duplicate case id"),
+        (
+            '[[case]]\narch = "simple_cnn"\nregime = "frozen"\ndataset = "digits"\nhandle = "/m"\n',
+            "only hub_\\* architectures load a handle; simple_cnn does not",
+        ),
+        (
+            '[[case]]\narch = "hub_mobilenet_v2"\nregime = "freeze50"\ndataset = "digits"\n',
+            "takes regimes frozen, finetune \\(no scratch, no partial freezing\\). Received: regime='freeze50'",
+        ),
+        (
+            '[[case]]\narch = "hub_inception_v3"\nregime = "frozen"\ndataset = "digits"\nweights = "imagenet"\n',
+            "takes its weights from its hub handle",
+        ),
     ],
 )
 def test_bad_files_give_one_line_naming_the_problem(tmp_path, text, message):

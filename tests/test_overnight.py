@@ -267,3 +267,13 @@ def test_a_results_folder_that_cant_be_written_is_one_line(tmp_path, capsys):
     blocker.write_text("")
     assert main(["run", "simple_cnn.scratch.digits", "--results", str(blocker / "r")]) == 2
     assert f"--results {blocker / 'r'} can't be written (Not a directory)" in one_error_line(capsys)
+
+
+def test_a_dataset_only_some_cases_need_fails_those_cases_as_rows(tmp_path):
+    args = ["run", "simple_cnn.scratch.digits", "simple_cnn.scratch.cifar10", "--profile", "smoke"]
+    assert main([*args, "--results", str(tmp_path / "r"), "--data-dir", str(tmp_path / "tfds")]) == 1
+    frame = storage.read_results(tmp_path / "r").set_index("case_id")
+    cifar = frame.loc["simple_cnn.scratch.cifar10"]
+    assert cifar["status"] == "failed" and cifar["error"].startswith("DatasetUnavailable:")
+    assert "suite prepare cifar10" in cifar["error"]
+    assert frame.loc["simple_cnn.scratch.digits", "status"] == "ok"

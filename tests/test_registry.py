@@ -13,10 +13,18 @@ from suite.regimes import REGIMES
 from suite.registry import Case, get_case, list_cases, register, select_cases, unregister
 
 
-def test_catalogue_is_every_architecture_by_regime_by_builtin_dataset():
-    assert len(list_cases()) == len(ARCHITECTURES) * len(REGIMES) * 2
+def test_catalogue_is_every_architecture_by_regime_it_takes_by_builtin_dataset():
+    hub = [a for a in ARCHITECTURES if ARCHITECTURES[a].hub]
+    assert sorted(hub) == ["hub_inception_v3", "hub_mobilenet_v2"]
+    assert len(list_cases()) == ((len(ARCHITECTURES) - len(hub)) * len(REGIMES) + len(hub) * 2) * 2
     assert "mobilenet_v2.finetune.cifar10" in list_cases()
     assert "resnet_scratch.scratch.digits" in list_cases()
+    assert list_cases("hub_mobilenet_v2.*") == [
+        "hub_mobilenet_v2.finetune.cifar10",
+        "hub_mobilenet_v2.finetune.digits",
+        "hub_mobilenet_v2.frozen.cifar10",
+        "hub_mobilenet_v2.frozen.digits",
+    ]
 
 
 @pytest.mark.parametrize("case_id", list_cases())
@@ -106,13 +114,14 @@ def test_profiles_set_budgets_but_explicit_fields_win():
     assert smoke.apply(explicit).train_limit == 128
 
 
-def test_quick_profile_selects_every_architecture_under_three_regimes():
+def test_quick_profile_selects_every_offline_architecture_under_three_regimes():
     quick = get_profile("quick")
-    cases = select_cases(*quick.patterns)
+    cases = select_cases(*quick.patterns, exclude=quick.exclude)
     assert {(c.arch, c.regime) for c in cases} == {
-        (a, r) for a in ARCHITECTURES for r in ("scratch", "frozen", "finetune")
+        (a, r) for a in ARCHITECTURES if not ARCHITECTURES[a].hub for r in ("scratch", "frozen", "finetune")
     }
     assert {c.dataset for c in cases} == {"digits"}
+    assert len(select_cases(*quick.patterns)) == len(cases) + 4  # hub_* frozen and finetune, run by pattern
 
 
 def test_unknown_profile_names_the_valid_ones():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from suite.models import ARCHITECTURES
+from suite.models import ARCHITECTURES, native_size
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -29,9 +29,13 @@ def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
     return images / 255.0
 
 
-def input_side(arch: str, dataset_side: int, image_size: int = 0) -> int:
-    """The model's input side: the case's ``image_size``, else the dataset's, at least the architecture minimum."""
-    return image_size or max(dataset_side, ARCHITECTURES[arch].min_size)
+def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "") -> int:
+    """The model's input side: the case's ``image_size``, else the architecture's native side, else the dataset's.
+
+    Only TF-Hub modules have a native side, the one their weights were trained at (299 for Inception V3, the
+    handle's for MobileNetV2); the dataset's side is raised to the architecture minimum.
+    """
+    return image_size or native_size(arch, handle) or max(dataset_side, ARCHITECTURES[arch].min_size)
 
 
 def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:

@@ -8,6 +8,7 @@ the family module on first use.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,13 @@ class ArchSpec:
     preprocess: str  # input convention: "caffe" (BGR, mean-subtracted 0-255), "tf" ([-1, 1]) or "unit" ([0, 1])
     imagenet: bool  # published ImageNet weights exist (Keras applications)
     summary: str
+    handle: str = ""  # TF-Hub architectures only: the default module handle, which also holds its pretrained weights
+    native_size: int = 0  # input side in pixels the published weights were trained at; 0 = follow the dataset
+
+    @property
+    def hub(self) -> bool:
+        """A TF-Hub module: one opaque layer whose weights come with its handle (no scratch, no partial freezing)."""
+        return bool(self.handle)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -37,25 +45,64 @@ ARCHITECTURES: dict[str, ArchSpec] = {
         ArchSpec("resnet50", "applications", 32, "caffe", True, "keras.applications.ResNet50"),
         ArchSpec("inception_v3", "applications", 75, "tf", True, "keras.applications.InceptionV3"),
         ArchSpec("mobilenet_v2", "applications", 32, "tf", True, "keras.applications.MobileNetV2"),
+        ArchSpec(
+            "hub_inception_v3",
+            "hub",
+            75,
+            "unit",
+            False,
+            "Inception V3 ImageNet feature vector from TF Hub",
+            handle="https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5",
+            native_size=299,
+        ),
+        ArchSpec(
+            "hub_mobilenet_v2",
+            "hub",
+            32,
+            "unit",
+            False,
+            "MobileNetV2 (1.0, 224) ImageNet feature vector from TF Hub",
+            handle="https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
+            native_size=224,
+        ),
     )
 }
 
+# The input side a hub handle names: ".../mobilenet_v2_100_96/feature_vector/5", ".../100-96-feature-vector/2".
+_HANDLE_SIDE = re.compile(r"[_/]\d{3}[_-](\d{2,3})[/_-]feature[_-]vector")
+
+
+def native_size(arch: str, handle: str = "") -> int:
+    """The side the architecture's pretrained weights expect: the one a hub handle names, else the arch's own.
+
+    0 means none: the suite's own networks and the Keras applications follow the dataset's side.
+    """
+    spec = ARCHITECTURES[arch]
+    named = _HANDLE_SIDE.search(handle or spec.handle) if spec.hub else None
+    return int(named.group(1)) if named else spec.native_size
+
 
 def build_backbone(
-    arch: str, input_size: int, *, depth: int = 0, l2: float = 0.0, bn_momentum: float = 0.9
+    arch: str, input_size: int, *, depth: int = 0, l2: float = 0.0, bn_momentum: float = 0.9, handle: str = ""
 ) -> keras.Model:
-    """Builds the named backbone with random weights: images in, feature map out.
+    """Builds the named backbone: images in, feature map (or a hub module's feature vector) out.
+
+    Weights are random, except for TF-Hub architectures, whose module brings its own.
 
     Args:
         arch: a key of ``ARCHITECTURES``.
         input_size: input side in pixels (square, 3 channels).
         depth: the family's depth knob; 0 keeps the family default.
         l2: kernel L2 penalty for the suite's own families.
-        bn_momentum: moving-average momentum of every batch-norm layer.
+        bn_momentum: moving-average momentum of every Keras batch-norm layer (a hub module keeps its own).
+        handle: TF-Hub architectures only: the module to load; "" = the architecture's default handle.
     """
     spec = ARCHITECTURES[arch]
+    if handle and not spec.hub:
+        raise ValueError(f"{arch} is not a TF-Hub architecture; only hub_* architectures take a handle")
     family = importlib.import_module(f"suite.models.{spec.module}")
-    backbone = family.build_backbone(arch, input_size, depth=depth, l2=l2)
+    extra = {"handle": handle or spec.handle} if spec.hub else {}
+    backbone = family.build_backbone(arch, input_size, depth=depth, l2=l2, **extra)
     for layer in backbone.layers:
         if hasattr(layer, "moving_mean") and hasattr(layer, "momentum"):
             layer.momentum = bn_momentum
@@ -63,7 +110,7 @@ def build_backbone(
 
 
 def build_classifier(backbone: keras.Model, num_classes: int, *, dropout: float = 0.0, l2: float = 0.0) -> keras.Model:
-    """Puts a new head on a backbone: global average pool, dropout, softmax dense named ``classifier``.
+    """Puts a new head on a backbone: global average pool (of a feature map), dropout, softmax dense ``classifier``.
 
     Batch norm inference mode for fine-tuning is set by freezing the batch-norm
     layers (``suite.train.freeze``): Keras 3 runs a non-trainable BatchNormalization
@@ -73,7 +120,9 @@ def build_classifier(backbone: keras.Model, num_classes: int, *, dropout: float 
     import keras
 
     inputs = keras.Input(backbone.input_shape[1:], name="image")
-    x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(inputs))
+    x = backbone(inputs)
+    if len(x.shape) == 4:  # a feature map; hub feature vectors come pooled already
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
