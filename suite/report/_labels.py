@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from matplotlib.axes import Axes
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
 RADII = (14, 26, 40, 58, 80)  # offsets tried, in points from the marker
@@ -81,9 +81,15 @@ def place_labels(
             bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8),
             zorder=5,
         )
-        taken.append(label.get_window_extent(renderer))
+        taken.append(_text_extent(label, renderer))
         placed.append(label)
     return placed
+
+
+def _text_extent(label: Annotation, renderer) -> Bbox:
+    """The display box of a label's text alone (``Annotation.get_window_extent`` adds its leader line)."""
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
 
 
 def _align(offset: float, positive: str, negative: str, zero: str) -> str:
@@ -102,6 +108,6 @@ def _text_box(axes: Axes, text: str, xy, offset, fontsize: float, renderer) -> B
         va=_align(offset[1], "bottom", "top", "center"),
         bbox=dict(boxstyle="round,pad=0.15"),
     )
-    box = probe.get_window_extent(renderer)
+    box = _text_extent(probe, renderer)
     probe.remove()
     return box

@@ -25,7 +25,7 @@ from suite.report import charts
 from suite.report._labels import place_labels
 from suite.report.folder import ResultsFolder
 from suite.report.html import STYLE, Image, table_html
-from suite.report.summary import summarise
+from suite.report.summary import point_label, summarise
 from suite.report.tables import Table, environment_table, number, percent
 
 KEYS = ["case_id", "device"]
@@ -110,7 +110,7 @@ class Comparison:
 
 
 def _marked(text: str, changed) -> str:
-    return f"{text} *" if text and changed is True else text
+    return f"{text} *" if text and pd.notna(changed) and bool(changed) else text
 
 
 def accuracy_noise(
@@ -131,8 +131,35 @@ def accuracy_noise(
 def _per_case(folder: ResultsFolder) -> pd.DataFrame:
     summary = summarise(folder.results)
     if summary.empty:
-        return pd.DataFrame(columns=[*KEYS, *FIGURES])
+        return pd.DataFrame(columns=[*KEYS, *FIGURES]).set_index(KEYS)
     return summary.drop_duplicates(KEYS).set_index(KEYS)[FIGURES]
+
+
+def deltas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds B-minus-A deltas, the accuracy noise and the ``accuracy_changed``/``latency_changed`` marks.
+
+    ``frame`` has each run's figures with the suffixes ``_a`` and ``_b``; a mark is missing (NA) where
+    the noise is unknown: one seed on a side, or no latency interval stored.
+    """
+    frame = frame.copy()
+    frame["accuracy_delta_points"] = 100 * (frame["test_accuracy_mean_b"] - frame["test_accuracy_mean_a"])
+    noise = accuracy_noise(
+        frame["test_accuracy_std_a"], frame["seeds_a"], frame["test_accuracy_std_b"], frame["seeds_b"]
+    )
+    frame["accuracy_noise_points"] = 100 * noise
+    frame["accuracy_changed"] = (
+        (frame["accuracy_delta_points"].abs() > frame["accuracy_noise_points"]).where(noise.notna()).astype("boolean")
+    )
+    frame["latency_delta_percent"] = 100 * (frame["latency_p50_ms_b"] / frame["latency_p50_ms_a"] - 1)
+    bounds = frame[
+        ["latency_p50_ci_low_ms_a", "latency_p50_ci_high_ms_a", "latency_p50_ci_low_ms_b", "latency_p50_ci_high_ms_b"]
+    ]
+    apart = (frame["latency_p50_ci_low_ms_b"] > frame["latency_p50_ci_high_ms_a"]) | (
+        frame["latency_p50_ci_high_ms_b"] < frame["latency_p50_ci_low_ms_a"]
+    )
+    frame["latency_changed"] = apart.where(bounds.notna().all(axis=1)).astype("boolean")
+    frame["throughput_delta_percent"] = 100 * (frame["throughput_ips_b"] / frame["throughput_ips_a"] - 1)
+    return frame
 
 
 def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
@@ -152,23 +179,7 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
     for column in ("arch", "regime", "dataset"):
         frame[column] = frame.pop(f"{column}_a")
         frame.pop(f"{column}_b")
-    frame["accuracy_delta_points"] = 100 * (frame["test_accuracy_mean_b"] - frame["test_accuracy_mean_a"])
-    noise = accuracy_noise(
-        frame["test_accuracy_std_a"], frame["seeds_a"], frame["test_accuracy_std_b"], frame["seeds_b"]
-    )
-    frame["accuracy_noise_points"] = 100 * noise
-    frame["accuracy_changed"] = (
-        (frame["accuracy_delta_points"].abs() > frame["accuracy_noise_points"]).where(noise.notna()).astype("boolean")
-    )
-    frame["latency_delta_percent"] = 100 * (frame["latency_p50_ms_b"] / frame["latency_p50_ms_a"] - 1)
-    bounds = frame[
-        ["latency_p50_ci_low_ms_a", "latency_p50_ci_high_ms_a", "latency_p50_ci_low_ms_b", "latency_p50_ci_high_ms_b"]
-    ]
-    apart = (frame["latency_p50_ci_low_ms_b"] > frame["latency_p50_ci_high_ms_a"]) | (
-        frame["latency_p50_ci_high_ms_b"] < frame["latency_p50_ci_low_ms_a"]
-    )
-    frame["latency_changed"] = apart.where(bounds.notna().all(axis=1)).astype("boolean")
-    frame["throughput_delta_percent"] = 100 * (frame["throughput_ips_b"] / frame["throughput_ips_a"] - 1)
+    frame = deltas(frame)
     frame = frame.sort_values(["dataset", "device", "arch", "case_id"]).reset_index(drop=True)
     return Comparison(a, b, frame, only_a, only_b)
 
@@ -222,7 +233,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
         place_labels(
             axis,
             list(zip(changed["latency_p50_ms_b"], 100 * changed["test_accuracy_mean_b"])),
-            [f"{a}.{r}" for a, r in zip(changed["arch"], changed["regime"])],
+            [point_label(c, a, r) for c, a, r in zip(changed["case_id"], changed["arch"], changed["regime"])],
             avoid=points,
         )
     return figure

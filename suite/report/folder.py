@@ -87,9 +87,16 @@ class ResultsFolder:
             return ""
 
     def throughput_points(self) -> pd.DataFrame:
-        """Every ok case's throughput points with the row's ``arch``, ``image_size`` and ``device_name`` beside them."""
+        """Every ok case's throughput points with the row's ``arch``, ``image_size`` and ``device_name`` beside them.
+
+        Side tables are named by case and seed only, so a case run on two devices left the file of the later run:
+        it is attributed to the ok row that finished last.
+        """
         frames = []
-        for _, row in self.ok.iterrows():
+        owners = self.ok.sort_values("finished_at", na_position="first").drop_duplicates(
+            ["case_id", "seed"], keep="last"
+        )
+        for _, row in owners.sort_values(["case_id", "seed"]).iterrows():
             points = self.throughput(row["case_id"], row["seed"])
             if points is None:
                 continue

@@ -89,3 +89,13 @@ def model_label(case_id: str, arch: str, regime: str) -> str:
     if parts[:2] == [arch, regime]:
         return arch if len(parts) <= 3 else f"{arch} ({'.'.join(parts[3:])})"
     return f"{arch} ({case_id})"
+
+
+def point_label(case_id: str, arch: str, regime: str) -> str:
+    """A case's label on a chart whose panel names the dataset: its id without the dataset part.
+
+    ``simple_cnn.scratch.digits`` -> ``simple_cnn.scratch``; ``simple_cnn.scratch.digits.long`` ->
+    ``simple_cnn.scratch.long``; any other id stays whole.
+    """
+    parts = str(case_id).split(".")
+    return ".".join(parts[:2] + parts[3:]) if len(parts) >= 3 and parts[:2] == [arch, regime] else str(case_id)

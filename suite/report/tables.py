@@ -84,9 +84,11 @@ def with_models(summary: pd.DataFrame) -> pd.DataFrame:
     Two summary rows that would share a cell (the same case with other weights) get the weights in the name.
     """
     frame = summary.copy()
-    frame["model"] = [model_label(c, a, r) for c, a, r in zip(frame["case_id"], frame["arch"], frame["regime"])]
+    labels = [model_label(c, a, r) for c, a, r in zip(frame["case_id"], frame["arch"], frame["regime"])]
+    frame["model"] = pd.Series(labels, index=frame.index, dtype=object)
     clash = frame.duplicated([*facets(frame), "model", "regime"], keep=False)
-    frame.loc[clash, "model"] = frame.loc[clash, "model"] + " [" + frame.loc[clash, "weights"].astype(str) + "]"
+    if clash.any():
+        frame.loc[clash, "model"] = frame.loc[clash, "model"] + " [" + frame.loc[clash, "weights"].astype(str) + "]"
     return frame
 
 
