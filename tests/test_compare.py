@@ -36,7 +36,11 @@ def test_cases_in_both_runs_are_matched_and_the_rest_listed(comparison):
     b_cases = set(storage.read_results(RUN_B)["case_id"])
     assert set(comparison.frame["case_id"]) == b_cases
     assert set(comparison.frame["device"]) == {"cpu"}  # the synthetic GPU rows of A have no partner in B
-    assert "resnet50.frozen.digits" in comparison.only_a and comparison.only_b == []
+    # A holds a second (synthetic GPU) device, so the cases in one run only say which device they ran on.
+    assert (
+        "resnet50.frozen.digits (cpu)" in comparison.only_a and "simple_cnn.scratch.digits (gpu)" in comparison.only_a
+    )
+    assert "simple_cnn.scratch.digits (cpu)" not in comparison.only_a and comparison.only_b == []
 
 
 def test_deltas_are_b_minus_a_from_the_rows(comparison):

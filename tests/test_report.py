@@ -331,7 +331,7 @@ def test_the_page_embeds_tables_images_failures_gaps_and_method(built):
     images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == len(list((folder / "charts").rglob("*.png")))
     assert 'src="http' not in page and "<link" not in page and "<script" not in page  # self-contained
-    assert page.count('<table class="dataframe data">') == sum(not t.display.empty for t in result.tables)
+    assert page.count('<table class="dataframe data') == sum(not t.display.empty for t in result.tables)
     assert "Test accuracy by architecture and regime" in page and "Keras Applications beside TF-Hub" in page
     assert "simple_cnn.frozen.digits.bad" in page and "Traceback" in page  # the failed case with its traceback
     assert "history/hub_mobilenet_v2.frozen.digits-s0.csv is missing" in page  # a gap is said, not a crash

@@ -88,7 +88,15 @@ def log_axis(axis, which: str = "x") -> None:
     getattr(axis, f"set_{which}scale")("log")
     target = axis.xaxis if which == "x" else axis.yaxis
     target.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
-    target.set_minor_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
+
+    def minor(value: float, _) -> str:
+        low, high = target.get_view_interval()
+        text = f"{value:g}"
+        if low > 0 and high / low < 12:  # within about a decade every minor tick gets its label
+            return text
+        return text if text.lstrip("0.")[:1] in ("2", "5") else ""
+
+    target.set_minor_formatter(ticker.FuncFormatter(minor))
 
 
 def panels(count: int, width: float = 6.5, height: float = 5.0):

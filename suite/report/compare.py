@@ -51,7 +51,7 @@ class Comparison:
     a: ResultsFolder
     b: ResultsFolder
     frame: pd.DataFrame  # one row per case in both: figures of each run (suffix _a, _b), deltas, noise, flags
-    only_a: list[str]  # case ids ok in A only
+    only_a: list[str]  # case ids ok in A only ("case_id (device)" where the runs hold several devices)
     only_b: list[str]
 
     @property
@@ -101,7 +101,7 @@ class Comparison:
     def to_text(self) -> str:
         """What ``suite compare`` prints: the table in Markdown, then the cases in one run only."""
         table = self.table()
-        lines = [table.display.to_markdown(index=False), "", table.note]
+        lines = [table.display.to_markdown(index=False, disable_numparse=True), "", table.note]
         if self.only_a:
             lines.append(f"Only in A ({len(self.only_a)}): {', '.join(self.only_a)}")
         if self.only_b:
@@ -168,8 +168,11 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
     require_one_fingerprint(pd.concat([a.ok, b.ok], ignore_index=True), force, f"{a.path} and {b.path}")
     left, right = _per_case(a), _per_case(b)
     both = left.join(right, how="inner", lsuffix="_a", rsuffix="_b")
-    only_a = sorted({c for c, _ in left.index.difference(right.index)})
-    only_b = sorted({c for c, _ in right.index.difference(left.index)})
+    several = len(set(left.index.get_level_values("device")) | set(right.index.get_level_values("device"))) > 1
+    only_a, only_b = (
+        sorted(f"{case} ({device})" if several else case for case, device in one.index.difference(other.index))
+        for one, other in ((left, right), (right, left))
+    )
     if both.empty:
         raise SuiteError(
             f"{a.path} and {b.path} have no case that ran ok in both (A: {len(left)} ok case(s), B: {len(right)}); "

@@ -21,9 +21,9 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; 
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
 h3 { margin-bottom: .3em; } p.note { color: #555; margin-top: 0; max-width: 70em; }
 table.data { border-collapse: collapse; font-size: .85em; margin: .5em 0 1.5em; }
-table.data th, table.data td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; vertical-align: top; }
-table.data th { background: #f3f3f3; } table.data td:first-child, table.data th:first-child { text-align: left; }
-table.data tr:nth-child(even) td { background: #fafafa; }
+table.data th, table.data td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
+table.data td { white-space: nowrap; } table.wrap td { white-space: normal; } table.data th { background: #f3f3f3; }
+table.data tr:nth-child(even) td { background: #fafafa; } div.scroll { overflow-x: auto; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; } nav a { margin-right: 1em; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .8em; }
@@ -51,7 +51,10 @@ def table_html(table: Table, level: int = 3, heading: bool = True) -> str:
     if table.display.empty:
         body = '<p class="empty">(empty)</p>'
     else:
-        body = table.display.to_html(index=False, classes="data", border=0, na_rep="", escape=True)
+        shown = table.display.rename(columns={"device_name": "device"})
+        classes = "data wrap" if table.wrap else "data"
+        rows = shown.to_html(index=False, classes=classes, border=0, na_rep="", escape=True)
+        body = f'<div class="scroll">{rows}</div>'
     title = f'<h{level} id="table-{table.name}">{html.escape(table.title)}</h{level}>' if heading else ""
     return f"{title}{note}{body}"
 

@@ -35,9 +35,12 @@ class Table:
     frame: pd.DataFrame
     display: pd.DataFrame
     note: str = ""  # how to read it, or why it is empty
+    wrap: bool = False  # long text cells (errors) wrap on the page instead of running wide
 
     def to_markdown(self) -> str:
-        body = self.display.to_markdown(index=False) if not self.display.empty else "_(empty)_"
+        # The display cells are already text ("+2.3", "1,234"): numparse would drop signs and separators.
+        shown = self.display.rename(columns={"device_name": "device"})
+        body = shown.to_markdown(index=False, disable_numparse=True) if not shown.empty else "_(empty)_"
         return f"## {self.title}\n\n{self.note + chr(10) + chr(10) if self.note else ''}{body}\n"
 
     def write(self, folder: Path) -> list[Path]:
@@ -129,7 +132,7 @@ def case_table(summary: pd.DataFrame) -> Table:
     display = pd.DataFrame(
         {
             "case": frame["case_id"],
-            **({c: frame[c] for c in facets(frame) if c == "device_name"}),
+            **({"device_name": frame["device_name"]} if "device_name" in facets(frame) else {}),
             "weights": frame["weights"],
             "seeds": frame["seeds"],
             "test accuracy (%)": [
@@ -331,7 +334,7 @@ def failures_table(results: pd.DataFrame) -> Table:
     columns = [c for c in ("case_id", "seed", "status", "error", "device_name", "finished_at") if c in failed]
     frame = failed[columns].sort_values(["case_id", "seed"]).reset_index(drop=True)
     note = "The full traceback of each is in `errors/<case_id>-s<seed>.txt`."
-    return Table("failures", title, frame, frame.fillna("").astype(str), note)
+    return Table("failures", title, frame, frame.fillna("").astype(str), note, wrap=True)
 
 
 def environment_table(results: pd.DataFrame) -> Table:
