@@ -206,6 +206,16 @@ def training_curves(histories: dict[int, pd.DataFrame], case_id: str) -> Figure 
                 )
         if index == 0 and "phase" in history:
             starts = [i for i in range(1, len(history)) if history["phase"].iloc[i] != history["phase"].iloc[i - 1]]
+            if starts:  # name the first phase too
+                accuracy_axis.annotate(
+                    f"{history['phase'].iloc[0]}",
+                    (0, 1),
+                    xycoords="axes fraction",
+                    xytext=(3, -10),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="0.35",
+                )
             for start in starts:
                 for axis in (loss_axis, accuracy_axis):
                     axis.axvline(start + 0.5, color="0.5", linestyle=":", linewidth=1)
