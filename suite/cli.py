@@ -2,7 +2,8 @@
 
     suite list [PATTERN ...]          which cases exist
     suite run [PATTERN ...]           train, evaluate and measure them into a results folder
-    suite report DIR                  rebuild tables and charts from DIR/results.csv
+    suite report DIR                  rebuild tables, charts and report.html from DIR/results.csv
+    suite compare RUN_A RUN_B         the cases of two results folders side by side, with deltas
     suite gate BASELINE CANDIDATE     fail on an accuracy or latency regression beyond noise
     suite prepare DATASET             download and prepare a tfds dataset (needs internet)
 
@@ -137,11 +138,23 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    """Rebuilds summary.csv and the charts from a results folder."""
+    """Rebuilds summary.csv, the tables, the charts and report.html from a results folder."""
     from suite import report
 
     for path in report.write_report(Path(args.results_dir), force=args.force):
         print(path)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """Prints the cases of two runs side by side and writes the table, a chart and a page to a folder."""
+    from suite.report import compare
+
+    comparison = compare.compare_runs(Path(args.run_a), Path(args.run_b), force=args.force)
+    out = Path(args.out) if args.out else compare.default_out(Path(args.run_a), Path(args.run_b))
+    paths = compare.write_comparison(comparison, out)
+    print(comparison.to_text())
+    print(f"\nwritten: {', '.join(str(p) for p in paths)}")
     return 0
 
 
@@ -254,12 +267,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = commands.add_parser(
         "report",
-        help="rebuild tables and charts from a results folder",
-        description="Rebuild DIR/summary.csv and DIR/charts/ from DIR/results.csv; trains nothing.",
+        help="rebuild tables, charts and report.html from a results folder",
+        description="Rebuild DIR/summary.csv, DIR/tables/, DIR/charts/ and DIR/report.html from DIR/results.csv "
+        "and the side tables beside it; trains nothing.",
     )
     rep.add_argument("results_dir", metavar="DIR")
     rep.add_argument("--force", action="store_true", help="summarise rows from different machine fingerprints together")
     rep.set_defaults(func=cmd_report)
+
+    comp = commands.add_parser(
+        "compare",
+        help="set two results folders side by side",
+        description="Match the cases that ran ok in both RUN_A (the baseline) and RUN_B; print their accuracy, "
+        "latency p50 and throughput with deltas, marking those beyond the noise (seed spread for accuracy, the p50 "
+        "confidence interval for latency); write compare.csv, compare.md, compare.html and an accuracy-against-"
+        "latency chart with arrows from A to B. Trains nothing.",
+    )
+    comp.add_argument("run_a", metavar="RUN_A", help="the baseline results folder")
+    comp.add_argument("run_b", metavar="RUN_B", help="the results folder compared with it")
+    comp.add_argument("--out", metavar="DIR", help="where to write (default: RUN_B/compare-<RUN_A folder name>)")
+    comp.add_argument("--force", action="store_true", help="compare runs measured under different machine fingerprints")
+    comp.set_defaults(func=cmd_compare)
 
     gate = commands.add_parser(
         "gate",

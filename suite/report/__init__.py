@@ -1,0 +1,151 @@
+"""Tables, charts and one HTML page, rebuilt from a results folder's stored files alone (never by training).
+
+``write_report(DIR)`` reads ``DIR/results.csv`` and the side tables beside it and writes
+
+- ``DIR/summary.csv``: one row per ok case and device (mean and spread over seeds);
+- ``DIR/tables/<name>.csv`` and ``.md``: the tables of ``suite.report.tables``;
+- ``DIR/charts/<name>.png`` and ``.svg``: the charts of ``suite.report.charts``
+  (training curves under ``charts/training/``);
+- ``DIR/report.html``: all of it on one self-contained page.
+
+A missing side table or a folder of failed rows only still gives a report, with the
+gap said on the page. ``suite.report.compare`` sets two runs side by side.
+
+The package: ``summary`` (rows to one row per case), ``tables``, ``charts`` (with
+``_labels`` placing point labels), ``html`` (the page), ``folder`` (reading the
+stored files), ``compare`` (two runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from suite.environment import require_one_fingerprint
+from suite.report import charts
+from suite.report.folder import ResultsFolder
+from suite.report.html import Image, render
+from suite.report.summary import pareto_front, summarise, t_interval
+from suite.report.tables import Table, build_tables
+
+__all__ = ["Report", "build_report", "pareto_front", "summarise", "t_interval", "write_report"]
+
+REPORT_FILE = "report.html"
+ACCURACY_CHARTS = {
+    "latency": "Accuracy against latency",
+    "throughput": "Accuracy against throughput",
+    "params": "Accuracy against parameters",
+    "flops": "Accuracy against FLOPs",
+}
+
+
+@dataclass
+class Report:
+    """Everything ``write_report`` writes, and the paths it wrote."""
+
+    folder: ResultsFolder
+    summary: pd.DataFrame
+    tables: list[Table]
+    charts: dict[str, list[Image] | str] = field(default_factory=dict)  # heading: images, or why there are none
+    paths: list[Path] = field(default_factory=list)
+
+
+def _device_suffix(devices: list[str], device: str) -> str:
+    """No suffix when the report has one device (``charts/accuracy_vs_latency.png``), else ``-<device slug>``."""
+    return "" if len(devices) == 1 else f"-{charts.slug(device)}"
+
+
+def _clear_charts(chart_dir: Path) -> None:
+    """Removes the charts a previous report wrote, so that none outlives the data it was drawn from."""
+    for pattern in ("*.png", "*.svg", "training/*.png", "training/*.svg"):
+        for stale in chart_dir.glob(pattern):
+            stale.unlink()
+
+
+def _add(report: Report, heading: str, figure, stem: Path, caption: str = "") -> None:
+    """Saves ``figure`` as PNG and SVG under ``stem`` and files it under ``heading`` for the page."""
+    png, svg = charts.save(figure, stem)
+    report.paths += [png, svg]
+    title = figure.texts[0].get_text() if figure.texts else stem.name
+    report.charts.setdefault(heading, [])
+    images = report.charts[heading]
+    images.append(Image(title.replace("\n", " — "), png.read_bytes(), caption))
+
+
+def _draw(report: Report, chart_dir: Path) -> None:
+    summary, folder = report.summary, report.folder
+    style = charts.Style.of(summary)
+    devices = sorted(summary["device_name"].dropna().unique()) if not summary.empty else []
+    for metric, heading in ACCURACY_CHARTS.items():
+        for device in devices:
+            figure = charts.accuracy_against(summary, metric, device, style)
+            if figure is not None:
+                _add(report, heading, figure, chart_dir / f"accuracy_vs_{metric}{_device_suffix(devices, device)}")
+        report.charts.setdefault(heading, f"no ok case has {charts.METRICS[metric].column}")
+
+    points = folder.throughput_points()
+    heading = "Throughput against batch size"
+    for device in devices:
+        figure = charts.throughput_vs_batch(points, device, style)
+        if figure is not None:
+            _add(report, heading, figure, chart_dir / f"throughput_vs_batch{_device_suffix(devices, device)}")
+    report.charts.setdefault(heading, "no ok case has a readable throughput/<case>-s<seed>.csv")
+
+    heading = "Freeze-depth sweep"
+    for device in devices:
+        figure = charts.freeze_depth_sweep(summary, device, style)
+        if figure is not None:
+            _add(report, heading, figure, chart_dir / f"freeze_depth{_device_suffix(devices, device)}")
+    report.charts.setdefault(heading, "no model ran two or more of frozen, freeze75/50/25 and finetune")
+
+    heading = "Training curves (one chart per case)"
+    ok = folder.ok
+    for case_id in sorted(ok["case_id"].unique()):
+        seeds = sorted(ok[ok["case_id"] == case_id]["seed"].unique())
+        figure = charts.training_curves({int(s): folder.history(case_id, s) for s in seeds}, case_id)
+        if figure is not None:
+            _add(report, heading, figure, chart_dir / "training" / case_id)
+    report.charts.setdefault(heading, "no ok case has a readable history/<case>-s<seed>.csv")
+
+
+def build_report(results_dir: Path, force: bool = False, write: bool = True) -> Report:
+    """Reads ``results_dir`` and builds (and, if ``write``, writes) the whole report; see the module docstring.
+
+    Refuses rows from different machine fingerprints unless ``force``.
+    """
+    folder = ResultsFolder.read(results_dir)
+    require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
+    summary = summarise(folder.results)
+    report = Report(folder, summary, build_tables(folder.results, summary))
+    if not write:
+        return report
+    summary_path = folder.path / "summary.csv"
+    summary.to_csv(summary_path, index=False)
+    table_dir, chart_dir = folder.path / "tables", folder.path / "charts"
+    for table in report.tables:
+        report.paths += table.write(table_dir)
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    _clear_charts(chart_dir)
+    _draw(report, chart_dir)
+    tracebacks = {
+        f"{row['case_id']} seed {row['seed']}": folder.traceback(row["case_id"], row["seed"])
+        for _, row in folder.not_ok.iterrows()
+    }
+    page = render(
+        f"Benchmark report: {folder.name}", folder.results, report.tables, report.charts, folder.gaps, tracebacks
+    )
+    html_path = folder.path / REPORT_FILE
+    html_path.write_text(page, encoding="utf-8")
+    report.paths = [html_path, summary_path, *report.paths]
+    return report
+
+
+def write_report(results_dir: Path, force: bool = False) -> list[Path]:
+    """Rebuilds the report of ``results_dir``; returns ``[report.html, summary.csv, tables/, charts/]``.
+
+    Refuses rows from different machine fingerprints unless ``force``.
+    """
+    report = build_report(results_dir, force=force)
+    return [report.paths[0], report.paths[1], report.folder.path / "tables", report.folder.path / "charts"]

@@ -1,0 +1,286 @@
+"""Two runs side by side: the cases both ran ok, their deltas, and which deltas exceed the noise.
+
+A case is matched on ``case_id`` and ``device`` (``cpu``/``gpu``). Noise:
+
+- accuracy: Welch's 95% interval of the difference of the two seed means (needs two seeds or more on each
+  side; with one seed the noise is unknown and nothing is marked);
+- latency: the two runs' bootstrap 95% intervals of p50 do not overlap;
+- throughput: no noise estimate is stored, so its delta is shown but never marked.
+
+Runs measured under different machine fingerprints are refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from suite.environment import require_one_fingerprint
+from suite.errors import SuiteError
+from suite.report import charts
+from suite.report._labels import place_labels
+from suite.report.folder import ResultsFolder
+from suite.report.html import STYLE, Image, table_html
+from suite.report.summary import point_label, summarise
+from suite.report.tables import Table, environment_table, number, percent
+
+KEYS = ["case_id", "device"]
+FIGURES = [
+    "arch",
+    "regime",
+    "dataset",
+    "device_name",
+    "seeds",
+    "test_accuracy_mean",
+    "test_accuracy_std",
+    "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "throughput_ips",
+]
+
+
+@dataclass
+class Comparison:
+    """Run A (the baseline) against run B."""
+
+    a: ResultsFolder
+    b: ResultsFolder
+    frame: pd.DataFrame  # one row per case in both: figures of each run (suffix _a, _b), deltas, noise, flags
+    only_a: list[str]  # case ids ok in A only ("case_id (device)" where the runs hold several devices)
+    only_b: list[str]
+
+    @property
+    def names(self) -> tuple[str, str]:
+        a, b = self.a.name, self.b.name
+        return (a, b) if a != b else (str(self.a.path), str(self.b.path))
+
+    def table(self) -> Table:
+        """The side-by-side table: numbers for the CSV, text with ``*`` on deltas beyond the noise."""
+        frame = self.frame
+        name_a, name_b = self.names
+        display = pd.DataFrame({"case": frame["case_id"]})
+        if frame["device"].nunique() > 1:
+            display["device"] = frame["device"]
+        display["seeds A/B"] = [f"{a}/{b}" for a, b in zip(frame["seeds_a"], frame["seeds_b"])]
+        for side in ("a", "b"):
+            display[f"accuracy {side.upper()} (%)"] = [
+                percent(m, s, n)
+                for m, s, n in zip(
+                    frame[f"test_accuracy_mean_{side}"], frame[f"test_accuracy_std_{side}"], frame[f"seeds_{side}"]
+                )
+            ]
+        display["Δ accuracy (points)"] = [
+            _marked(f"{d:+.1f}", changed)
+            for d, changed in zip(frame["accuracy_delta_points"], frame["accuracy_changed"])
+        ]
+        display["noise (± points)"] = [
+            number(v, 2) if pd.notna(v) else "n/a (1 seed)" for v in frame["accuracy_noise_points"]
+        ]
+        for side in ("a", "b"):
+            display[f"latency p50 {side.upper()} (ms)"] = [number(v, 3) for v in frame[f"latency_p50_ms_{side}"]]
+        display["Δ latency (%)"] = [
+            _marked(f"{d:+.1f}" if pd.notna(d) else "", changed)
+            for d, changed in zip(frame["latency_delta_percent"], frame["latency_changed"])
+        ]
+        for side in ("a", "b"):
+            display[f"throughput {side.upper()} (images/s)"] = [number(v) for v in frame[f"throughput_ips_{side}"]]
+        display["Δ throughput (%)"] = [f"{d:+.1f}" if pd.notna(d) else "" for d in frame["throughput_delta_percent"]]
+        note = (
+            f"A = {name_a}, B = {name_b}; Δ is B minus A (latency and throughput in % of A). * marks a change beyond "
+            "the noise: for accuracy, outside Welch's 95% interval of the difference of the seed means (two seeds or "
+            "more on each side); for latency, bootstrap 95% intervals of p50 that do not overlap. Throughput has no "
+            "stored noise estimate and is never marked."
+        )
+        return Table("compare", f"{name_a} → {name_b}", frame, display, note)
+
+    def to_text(self) -> str:
+        """What ``suite compare`` prints: the table in Markdown, then the cases in one run only."""
+        table = self.table()
+        lines = [table.display.to_markdown(index=False, disable_numparse=True), "", table.note]
+        if self.only_a:
+            lines.append(f"Only in A ({len(self.only_a)}): {', '.join(self.only_a)}")
+        if self.only_b:
+            lines.append(f"Only in B ({len(self.only_b)}): {', '.join(self.only_b)}")
+        return "\n".join(lines)
+
+
+def _marked(text: str, changed) -> str:
+    return f"{text} *" if text and pd.notna(changed) and bool(changed) else text
+
+
+def accuracy_noise(
+    std_a: pd.Series, n_a: pd.Series, std_b: pd.Series, n_b: pd.Series, level: float = 0.95
+) -> pd.Series:
+    """Half-width of Welch's ``level`` interval of a difference of two means (NaN where a side has one seed)."""
+    from scipy import stats
+
+    var_a, var_b = std_a**2 / n_a, std_b**2 / n_b
+    se = np.sqrt(var_a + var_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
+    half = pd.Series(stats.t.ppf(0.5 + level / 2, dof.fillna(1).clip(lower=1)) * se, index=std_a.index)
+    half[se == 0] = 0.0
+    return half.where((n_a >= 2) & (n_b >= 2))
+
+
+def _per_case(folder: ResultsFolder) -> pd.DataFrame:
+    summary = summarise(folder.results)
+    if summary.empty:
+        return pd.DataFrame(columns=[*KEYS, *FIGURES]).set_index(KEYS)
+    return summary.drop_duplicates(KEYS).set_index(KEYS)[FIGURES]
+
+
+def deltas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Adds B-minus-A deltas, the accuracy noise and the ``accuracy_changed``/``latency_changed`` marks.
+
+    ``frame`` has each run's figures with the suffixes ``_a`` and ``_b``; a mark is missing (NA) where
+    the noise is unknown: one seed on a side, or no latency interval stored.
+    """
+    frame = frame.copy()
+    frame["accuracy_delta_points"] = 100 * (frame["test_accuracy_mean_b"] - frame["test_accuracy_mean_a"])
+    noise = accuracy_noise(
+        frame["test_accuracy_std_a"], frame["seeds_a"], frame["test_accuracy_std_b"], frame["seeds_b"]
+    )
+    frame["accuracy_noise_points"] = 100 * noise
+    frame["accuracy_changed"] = (
+        (frame["accuracy_delta_points"].abs() > frame["accuracy_noise_points"]).where(noise.notna()).astype("boolean")
+    )
+    frame["latency_delta_percent"] = 100 * (frame["latency_p50_ms_b"] / frame["latency_p50_ms_a"] - 1)
+    bounds = frame[
+        ["latency_p50_ci_low_ms_a", "latency_p50_ci_high_ms_a", "latency_p50_ci_low_ms_b", "latency_p50_ci_high_ms_b"]
+    ]
+    apart = (frame["latency_p50_ci_low_ms_b"] > frame["latency_p50_ci_high_ms_a"]) | (
+        frame["latency_p50_ci_high_ms_b"] < frame["latency_p50_ci_low_ms_a"]
+    )
+    frame["latency_changed"] = apart.where(bounds.notna().all(axis=1)).astype("boolean")
+    frame["throughput_delta_percent"] = 100 * (frame["throughput_ips_b"] / frame["throughput_ips_a"] - 1)
+    return frame
+
+
+def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
+    """Matches the ok cases of ``run_a`` and ``run_b`` and computes deltas and noise (see the module docstring)."""
+    a, b = ResultsFolder.read(run_a), ResultsFolder.read(run_b)
+    require_one_fingerprint(pd.concat([a.ok, b.ok], ignore_index=True), force, f"{a.path} and {b.path}")
+    left, right = _per_case(a), _per_case(b)
+    both = left.join(right, how="inner", lsuffix="_a", rsuffix="_b")
+    several = len(set(left.index.get_level_values("device")) | set(right.index.get_level_values("device"))) > 1
+    only_a, only_b = (
+        sorted(f"{case} ({device})" if several else case for case, device in one.index.difference(other.index))
+        for one, other in ((left, right), (right, left))
+    )
+    if both.empty:
+        raise SuiteError(
+            f"{a.path} and {b.path} have no case that ran ok in both (A: {len(left)} ok case(s), B: {len(right)}); "
+            "compare two runs of the same cases"
+        )
+    frame = both.reset_index()
+    for column in ("arch", "regime", "dataset"):
+        frame[column] = frame.pop(f"{column}_a")
+        frame.pop(f"{column}_b")
+    frame = deltas(frame)
+    frame = frame.sort_values(["dataset", "device", "arch", "case_id"]).reset_index(drop=True)
+    return Comparison(a, b, frame, only_a, only_b)
+
+
+def chart(comparison: Comparison, device: str) -> charts.Figure | None:
+    """Both runs on one accuracy-against-latency plane: A hollow, B filled, an arrow from A to B for each case.
+
+    Cases whose accuracy or latency changed beyond the noise are labelled (at B).
+    """
+    frame = comparison.frame[comparison.frame["device"] == device].dropna(
+        subset=["latency_p50_ms_a", "latency_p50_ms_b", "test_accuracy_mean_a", "test_accuracy_mean_b"]
+    )
+    if frame.empty:
+        return None
+    plt = charts.plt
+    style = charts.Style(frame["arch"], frame["regime"])
+    name_a, name_b = comparison.names
+    datasets = sorted(frame["dataset"].unique())
+    figure, axes = charts.panels(len(datasets))
+    for axis, dataset in zip(axes, datasets):
+        rows = frame[frame["dataset"] == dataset]
+        for _, row in rows.iterrows():
+            colour, marker = style.colours[row["arch"]], style.markers[row["regime"]]
+            start = (row["latency_p50_ms_a"], 100 * row["test_accuracy_mean_a"])
+            end = (row["latency_p50_ms_b"], 100 * row["test_accuracy_mean_b"])
+            axis.plot(*start, marker=marker, markersize=7, markerfacecolor="white", markeredgecolor=colour)
+            axis.plot(*end, marker=marker, markersize=7, color=colour, markeredgecolor="black", markeredgewidth=0.5)
+            axis.annotate(
+                "", end, start, arrowprops=dict(arrowstyle="->", color=colour, linewidth=1, shrinkA=4, shrinkB=4)
+            )
+        charts.log_axis(axis)
+        axis.set_xlabel("latency p50 at batch 1 (ms, log scale)")
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_title(dataset, fontsize=10)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.margins(x=0.15, y=0.12)
+    handles = style.handles(frame["arch"], frame["regime"])
+    handles += [
+        plt.Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="", label=f"A: {name_a}"),
+        plt.Line2D([], [], color="0.3", marker="o", linestyle="", label=f"B: {name_b}"),
+    ]
+    charts.finish(figure, f"Accuracy against latency: A → B\n{device}", handles)
+    for axis, dataset in zip(axes, datasets):
+        rows = frame[frame["dataset"] == dataset]
+        changed = rows[rows["accuracy_changed"].fillna(False) | rows["latency_changed"].fillna(False)]
+        axis.autoscale_view()
+        axis.set_xlim(axis.get_xlim())
+        axis.set_ylim(axis.get_ylim())
+        points = list(zip(rows["latency_p50_ms_a"], 100 * rows["test_accuracy_mean_a"]))
+        points += list(zip(rows["latency_p50_ms_b"], 100 * rows["test_accuracy_mean_b"]))
+        place_labels(
+            axis,
+            list(zip(changed["latency_p50_ms_b"], 100 * changed["test_accuracy_mean_b"])),
+            [point_label(c, a, r) for c, a, r in zip(changed["case_id"], changed["arch"], changed["regime"])],
+            avoid=points,
+        )
+    return figure
+
+
+def default_out(run_a: Path, run_b: Path) -> Path:
+    """``RUN_B/compare-<RUN_A folder name>``."""
+    return Path(run_b) / f"compare-{Path(run_a).resolve().name}"
+
+
+def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
+    """Writes ``compare.csv``, ``compare.md``, the chart(s) as PNG and SVG, and ``compare.html`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = comparison.table()
+    csv_path, md_path = out / "compare.csv", out / "compare.md"
+    comparison.frame.to_csv(csv_path, index=False)
+    md_path.write_text(f"## {table.title}\n\n{comparison.to_text()}\n")
+    paths = [csv_path, md_path]
+    devices = sorted(comparison.frame["device"].unique())
+    images = []
+    for device in devices:
+        figure = chart(comparison, device)
+        if figure is None:
+            continue
+        stem = out / ("accuracy_vs_latency" if len(devices) == 1 else f"accuracy_vs_latency-{charts.slug(device)}")
+        png, svg = charts.save(figure, stem)
+        paths += [png, svg]
+        images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes()))
+    both = pd.concat([comparison.a.results, comparison.b.results], ignore_index=True)
+    only = "".join(
+        f"<p>Only in {side} ({len(ids)}): {html.escape(', '.join(ids))}</p>"
+        for side, ids in (("A", comparison.only_a), ("B", comparison.only_b))
+        if ids
+    )
+    title = html.escape(table.title)
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Compare: {title}</title>'
+        f"<style>{STYLE}</style></head><body><h1>Compare: {title}</h1>"
+        + "".join(image.to_html() for image in images)
+        + table_html(table, level=2)
+        + only
+        + table_html(environment_table(both), level=2)
+        + "</body></html>\n"
+    )
+    html_path = out / "compare.html"
+    html_path.write_text(page, encoding="utf-8")
+    return [html_path, *paths]

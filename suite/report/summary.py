@@ -1,0 +1,101 @@
+"""From rows to one summary row per case: the statistics every table and chart starts from.
+
+A case measured on two devices is two summary rows (``device_name`` is part of
+the key): its accuracy and speed were produced there, and never averaged across.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# The regimes in the order the freeze-depth study reads: random start, then from all frozen to none frozen.
+REGIME_ORDER = ("scratch", "frozen", "freeze75", "freeze50", "freeze25", "finetune")
+SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
+
+
+def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
+    """Half-width of the Student-t confidence interval of a mean (NaN for one seed)."""
+    from scipy import stats
+
+    half = stats.t.ppf(0.5 + level / 2, (n - 1).clip(lower=1)) * std / n.pow(0.5)
+    return half.where(n > 1)
+
+
+def _mode_flag(column: pd.Series):
+    """The most common value of a boolean column, or None where it is empty."""
+    return bool(column.dropna().mode().iloc[0]) if column.notna().any() else None
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``ok`` case and device: accuracy mean, std, n and 95% interval over seeds; median speed figures.
+
+    Rows with an empty key column (a hand-edited row without ``weights``) are kept, not dropped by the grouping.
+    """
+    ok = results[results["status"] == "ok"]
+    keys = [k for k in SUMMARY_KEYS if k in ok]
+    if ok.empty:
+        return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])
+    grouped = ok.groupby(keys, sort=True, dropna=False)
+    summary = grouped.agg(
+        seeds=("seed", "nunique"),
+        test_accuracy_mean=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        test_images=("test_images", "median"),
+        latency_p50_ms=("latency_p50_ms", "median"),
+        latency_p50_ci_low_ms=("latency_p50_ci_low_ms", "median"),
+        latency_p50_ci_high_ms=("latency_p50_ci_high_ms", "median"),
+        latency_p99_ms=("latency_p99_ms", "median"),
+        xla=("xla", _mode_flag),
+        throughput_ips=("throughput_ips", "median"),
+        throughput_batch=("throughput_batch", "first"),
+        params=("params", "first"),
+        gflops_per_image=("gflops_per_image", "first"),
+        image_size=("image_size", "first"),
+        train_seconds=("train_seconds", "mean"),
+        time_to_target_s=("time_to_target_s", "median"),
+    ).reset_index()
+    summary["test_accuracy_ci95"] = t_interval(summary["test_accuracy_std"], summary["seeds"])
+    summary["test_accuracy_std"] = summary["test_accuracy_std"].fillna(0.0)
+    return summary
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str, lower_x_is_better: bool = True) -> pd.DataFrame:
+    """Rows no other row beats on both ``x`` (lower, or higher when ``lower_x_is_better`` is False) and higher ``y``.
+
+    Sorted by ``x`` ascending; rows with a missing ``x`` or ``y`` are never on the front.
+    """
+    points = points.dropna(subset=[x, y])
+    front, best = [], float("-inf")
+    for _, row in points.sort_values([x, y], ascending=[lower_x_is_better, False]).iterrows():
+        if row[y] > best:
+            front.append(row)
+            best = row[y]
+    return pd.DataFrame(front, columns=points.columns).sort_values(x)
+
+
+def regime_order(regimes) -> list[str]:
+    """``regimes`` in ``REGIME_ORDER``, any others after them alphabetically."""
+    known = [r for r in REGIME_ORDER if r in set(regimes)]
+    return known + sorted(set(regimes) - set(REGIME_ORDER))
+
+
+def model_label(case_id: str, arch: str, regime: str) -> str:
+    """The row name of a case in the architecture x regime tables.
+
+    A built-in id (``arch.regime.dataset``) is just its architecture; a user case sharing
+    the architecture (``simple_cnn.scratch.digits.long``) keeps its own row: ``simple_cnn (long)``.
+    """
+    parts = str(case_id).split(".")
+    if parts[:2] == [arch, regime]:
+        return arch if len(parts) <= 3 else f"{arch} ({'.'.join(parts[3:])})"
+    return f"{arch} ({case_id})"
+
+
+def point_label(case_id: str, arch: str, regime: str) -> str:
+    """A case's label on a chart whose panel names the dataset: its id without the dataset part.
+
+    ``simple_cnn.scratch.digits`` -> ``simple_cnn.scratch``; ``simple_cnn.scratch.digits.long`` ->
+    ``simple_cnn.scratch.long``; any other id stays whole.
+    """
+    parts = str(case_id).split(".")
+    return ".".join(parts[:2] + parts[3:]) if len(parts) >= 3 and parts[:2] == [arch, regime] else str(case_id)
