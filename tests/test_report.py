@@ -336,6 +336,8 @@ def test_the_page_embeds_tables_images_failures_gaps_and_method(built):
     assert "simple_cnn.frozen.digits.bad" in page and "Traceback" in page  # the failed case with its traceback
     assert "history/hub_mobilenet_v2.frozen.digits-s0.csv is missing" in page  # a gap is said, not a crash
     assert "How the numbers were measured" in page and "results/README.md" in page
+    section = "How the numbers are measured"  # the page points at this section by name: it must exist
+    assert f"('{section}')" in page and f"## {section}" in (FIXTURE.parent.parent / "README.md").read_text()
     fingerprint = storage.read_results(folder)["fingerprint"].iloc[0]
     assert f"fingerprint {fingerprint}" in page
 
