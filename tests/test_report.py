@@ -336,6 +336,8 @@ def test_the_page_embeds_tables_images_failures_gaps_and_method(built):
     assert "simple_cnn.frozen.digits.bad" in page and "Traceback" in page  # the failed case with its traceback
     assert "history/hub_mobilenet_v2.frozen.digits-s0.csv is missing" in page  # a gap is said, not a crash
     assert "How the numbers were measured" in page and "results/README.md" in page
+    section = "How the numbers are measured"  # the page points at this section by name: it must exist
+    assert f"('{section}')" in page and f"## {section}" in (FIXTURE.parent.parent / "README.md").read_text()
     fingerprint = storage.read_results(folder)["fingerprint"].iloc[0]
     assert f"fingerprint {fingerprint}" in page
 
@@ -385,3 +387,21 @@ def test_missing_and_broken_side_tables_are_gaps_not_crashes(tmp_path):
     page = (folder / "report.html").read_text()
     assert "simple_cnn.scratch.digits-s1.csv is missing" in page
     assert (folder / "charts" / "training" / "simple_cnn.scratch.digits.png").is_file()  # seed 0 is still drawn
+
+
+def test_a_chart_that_fails_to_draw_is_a_gap_and_the_rest_is_still_written(tmp_path, monkeypatch):
+    folder = tmp_path / "small"
+    shutil.copytree(FIXTURE, folder)
+    rows = storage.read_results(folder)
+    keep = rows["case_id"].isin(["simple_cnn.frozen.digits", "simple_cnn.finetune.digits"]) & (rows["device"] == "cpu")
+    rows[keep].to_csv(folder / "results.csv", index=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(charts, "freeze_depth_sweep", broken)
+    result = report.build_report(folder)
+    assert result.folder.gaps == ["freeze_depth: could not be drawn (RuntimeError: boom)"]
+    assert result.charts["Freeze-depth sweep"].startswith("no model ran")
+    assert len(result.charts["Accuracy against latency"]) == 1
+    assert "freeze_depth: could not be drawn (RuntimeError: boom)" in (folder / "report.html").read_text()

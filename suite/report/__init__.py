@@ -18,10 +18,14 @@ stored files), ``compare`` (two runs).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from suite.environment import require_one_fingerprint
 from suite.report import charts
@@ -29,6 +33,8 @@ from suite.report.folder import ResultsFolder
 from suite.report.html import Image, render
 from suite.report.summary import pareto_front, summarise, t_interval
 from suite.report.tables import Table, build_tables
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Report", "build_report", "pareto_front", "summarise", "t_interval", "write_report"]
 
@@ -52,11 +58,6 @@ class Report:
     paths: list[Path] = field(default_factory=list)
 
 
-def _device_suffix(devices: list[str], device: str) -> str:
-    """No suffix when the report has one device (``charts/accuracy_vs_latency.png``), else ``-<device slug>``."""
-    return "" if len(devices) == 1 else f"-{charts.slug(device)}"
-
-
 def _clear_charts(chart_dir: Path) -> None:
     """Removes the charts a previous report wrote, so that none outlives the data it was drawn from."""
     for pattern in ("*.png", "*.svg", "training/*.png", "training/*.svg"):
@@ -64,49 +65,59 @@ def _clear_charts(chart_dir: Path) -> None:
             stale.unlink()
 
 
-def _add(report: Report, heading: str, figure, stem: Path, caption: str = "") -> None:
-    """Saves ``figure`` as PNG and SVG under ``stem`` and files it under ``heading`` for the page."""
-    png, svg = charts.save(figure, stem)
+def _add(report: Report, heading: str, stem: Path, build: Callable[[], Figure | None]) -> None:
+    """Draws one chart, saves it as PNG and SVG under ``stem`` and files it under ``heading`` for the page.
+
+    A chart that fails to draw is a gap on the page, not the end of the report: a run calls this after hours
+    of training, and every other table and chart is still worth having.
+    """
+    try:
+        figure = build()
+        if figure is None:
+            return
+        png, svg = charts.save(figure, stem)
+    except Exception as error:  # reported on the page and in the log
+        line = f"{stem.name}: could not be drawn ({type(error).__name__}: {error})"
+        log.warning("report: %s", line)
+        report.folder.gaps.append(line)
+        return
     report.paths += [png, svg]
-    title = figure.texts[0].get_text() if figure.texts else stem.name
-    report.charts.setdefault(heading, [])
-    images = report.charts[heading]
-    images.append(Image(title.replace("\n", " — "), png.read_bytes(), caption))
+    title = figure.texts[0].get_text().replace("\n", " — ") if figure.texts else stem.name
+    images = report.charts.setdefault(heading, [])
+    images.append(Image(title, png.read_bytes()))
 
 
 def _draw(report: Report, chart_dir: Path) -> None:
+    """Every chart, in the order the page shows them; a heading without images says why."""
     summary, folder = report.summary, report.folder
     style = charts.Style.of(summary)
     devices = sorted(summary["device_name"].dropna().unique()) if not summary.empty else []
+    suffix = {d: "" if len(devices) == 1 else f"-{charts.slug(d)}" for d in devices}
     for metric, heading in ACCURACY_CHARTS.items():
         for device in devices:
-            figure = charts.accuracy_against(summary, metric, device, style)
-            if figure is not None:
-                _add(report, heading, figure, chart_dir / f"accuracy_vs_{metric}{_device_suffix(devices, device)}")
+            stem = chart_dir / f"accuracy_vs_{metric}{suffix[device]}"
+            _add(report, heading, stem, partial(charts.accuracy_against, summary, metric, device, style))
         report.charts.setdefault(heading, f"no ok case has {charts.METRICS[metric].column}")
 
     points = folder.throughput_points()
     heading = "Throughput against batch size"
     for device in devices:
-        figure = charts.throughput_vs_batch(points, device, style)
-        if figure is not None:
-            _add(report, heading, figure, chart_dir / f"throughput_vs_batch{_device_suffix(devices, device)}")
+        stem = chart_dir / f"throughput_vs_batch{suffix[device]}"
+        _add(report, heading, stem, partial(charts.throughput_vs_batch, points, device, style))
     report.charts.setdefault(heading, "no ok case has a readable throughput/<case>-s<seed>.csv")
 
     heading = "Freeze-depth sweep"
     for device in devices:
-        figure = charts.freeze_depth_sweep(summary, device, style)
-        if figure is not None:
-            _add(report, heading, figure, chart_dir / f"freeze_depth{_device_suffix(devices, device)}")
+        stem = chart_dir / f"freeze_depth{suffix[device]}"
+        _add(report, heading, stem, partial(charts.freeze_depth_sweep, summary, device, style))
     report.charts.setdefault(heading, "no model ran two or more of frozen, freeze75/50/25 and finetune")
 
     heading = "Training curves (one chart per case)"
     ok = folder.ok
     for case_id in sorted(ok["case_id"].unique()):
         seeds = sorted(ok[ok["case_id"] == case_id]["seed"].unique())
-        figure = charts.training_curves({int(s): folder.history(case_id, s) for s in seeds}, case_id)
-        if figure is not None:
-            _add(report, heading, figure, chart_dir / "training" / case_id)
+        histories = {int(s): folder.history(case_id, s) for s in seeds}
+        _add(report, heading, chart_dir / "training" / case_id, partial(charts.training_curves, histories, case_id))
     report.charts.setdefault(heading, "no ok case has a readable history/<case>-s<seed>.csv")
 
 

@@ -142,6 +142,6 @@ def render(
     else:
         parts.append('<p class="empty">None: every ok case has its history and throughput files.</p>')
     parts.append('<h2 id="method">How the numbers were measured</h2><ul class="method">')
-    parts.extend(f"<li>{html.escape(item)}</li>" for item in method_items(results))
+    parts.extend(f"<li>{html.escape(item, quote=False)}</li>" for item in method_items(results))
     parts.append("</ul></body></html>\n")
     return "\n".join(parts)

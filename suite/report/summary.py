@@ -11,6 +11,23 @@ import pandas as pd
 # The regimes in the order the freeze-depth study reads: random start, then from all frozen to none frozen.
 REGIME_ORDER = ("scratch", "frozen", "freeze75", "freeze50", "freeze25", "finetune")
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
+FIGURES = [  # the row columns the summary aggregates
+    "seed",
+    "test_accuracy",
+    "test_images",
+    "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "latency_p99_ms",
+    "xla",
+    "throughput_ips",
+    "throughput_batch",
+    "params",
+    "gflops_per_image",
+    "image_size",
+    "train_seconds",
+    "time_to_target_s",
+]
 
 
 def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
@@ -29,9 +46,12 @@ def _mode_flag(column: pd.Series):
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
     """One row per ``ok`` case and device: accuracy mean, std, n and 95% interval over seeds; median speed figures.
 
-    Rows with an empty key column (a hand-edited row without ``weights``) are kept, not dropped by the grouping.
+    Rows with an empty key column (a hand-edited row without ``weights``) are kept, not dropped by the grouping;
+    a figure column the frame lacks gives an empty summary column.
     """
     ok = results[results["status"] == "ok"]
+    missing = [c for c in FIGURES if c not in ok]  # a hand-made or older frame: those figures stay empty
+    ok = ok.reindex(columns=[*ok.columns, *missing])
     keys = [k for k in SUMMARY_KEYS if k in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])

@@ -198,7 +198,7 @@ def speed_pivot(summary: pd.DataFrame, column: str, name: str, title: str, unit:
     if summary.empty or column not in summary:
         return _empty(name, title, "No case finished ok.")
     values = arch_regime(summary, column)
-    text = values.map(lambda v: number(v, 3))
+    text = values.apply(lambda column: column.map(lambda v: number(v, 3)))  # DataFrame.map needs pandas 2.1
     return Table(name, f"{title} ({unit})", values.reset_index(), text.reset_index(), note)
 
 
