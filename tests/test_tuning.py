@@ -102,6 +102,13 @@ def test_latency_budget_makes_slow_trials_infeasible_but_still_ranked():
     assert score(0.9, 600.0, 0.0) == 0.9  # no budget: accuracy alone
 
 
+def tiny_model():
+    """Stands for the case's model where a test stubs training out: it has weights to save and load."""
+    import keras
+
+    return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+
 # --- resume ------------------------------------------------------------------------------------------------
 
 
@@ -244,3 +251,28 @@ def test_bad_tune_input_is_one_line_and_exit_2(capsys):
     assert "regime tuned" in capsys.readouterr().err
     assert main(["tune", CASE, "--worker", "w0", "--oracle", "nowhere"]) == 2
     assert "ADDR:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_every_tuner_runs_its_trials_and_hyperband_sets_the_epochs(tmp_path, monkeypatch, tuner):
+    from suite.runner import Runner
+    from suite.tuning import hypermodel, search
+
+    seen: list[tuple[int | None, int]] = []
+
+    def fit(self, hp, model, epochs=None, initial_epoch=0):
+        seen.append((epochs, initial_epoch))
+        return {"score": hp.values["learning_rate"], "val_accuracy": 0.5, "epochs": 1.0, "train_seconds": 0.0}
+
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: tiny_model())
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
+    case = smoke_case(tuner=tuner, trials=5, trial_epochs=3)  # bayesian: 2 random, then 3 from its model
+    found = search.search(Runner(get_profile("smoke"), tmp_path, device="cpu"), case, seed=0)
+    table = trials_table(tmp_path)
+    assert 1 <= len(table) <= 5 and found.trials == len(table)
+    assert found.best["learning_rate"] == table["hp_learning_rate"].max()  # the best score wins
+    if tuner == "hyperband":
+        assert all(epochs is not None and 1 <= epochs <= 3 for epochs, _ in seen)
+        assert "hp_tuner_epochs" in table
+    else:
+        assert all(epochs is None for epochs, _ in seen)

@@ -123,7 +123,12 @@ def make_oracle(case: Case, seed: int):
         oracle.max_trials = case.trials  # Hyperband sizes its own brackets; the profile's trials still cap it
         return oracle
     if case.tuner == "bayesian":
-        return keras_tuner.oracles.BayesianOptimizationOracle(max_trials=case.trials, **common)
+        # A third of the trials random before the Gaussian process proposes (KerasTuner's default, 3 per
+        # hyperparameter, would leave a small budget all random).
+        initial = max(2, case.trials // 3)
+        return keras_tuner.oracles.BayesianOptimizationOracle(
+            max_trials=case.trials, num_initial_points=initial, **common
+        )
     return keras_tuner.oracles.RandomSearchOracle(max_trials=case.trials, **common)
 
 
