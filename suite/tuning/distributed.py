@@ -11,7 +11,8 @@ uses (``DIR/tuning/<case_id>/<search>``), so ``suite run CASE --results DIR``
 afterwards finds the search finished and retrains the best configuration.
 Each worker keeps its own tuner state in ``DIR/tuning/<case_id>/workers/<id>/``.
 A worker killed mid-trial leaves that trial assigned to its id: start it again
-with the same ``--worker ID`` and it picks the trial up (the chief waits for it).
+with the same ``--worker ID`` and it picks the trial up (the chief waits for it);
+as in a local search, a trial started ``MAX_STARTS`` times is failed, not rerun.
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ def run_worker(runner, case: Case, seed: int, worker_id: str, oracle: str) -> No
         raise SuiteError(f"--worker needs an id without 'chief', spaces or '/', e.g. worker0. Received: {worker_id!r}")
     host, port = parse_address(oracle, "--oracle")
     _set_env(worker_id, host, port)
-    # overwrite=True: the worker's own folder holds only its tuner file, and the chief's oracle is the truth.
-    folder = case_dir(runner.results_dir, case) / "workers" / worker_id
-    tuner = make_tuner(runner, case, seed, directory=folder, overwrite=True)
+    # The worker's own folder holds its tuner file and trial folders (start counts, Hyperband weights);
+    # KerasTuner never saves or reloads an oracle there, the chief's is the only one.
+    tuner = make_tuner(runner, case, seed, directory=case_dir(runner.results_dir, case) / "workers" / worker_id)
     log.info("worker %s: asking %s:%d for trials of %s", worker_id, host, port, case.id)
     tuner.search(verbose=0)

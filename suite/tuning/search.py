@@ -144,7 +144,7 @@ def search_name(case: Case, space: dict, weights: str, seed: int) -> str:
     return space_hash(space, fields, weights, seed)
 
 
-def make_tuner(runner, case: Case, seed: int, directory: Path | None = None, overwrite: bool = False) -> CaseTuner:
+def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> CaseTuner:
     """The case's tuner, reloading an earlier search of the same space from its folder if there is one."""
     from suite import transfer
 
@@ -154,7 +154,7 @@ def make_tuner(runner, case: Case, seed: int, directory: Path | None = None, ove
     root = Path(directory) if directory else case_dir(runner.results_dir, case)
     root.mkdir(parents=True, exist_ok=True)
     hypermodel = CaseHyperModel(case, REGIMES[case.regime], space, runner, weights, seed)
-    tuner = CaseTuner(make_oracle(case, seed), hypermodel, directory=str(root), project_name=name, overwrite=overwrite)
+    tuner = CaseTuner(make_oracle(case, seed), hypermodel, directory=str(root), project_name=name, overwrite=False)
     meta = {
         "case_id": case.id,
         "seed": seed,
