@@ -2,6 +2,7 @@
 
     suite list [PATTERN ...]          which cases exist
     suite run [PATTERN ...]           train, evaluate and measure them into a results folder
+    suite tune CASE                   search a tuned case's settings, alone or as a chief/worker
     suite report DIR                  rebuild tables, charts and report.html from DIR/results.csv
     suite compare RUN_A RUN_B         the cases of two results folders side by side, with deltas
     suite gate BASELINE CANDIDATE     fail on an accuracy or latency regression beyond noise
@@ -89,6 +90,7 @@ def cmd_run(args) -> int:
     cases = [dataclasses.replace(profile.apply(case), **overrides).validate() for case in cases]
     if args.first_seed < 0:
         raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
+    cases = _with_latency_budget(cases, args.latency_budget_ms)
     from suite.data import check_path, parse_dataset
 
     for case in cases:  # cheap checks first, before TensorFlow starts
@@ -135,6 +137,58 @@ def cmd_run(args) -> int:
     for row in failed:
         log.info("  %s seed %s %s: %s", row["case_id"], row["seed"], row["status"], row["error"])
     return 1 if failed else 0
+
+
+def _with_latency_budget(cases: list, budget_ms: float | None) -> list:
+    """Tuned cases with ``--latency-budget-ms`` set (other regimes don't search, so are left as they are)."""
+    import dataclasses
+
+    from suite.regimes import REGIMES
+
+    if budget_ms is None:
+        return cases
+    if budget_ms <= 0:
+        raise SuiteError(f"--latency-budget-ms must be above 0. Received: --latency-budget-ms {budget_ms}")
+    return [dataclasses.replace(c, latency_budget_ms=budget_ms) if REGIMES[c.regime].searched else c for c in cases]
+
+
+def cmd_tune(args) -> int:
+    """Searches one tuned case: in this process, as the chief of a distributed search, or as one of its workers."""
+    from suite.profiles import get_profile
+    from suite.regimes import REGIMES
+    from suite.registry import get_case
+    from suite.runner import Runner
+
+    profile = get_profile(args.profile)
+    with _user_cases(args.cases):
+        case = get_case(args.case)
+    if not REGIMES[case.regime].searched:
+        raise SuiteError(f"suite tune needs a case of regime tuned, e.g. simple_cnn.tuned.digits. Received: {case.id}")
+    if args.chief and args.worker:
+        raise SuiteError("choose one of --chief and --worker ID")
+    if args.bind and not args.chief:
+        raise SuiteError("--bind is the chief's address; add --chief")
+    if args.worker and not args.oracle:
+        raise SuiteError("--worker needs --oracle ADDR:PORT, the address the chief was started with")
+    if args.oracle and not args.worker:
+        raise SuiteError("--oracle is for workers; add --worker ID")
+    (case,) = _with_latency_budget([profile.apply(case)], args.latency_budget_ms)
+    runner = Runner(profile, Path(args.results or Path("results") / profile.name), args.device, args.data_dir)
+    if args.chief:
+        from suite.tuning.distributed import DEFAULT_BIND, run_chief
+
+        print(run_chief(runner, case, args.seed, args.bind or DEFAULT_BIND))
+    elif args.worker:
+        from suite.tuning.distributed import run_worker
+
+        run_worker(runner, case, args.seed, args.worker, args.oracle)
+    else:
+        from suite.tuning.search import search
+
+        found = search(runner, case, args.seed)
+        print(found.table)
+        print(found.row()["tuner_best_json"])
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -263,7 +317,39 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="redo cases already ok in the results folder, even if it holds results from another machine",
     )
+    run.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        metavar="MS",
+        help="tuned cases: a trial over this batch-1 latency scores its validation accuracy minus 1",
+    )
     run.set_defaults(func=cmd_run)
+
+    tune = commands.add_parser(
+        "tune",
+        help="search a tuned case's settings (alone, or as chief or worker of a distributed search)",
+        description="Run the KerasTuner search of one tuned case into DIR/tuning/<case>/ without the final "
+        "training; a later `suite run CASE --results DIR` finds the search done and trains the best settings. "
+        "Distributed: start `suite tune CASE --chief --bind ADDR:PORT` once, then `suite tune CASE --worker ID "
+        "--oracle ADDR:PORT` on each machine (same case, profile and seed).",
+    )
+    tune.add_argument("case", metavar="CASE", help="a case of regime tuned, e.g. simple_cnn.tuned.digits")
+    tune.add_argument(
+        "--profile", default="quick", choices=["smoke", "quick", "overnight"], help="budgets (default: quick)"
+    )
+    tune.add_argument("--results", metavar="DIR", help="results folder (default: results/<profile>)")
+    tune.add_argument("--seed", type=int, default=0, help="the seed whose search this is (default: 0)")
+    tune.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
+    tune.add_argument("--device", default="auto", choices=["cpu", "gpu", "auto"], help="where trials train")
+    tune.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
+    tune.add_argument(
+        "--latency-budget-ms", type=float, metavar="MS", help="a trial over this batch-1 latency is infeasible"
+    )
+    tune.add_argument("--chief", action="store_true", help="serve the search's oracle to workers; trains nothing")
+    tune.add_argument("--bind", metavar="ADDR:PORT", help="where the chief listens (default: 127.0.0.1:8000)")
+    tune.add_argument("--worker", metavar="ID", help="run trials for the chief at --oracle under this id")
+    tune.add_argument("--oracle", metavar="ADDR:PORT", help="the chief's address, for --worker")
+    tune.set_defaults(func=cmd_tune)
 
     rep = commands.add_parser(
         "report",

@@ -11,10 +11,22 @@ follows the ``arch.regime.dataset`` rule unless the table sets ``id``::
     id = "resnet_scratch.scratch.digits.sgd"
     optimizer = "nesterov"
     learning_rate = 0.05
+
+A ``tuned`` case may narrow or widen its search space with ``search_space``, a
+TOML inline table (or the same as a JSON string; see ``suite.tuning.space``)::
+
+    [[case]]
+    arch = "simple_cnn"
+    regime = "tuned"
+    dataset = "digits"
+    id = "simple_cnn.tuned.digits.adam"
+    tuner = "bayesian"
+    search_space = {optimizer = {choices = ["adam", "adamw"]}, momentum = {min = 0.8, max = 0.99}, dropout = 0.1}
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import tomllib
@@ -51,6 +63,8 @@ def load_cases(path: str | Path) -> list[Case]:
         missing = [k for k in REQUIRED if k not in table]
         if missing:
             raise SuiteError(f"{where}: missing {', '.join(missing)}; each case needs arch, regime and dataset")
+        if isinstance(table.get("search_space"), dict):  # an inline table, kept on the case as canonical JSON
+            table["search_space"] = json.dumps(table["search_space"], sort_keys=True)
         for key, value in table.items():
             if key not in CASE_FIELDS:
                 raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(CASE_FIELDS)}")

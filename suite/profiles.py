@@ -76,7 +76,10 @@ PROFILES: dict[str, Profile] = {
             "seconds per case: tiny subsets, one epoch; for tests and CI",
             patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
             exclude=("hub_*",),  # TF-Hub modules need the network or a local handle: run them by pattern
-            budgets=(("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),),
+            budgets=(
+                ("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),
+                ("*.tuned.*", dict(trials=3, trial_epochs=1)),
+            ),
             source=SourceBudget(images_per_class=8, epochs=1),
             measure=MeasureBudget(
                 warmup_runs=1,
@@ -104,6 +107,7 @@ PROFILES: dict[str, Profile] = {
                 # A frozen backbone costs a forward pass only; a linear probe wants a higher rate
                 # (resnet_scratch on glyph features: 65% at 1e-2 against 43% at 1e-3).
                 ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
+                ("*.tuned.*", dict(trials=8, trial_epochs=2)),
             ),
             source=SourceBudget(images_per_class=70, epochs=2),
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
@@ -114,7 +118,10 @@ PROFILES: dict[str, Profile] = {
             patterns=("*.cifar10",),
             seeds=3,
             transfer_weights=("imagenet", "source:glyphs"),
-            budgets=(("*", dict(epochs=30, head_epochs=5, batch_size=128, augment=0.125, early_stopping=8)),),
+            budgets=(
+                ("*", dict(epochs=30, head_epochs=5, batch_size=128, augment=0.125, early_stopping=8)),
+                ("*.tuned.*", dict(tuner="bayesian", trials=30, trial_epochs=10)),
+            ),
             source=SourceBudget(images_per_class=1000, epochs=10),
             measure=MeasureBudget(
                 warmup_runs=10,

@@ -20,6 +20,7 @@ class Regime:
     freeze_fraction: float  # share of backbone weight layers frozen in the last phase, 0..1
     head_first: bool  # train the head alone (backbone frozen) before the last phase
     summary: str
+    searched: bool = False  # a KerasTuner search (suite.tuning) picks the settings, then the best is trained
 
 
 REGIMES: dict[str, Regime] = {
@@ -37,5 +38,14 @@ REGIMES: dict[str, Regime] = {
         Regime("freeze25", True, 0.25, True, "first 25% of backbone layers frozen, the rest fine-tuned"),
         Regime("freeze50", True, 0.50, True, "first 50% of backbone layers frozen, the rest fine-tuned"),
         Regime("freeze75", True, 0.75, True, "first 75% of backbone layers frozen, the rest fine-tuned"),
+        Regime(
+            "tuned",
+            True,
+            0.0,
+            True,
+            "KerasTuner searches optimiser, rate, schedule, regularisation, augmentation and the frozen share; "
+            "the best configuration is then trained like freezeN",
+            searched=True,
+        ),
     )
 }

@@ -23,7 +23,8 @@ from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.regimes import REGIMES
 
-OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop")
+OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam")
+TUNERS = ("random", "hyperband", "bayesian")
 SCHEDULES = ("constant", "cosine", "step")
 
 
@@ -68,6 +69,12 @@ class Case:
     # Architecture knobs.
     bn_momentum: float = 0.9  # batch-norm moving-average momentum; 0.99 lags on short budgets
     depth: int = 0  # simple_cnn blocks or resnet_scratch layers (6n + 2); 0 = family default
+    # Search (regime "tuned" only; suite.tuning): budget from the profile, space from the case.
+    tuner: str = "random"  # one of TUNERS: KerasTuner RandomSearch, Hyperband or BayesianOptimization
+    trials: int = 10  # most trials of the search (Hyperband may stop sooner)
+    trial_epochs: int = 2  # epochs of each trial's last phase (Hyperband's max_epochs)
+    search_space: str = ""  # JSON object narrowing or widening the default space (suite.tuning.space)
+    latency_budget_ms: float = 0.0  # batch-1 latency a trial must meet to be feasible; 0 = accuracy alone
     # Fields set explicitly (TOML, tuner): re-applied after the profile, so they win.
     overrides: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
 
@@ -88,6 +95,7 @@ class Case:
         parse_dataset(self.dataset)
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _choose("schedule", self.schedule, SCHEDULES)
+        _choose("tuner", self.tuner, TUNERS)
         if self.id != self.id.lower() or not self.id or any(c.isspace() for c in self.id):
             raise SuiteError(f"case id must be lower-case without spaces. Received: id={self.id!r}")
         checks = {
@@ -111,6 +119,9 @@ class Case:
             "target_accuracy": 0 <= self.target_accuracy <= 1,
             "bn_momentum": 0 < self.bn_momentum < 1,
             "depth": self.depth >= 0,
+            "trials": self.trials >= 1,
+            "trial_epochs": self.trial_epochs >= 1,
+            "latency_budget_ms": self.latency_budget_ms >= 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -122,6 +133,10 @@ class Case:
                 raise SuiteError(
                     f"case {self.id}: {name} is out of range{hint}. Received: {name}={getattr(self, name)!r}"
                 )
+        if self.search_space:
+            from suite.tuning.space import parse_space
+
+            parse_space(self.search_space, where=f"case {self.id}")
         regime = REGIMES[self.regime]
         if not regime.pretrained and self.weights not in ("auto", "none"):
             raise SuiteError(

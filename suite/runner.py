@@ -231,6 +231,12 @@ class Runner:
         from suite.train import train
 
         regime = REGIMES[case.regime]
+        if regime.searched:  # suite.tuning: search first, then train the best configuration like any other case
+            from suite.tuning.search import search
+
+            found = search(self, case, seed)
+            case, regime = found.case, found.regime
+            row.update(found.row())
         keras.backend.clear_session()
         measure.model_facts.reset_gpu_peak()
         keras.utils.set_random_seed(seed)

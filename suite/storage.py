@@ -48,6 +48,12 @@ COLUMNS = [
     "train_images",
     "source_pretrain_seconds",
     "source_accuracy",
+    # search (regime tuned; suite.tuning)
+    "tuner",
+    "tuner_trials",
+    "tuner_search_seconds",
+    "tuner_best_json",
+    "tuner_latency_budget_ms",
     # accuracy
     "val_accuracy",
     "test_accuracy",
@@ -100,7 +106,7 @@ COLUMNS = [
     "case_json",
 ]
 RESULTS_FILE = "results.csv"
-FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "logs")
+FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "logs", "tuning")
 # Where the rest of the disk-full family lands: no space, over quota, over the file-size limit.
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").

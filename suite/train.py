@@ -57,6 +57,8 @@ def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
         return keras.optimizers.Adam(learning_rate, weight_decay=decay)
     if case.optimizer == "adamw":
         return keras.optimizers.AdamW(learning_rate, weight_decay=case.weight_decay or 0.004)
+    if case.optimizer == "nadam":
+        return keras.optimizers.Nadam(learning_rate, weight_decay=decay)
     return keras.optimizers.RMSprop(learning_rate, momentum=case.momentum, weight_decay=decay)
 
 

@@ -24,6 +24,7 @@ def test_list_prints_one_id_per_line(capsys):
         "mobilenet_v2.freeze75.digits",
         "mobilenet_v2.frozen.digits",
         "mobilenet_v2.scratch.digits",
+        "mobilenet_v2.tuned.digits",
     ]
 
 

@@ -68,7 +68,7 @@ def smoke_run(tmp_path_factory) -> KilledAndResumed:
 
 
 def test_a_run_killed_with_sigkill_resumes_to_every_case_once(smoke_run):
-    expected = 8  # six simple_cnn regimes, resnet_scratch.frozen, mobilenet_v2.finetune
+    expected = 9  # seven simple_cnn regimes (tuned too), resnet_scratch.frozen, mobilenet_v2.finetune
     assert 2 <= smoke_run.rows_before_kill < expected, "the kill landed after some cases and before the end"
     assert smoke_run.code == 0
     assert smoke_run.workers and not any(_alive(pid) for pid in smoke_run.workers), "no orphan worker survives"
@@ -93,11 +93,15 @@ def test_smoke_run_writes_one_ok_row_per_case(smoke_run):
         "simple_cnn.freeze25.digits",
         "simple_cnn.freeze50.digits",
         "simple_cnn.freeze75.digits",
+        "simple_cnn.tuned.digits",
         "resnet_scratch.frozen.digits",
         "mobilenet_v2.finetune.digits",
     }
     assert set(frame["case_id"]) == expected and len(frame) == len(expected)
     assert (frame["status"] == "ok").all(), frame[["case_id", "error"]]
+    tuned = frame.set_index("case_id").loc["simple_cnn.tuned.digits"]
+    assert tuned["tuner"] == "random" and tuned["tuner_trials"] == 3 and tuned["tuner_search_seconds"] > 0
+    assert len(pd.read_csv(results / "tuning" / "simple_cnn.tuned.digits" / "trials.csv")) == 3
     assert frame["test_accuracy"].between(0, 1).all() and frame["val_accuracy"].between(0, 1).all()
     assert (frame["latency_p50_ms"] > 0).all() and (frame["throughput_ips"] > 0).all()
     assert (frame["trainable_params"] <= frame["params"]).all()

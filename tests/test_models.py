@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.regimes import REGIMES
-from suite.registry import Case
+from suite.registry import OPTIMIZERS, Case
 from suite.train import freeze, train
 
 
@@ -103,7 +103,7 @@ def test_freeze50_trains_only_the_later_half():
     assert not np.allclose(last_before, last.kernel.numpy())
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam", "adamw", "rmsprop"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "step"])
 def test_every_optimizer_and_schedule_trains(optimizer, schedule):
     case, backbone, model = build(

@@ -1,0 +1,152 @@
+"""What one trial builds and trains: the case's model, configured by the trial's hyperparameters.
+
+KerasTuner's layering: this HyperModel says *what* to build and how to fit it;
+the Oracle (``suite.tuning.search``) says what to try next. ``build`` makes the
+backbone with the case's pretrained weights and a new head; ``fit`` trains it
+with ``suite.train.train``, the loop every other case uses, then scores it.
+
+The score is validation accuracy, or with a latency budget, validation
+accuracy minus 1 for a trial whose batch-1 latency is over the budget: a
+feasible trial always beats an infeasible one, and among infeasible ones the
+more accurate still wins. (KerasTuner's multi-objective sums its objectives,
+which trades accuracy against milliseconds at an arbitrary rate.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+
+from suite.profiles import Profile
+from suite.regimes import Regime
+from suite.registry import Case
+from suite.tuning.space import Spec, configure, declare
+
+LATENCY_CALLS = 10  # timed batch-1 calls per trial, after one tracing call and two warm-up calls
+INFEASIBLE_PENALTY = 1.0  # subtracted from the score of a trial over the latency budget
+
+
+def batch1_latency_ms(model: keras.Model, side: int, calls: int = LATENCY_CALLS) -> float:
+    """Median batch-1 latency of ``model`` in ms, in graph mode (``suite.measure.timing``, never ``predict``)."""
+    from suite.measure import timing
+
+    call = timing.compiled_call(model, xla=False)
+    image = timing.random_images(1, side)
+    timing.timed(call, image)  # traces
+    timing.timed(call, image, calls=2)  # warms up
+    return float(np.median([timing.timed(call, image) for _ in range(calls)]) * 1e3)
+
+
+def score(val_accuracy: float, latency_ms: float | None, budget_ms: float) -> float:
+    """The objective KerasTuner maximises: accuracy, less ``INFEASIBLE_PENALTY`` when over the latency budget."""
+    if budget_ms > 0 and latency_ms is not None and latency_ms > budget_ms:
+        return val_accuracy - INFEASIBLE_PENALTY
+    return val_accuracy
+
+
+class CaseHyperModel(keras_tuner.HyperModel):
+    """The case's classifier, with the searched settings taken from ``hp``.
+
+    Args:
+        case: The tuned case, profile applied.
+        regime: Its regime (``tuned``); ``freeze_fraction`` may be searched.
+        space: The resolved space (``suite.tuning.space.resolve_space``).
+        runner: The ``suite.runner.Runner`` whose datasets and profile the trials use.
+        weights: The resolved weights (``suite.transfer.resolve_weights``).
+        seed: Seeds each trial's initialisation and input order alike.
+    """
+
+    def __init__(self, case: Case, regime: Regime, space: dict[str, Spec], runner, weights: str, seed: int):
+        super().__init__(name=case.id, tunable=True)
+        self.case, self.regime, self.space, self.runner = case, regime, space, runner
+        self.weights, self.seed = weights, seed
+        self.backbone: keras.Model | None = None  # of the model last built
+
+    @property
+    def profile(self) -> Profile:
+        return self.runner.profile
+
+    def declare_hyperparameters(self, hp: keras_tuner.HyperParameters) -> None:
+        declare(hp, self.space)
+
+    def configured(self, hp: keras_tuner.HyperParameters) -> tuple[Case, Regime]:
+        """The case and regime this trial trains (its last phase lasts ``trial_epochs``)."""
+        case, regime = configure(self.case, self.regime, self.space, hp.values)
+        return dataclasses.replace(case, epochs=case.trial_epochs), regime
+
+    def _side(self) -> tuple[Any, int]:
+        from suite.data.pipeline import input_side
+
+        raw = self.runner.dataset(self.case.dataset, self.case.image_size)
+        return raw, input_side(self.case.arch, raw.side, self.case.image_size)
+
+    def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        from suite import transfer
+        from suite.models import build_backbone, build_classifier
+
+        self.declare_hyperparameters(hp)
+        case, _ = self.configured(hp)
+        raw, side = self._side()
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed)
+        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        if self.weights != "none":
+            transfer.load_weights(backbone, self.weights, case.arch, case, self.profile.source)
+        keras.utils.set_random_seed(self.seed)
+        self.backbone = backbone
+        return build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
+
+    def fit(
+        self, hp: keras_tuner.HyperParameters, model: keras.Model, epochs: int | None = None, initial_epoch: int = 0
+    ) -> dict[str, float]:
+        """Trains ``model`` and returns the trial's metrics (``score`` is the objective).
+
+        Hyperband sets ``epochs`` (the round's total) and ``initial_epoch`` (what
+        the warm-started weights already had); the last phase then runs the
+        difference, and a warm-started model skips the head phase.
+        """
+        from suite.data.pipeline import make_input
+        from suite.train import train
+
+        case, regime = self.configured(hp)
+        if epochs is not None:
+            case = dataclasses.replace(case, epochs=max(1, epochs - initial_epoch))
+            if initial_epoch:
+                case = dataclasses.replace(case, head_epochs=0)
+        raw, side = self._side()
+
+        def split(ds, size: int, training: bool):
+            limit = (case.train_limit if training else case.eval_limit) or size
+            data = make_input(
+                ds,
+                arch=case.arch,
+                side=side,
+                num_classes=raw.num_classes,
+                batch_size=case.batch_size,
+                training=training,
+                augment=case.augment if training else 0.0,
+                flip=raw.flip and training and case.augment > 0,
+                limit=limit,
+                seed=self.seed,
+            )
+            return data, min(limit, size)
+
+        train_ds, train_images = split(raw.train, raw.sizes["train"], True)
+        val_ds, _ = split(raw.val, raw.sizes["val"], False)
+        result = train(model, self.backbone, regime, case, train_ds, val_ds, train_images)
+        val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
+        budget = self.case.latency_budget_ms
+        latency = batch1_latency_ms(model, side) if budget > 0 else None
+        metrics = {
+            "score": score(val_accuracy, latency, budget),
+            "val_accuracy": val_accuracy,
+            "epochs": float(result.epochs),
+            "train_seconds": result.seconds,
+        }
+        if latency is not None:
+            metrics["latency_ms"] = latency
+        return metrics

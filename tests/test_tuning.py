@@ -1,0 +1,292 @@
+"""The tuned regime: search space from a case, resume after a kill, chief/worker search, latency budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suite.errors import SuiteError
+from suite.profiles import get_profile
+from suite.regimes import REGIMES
+from suite.registry import get_case
+from suite.tuning import space as space_module
+
+CASE = "simple_cnn.tuned.digits"
+SMOKE_TRIALS = 3
+
+
+def smoke_case(**fields):
+    return dataclasses.replace(get_profile("smoke").apply(get_case(CASE)), **fields)
+
+
+def suite_command(results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "suite", "tune", CASE, "--profile", "smoke", "--results", str(results), *extra]
+
+
+def trials_table(results: Path) -> pd.DataFrame:
+    return pd.read_csv(results / "tuning" / CASE / "trials.csv")
+
+
+# --- the space ---------------------------------------------------------------------------------------------
+
+
+def test_every_architecture_has_a_tuned_case():
+    from suite.models import ARCHITECTURES
+    from suite.registry import list_cases
+
+    assert {f"{arch}.tuned.digits" for arch in ARCHITECTURES} <= set(list_cases("*.tuned.digits"))
+
+
+def test_case_space_narrows_widens_and_fixes_the_default():
+    case = smoke_case(
+        search_space=json.dumps({"optimizer": {"choices": ["adam", "nadam"]}, "momentum": {"min": 0.8, "max": 0.99}})
+    )
+    space = space_module.resolve_space(case)
+    assert space["optimizer"] == {"choices": ["adam", "nadam"]}
+    assert space["momentum"] == {"min": 0.8, "max": 0.99, "log": False}
+    assert space["learning_rate"]["log"] is True  # the rest of the default is kept
+    fixed = smoke_case(search_space='{"dropout": 0.3}')
+    tuned, regime = space_module.configure(
+        fixed, REGIMES["tuned"], space_module.resolve_space(fixed), {"freeze_fraction": 1.0, "optimizer": "nadam"}
+    )
+    assert (tuned.dropout, tuned.optimizer) == (0.3, "nadam")
+    assert regime.freeze_fraction == 1.0 and not regime.head_first  # fully frozen: head only, in one phase
+    assert space_module.space_hash(space) != space_module.space_hash(space_module.resolve_space(fixed))
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('{"epochs": 3}', "can't tune 'epochs'"),
+        ('{"optimizer": {"choices": ["adam", 1]}}', "choices must all be strs"),
+        ('{"learning_rate": {"min": 0, "max": 1, "log": true}}', "min > 0 on a log scale"),
+        ('{"dropout": {"min": 0.5, "max": 0.1}}', "min < max"),
+        ("[1, 2]", "must be an object"),
+    ],
+)
+def test_bad_spaces_are_one_line_errors(text, message):
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        smoke_case(search_space=text).validate()
+
+
+def test_toml_inline_table_becomes_the_case_space(tmp_path):
+    from suite.config import load_cases
+
+    path = tmp_path / "cases.toml"
+    path.write_text(
+        '[[case]]\narch = "simple_cnn"\nregime = "tuned"\ndataset = "digits"\nid = "simple_cnn.tuned.digits.adam"\n'
+        'search_space = {optimizer = {choices = ["adam", "adamw"]}, dropout = 0.1}\n'
+    )
+    (case,) = load_cases(path)
+    assert json.loads(case.search_space) == {"dropout": 0.1, "optimizer": {"choices": ["adam", "adamw"]}}
+    assert space_module.resolve_space(case)["optimizer"] == {"choices": ["adam", "adamw"]}
+
+
+def test_latency_budget_makes_slow_trials_infeasible_but_still_ranked():
+    from suite.tuning.hypermodel import score
+
+    assert score(0.9, 4.0, 5.0) == 0.9
+    assert score(0.9, 6.0, 5.0) == pytest.approx(-0.1)
+    assert score(0.9, 6.0, 5.0) < score(0.2, 4.0, 5.0) < score(0.3, 4.0, 5.0)
+    assert score(0.9, 600.0, 0.0) == 0.9  # no budget: accuracy alone
+
+
+def tiny_model():
+    """Stands for the case's model where a test stubs training out: it has weights to save and load."""
+    import keras
+
+    return keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+
+
+# --- resume ------------------------------------------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for a kill: KerasTuner catches Exception in a trial, not BaseException, so the search stops dead."""
+
+
+def test_a_trial_killed_every_time_is_failed_not_rerun_forever(tmp_path, monkeypatch):
+    """KerasTuner issue #439: a RUNNING trial left in the oracle's state must not loop or block the search."""
+    from suite.runner import Runner
+    from suite.tuning import hypermodel, search
+
+    runs: list[str] = []
+
+    def fit(self, hp, model, epochs=None, initial_epoch=0):
+        runs.append(hp.values["optimizer"] + str(hp.values["learning_rate"]))
+        if len(runs) in (2, 3):  # the second trial dies, and dies again on the first resume
+            raise Killed
+        return {"score": 0.5, "val_accuracy": 0.5, "epochs": 1.0, "train_seconds": 0.0}
+
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: None)
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
+    runner = Runner(get_profile("smoke"), tmp_path, device="cpu")
+    case = smoke_case()
+    for _ in range(2):
+        with pytest.raises(Killed):
+            search.search(runner, case, seed=0)
+    found = search.search(runner, case, seed=0)
+
+    table = trials_table(tmp_path)
+    assert sorted(table["trial"]) == list(range(SMOKE_TRIALS))  # each trial once
+    assert table.set_index("trial")["status"].to_dict() == {0: "COMPLETED", 1: "FAILED", 2: "COMPLETED"}
+    assert "never finished" in table.set_index("trial").loc[1, "message"]
+    assert len(runs) == 4 and runs[1] == runs[2] != runs[3]  # trial 1 rerun once, under the same values
+    assert found.trials == SMOKE_TRIALS
+
+
+def test_a_search_killed_mid_way_resumes_without_redoing_finished_trials(tmp_path):
+    """SIGKILL while the second trial runs; the rerun finishes it and the third, and trial 0 is not run again."""
+    search_root = tmp_path / "tuning" / CASE
+    first = subprocess.Popen(
+        suite_command(tmp_path, "--device", "cpu"), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 240
+    while not list(search_root.glob("*/trial_1/starts.txt")):
+        assert first.poll() is None, "the search ended before its second trial started"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    (folder,) = [p for p in search_root.iterdir() if p.is_dir()]
+    assert json.loads((folder / "trial_1" / "trial.json").read_text())["status"] == "RUNNING"
+
+    done = subprocess.run(suite_command(tmp_path, "--device", "cpu"), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = trials_table(tmp_path)
+    assert sorted(table["trial"]) == list(range(SMOKE_TRIALS))
+    assert set(table["status"]) == {"COMPLETED"}
+    starts = {t: int((folder / f"trial_{t}" / "starts.txt").read_text()) for t in range(SMOKE_TRIALS)}
+    assert starts == {0: 1, 1: 2, 2: 1}
+
+
+# --- distributed -------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    chief = subprocess.Popen(
+        suite_command(tmp_path, "--chief", "--bind", address),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    workers = [
+        subprocess.Popen(
+            suite_command(tmp_path, "--worker", name, "--oracle", address, "--device", "cpu"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        for name in ("w0", "w1")
+    ]
+    try:
+        logs = [worker.communicate(timeout=300)[0] for worker in workers]
+        chief_log = chief.communicate(timeout=60)[0]
+    finally:
+        for process in (chief, *workers):
+            if process.poll() is None:
+                process.kill()
+    assert chief.returncode == 0, chief_log
+    assert all(worker.returncode == 0 for worker in workers), logs
+    ran = [int(t) for log in logs for t in re.findall(rf"{re.escape(CASE)} trial (\d+): score", log)]
+    assert sorted(ran) == list(range(SMOKE_TRIALS))  # every trial, none twice, across both workers
+    table = trials_table(tmp_path)
+    assert sorted(table["trial"]) == list(range(SMOKE_TRIALS)) and set(table["status"]) == {"COMPLETED"}
+
+
+# --- the whole case ----------------------------------------------------------------------------------------
+
+
+def test_tune_with_a_latency_budget_records_both_numbers(tmp_path):
+    from suite.cli import main
+
+    assert (
+        main(
+            [
+                "tune",
+                CASE,
+                "--profile",
+                "smoke",
+                "--results",
+                str(tmp_path),
+                "--device",
+                "cpu",
+                "--latency-budget-ms",
+                "0.001",
+            ]
+        )
+        == 0
+    )
+    table = trials_table(tmp_path)
+    assert len(table) == SMOKE_TRIALS
+    assert (table["latency_ms"] > 0.001).all() and not table["feasible"].any()
+    assert (table["score"] - (table["val_accuracy"] - 1.0)).abs().max() < 1e-9
+
+
+def test_bad_tune_input_is_one_line_and_exit_2(capsys):
+    from suite.cli import main
+
+    assert main(["tune", "simple_cnn.scratch.digits", "--profile", "smoke"]) == 2
+    assert "regime tuned" in capsys.readouterr().err
+    assert main(["tune", CASE, "--worker", "w0", "--oracle", "nowhere"]) == 2
+    assert "ADDR:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_every_tuner_runs_its_trials_and_hyperband_sets_the_epochs(tmp_path, monkeypatch, tuner):
+    from suite.runner import Runner
+    from suite.tuning import hypermodel, search
+
+    seen: list[tuple[int | None, int]] = []
+
+    def fit(self, hp, model, epochs=None, initial_epoch=0):
+        seen.append((epochs, initial_epoch))
+        return {"score": hp.values["learning_rate"], "val_accuracy": 0.5, "epochs": 1.0, "train_seconds": 0.0}
+
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: tiny_model())
+    monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
+    case = smoke_case(tuner=tuner, trials=5, trial_epochs=3)  # bayesian: 2 random, then 3 from its model
+    found = search.search(Runner(get_profile("smoke"), tmp_path, device="cpu"), case, seed=0)
+    table = trials_table(tmp_path)
+    assert 1 <= len(table) <= 5 and found.trials == len(table)
+    assert found.best["learning_rate"] == table["hp_learning_rate"].max()  # the best score wins
+    if tuner == "hyperband":
+        assert all(epochs is not None and 1 <= epochs <= 3 for epochs, _ in seen)
+        assert "hp_tuner_epochs" in table
+    else:
+        assert all(epochs is None for epochs, _ in seen)
+
+
+def test_a_hub_module_is_searched_frozen_whole_or_trained_whole():
+    import dataclasses
+
+    from suite.errors import SuiteError
+    from suite.registry import get_case
+    from suite.tuning.space import resolve_space
+
+    case = get_case("hub_mobilenet_v2.tuned.digits")
+    assert resolve_space(case)["freeze_fraction"] == {"choices": [0.0, 1.0]}
+    assert resolve_space(get_case("mobilenet_v2.tuned.digits"))["freeze_fraction"]["choices"][1] == 0.25
+    with pytest.raises(SuiteError, match="frozen whole"):
+        resolve_space(dataclasses.replace(case, search_space='{"freeze_fraction": {"choices": [0.5, 1.0]}}'))
