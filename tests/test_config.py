@@ -65,7 +65,7 @@ dataset = "tfds:mnist"
         ),
         (
             '[[case]]\narch = "hub_mobilenet_v2"\nregime = "freeze50"\ndataset = "digits"\n',
-            "takes regimes frozen, finetune \\(no scratch, no partial freezing\\). Received: regime='freeze50'",
+            "takes regimes frozen, finetune, tuned \\(no scratch, no partial freezing\\). Received: regime='freeze50'",
         ),
         (
             '[[case]]\narch = "hub_inception_v3"\nregime = "frozen"\ndataset = "digits"\nweights = "imagenet"\n',
