@@ -232,7 +232,13 @@ class Runner:
 
         regime = REGIMES[case.regime]
         if regime.searched:  # suite.tuning: search first, then train the best configuration like any other case
+            from suite.models import ARCHITECTURES
             from suite.tuning.search import search
+
+            if ARCHITECTURES[case.arch].hub:  # an unreachable module fails the case now, not trial by trial
+                from suite.models.hub import load_module
+
+                load_module(case.handle or ARCHITECTURES[case.arch].handle)
 
             found = search(self, case, seed)
             case, regime = found.case, found.regime

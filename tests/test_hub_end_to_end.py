@@ -18,13 +18,15 @@ UNREACHABLE = "https://hub.invalid/google/imagenet/inception_v3/feature_vector/5
 
 @pytest.fixture(scope="module")
 def hub_run(tmp_path_factory, hub_stand_in):
-    """Every built-in hub case on digits, replaced from TOML: two on the stand-in, two on an unreachable URL."""
+    """Every built-in hub case on digits, replaced from TOML: three on the stand-in, three on an unreachable URL."""
     folder = tmp_path_factory.mktemp("hub-run")
     handles = {
         ("hub_mobilenet_v2", "frozen"): (hub_stand_in, 32),
         ("hub_inception_v3", "finetune"): (hub_stand_in, 75),  # small sides keep the stand-in fast
         ("hub_mobilenet_v2", "finetune"): (UNREACHABLE, 0),
         ("hub_inception_v3", "frozen"): (UNREACHABLE, 0),
+        ("hub_mobilenet_v2", "tuned"): (hub_stand_in, 32),  # its search decides frozen or fine-tuned
+        ("hub_inception_v3", "tuned"): (UNREACHABLE, 0),  # fails at once, not after three failed trials
     }
     tables = [
         f'[[case]]\narch = "{arch}"\nregime = "{regime}"\ndataset = "digits"\nhandle = "{handle}"\n'
@@ -42,8 +44,10 @@ def hub_run(tmp_path_factory, hub_stand_in):
 def test_local_handles_run_frozen_and_fine_tuned_into_ok_rows(hub_run, hub_stand_in):
     results, code = hub_run
     frame = storage.read_results(results).set_index("case_id")
-    assert len(frame) == 5 and code == 1  # two cases failed, so the run says so
+    assert len(frame) == 7 and code == 1  # three cases failed, so the run says so
     ok = frame.loc[["hub_mobilenet_v2.frozen.digits", "hub_inception_v3.finetune.digits", "simple_cnn.scratch.digits"]]
+    tuned = frame.loc["hub_mobilenet_v2.tuned.digits"]
+    assert tuned["status"] == "ok" and json.loads(tuned["tuner_best_json"])["freeze_fraction"] in (0.0, 1.0)
     assert (ok["status"] == "ok").all(), ok["error"]
     hub_rows = ok.loc[["hub_mobilenet_v2.frozen.digits", "hub_inception_v3.finetune.digits"]]
     assert (hub_rows["weights"] == f"hub:{hub_stand_in}").all()
@@ -76,7 +80,9 @@ def test_saved_hub_models_reload_with_the_weights_they_trained_to(hub_run, hub_s
 def test_an_unreachable_handle_is_a_failed_row_with_one_line_and_the_others_still_run(hub_run):
     results, _ = hub_run
     frame = storage.read_results(results).set_index("case_id")
-    failed = frame.loc[["hub_mobilenet_v2.finetune.digits", "hub_inception_v3.frozen.digits"]]
+    failed = frame.loc[
+        ["hub_mobilenet_v2.finetune.digits", "hub_inception_v3.frozen.digits", "hub_inception_v3.tuned.digits"]
+    ]
     assert (failed["status"] == "failed").all()
     for case_id, error in failed["error"].items():
         assert error.startswith(f"HubUnavailable: hub handle {UNREACHABLE} can't be loaded") and "\n" not in error

@@ -16,7 +16,7 @@ from suite.registry import Case, get_case, list_cases, register, select_cases, u
 def test_catalogue_is_every_architecture_by_regime_it_takes_by_builtin_dataset():
     hub = [a for a in ARCHITECTURES if ARCHITECTURES[a].hub]
     assert sorted(hub) == ["hub_inception_v3", "hub_mobilenet_v2"]
-    assert len(list_cases()) == ((len(ARCHITECTURES) - len(hub)) * len(REGIMES) + len(hub) * 2) * 2
+    assert len(list_cases()) == ((len(ARCHITECTURES) - len(hub)) * len(REGIMES) + len(hub) * 3) * 2
     assert "mobilenet_v2.finetune.cifar10" in list_cases()
     assert "resnet_scratch.scratch.digits" in list_cases()
     assert list_cases("hub_mobilenet_v2.*") == [
@@ -24,6 +24,8 @@ def test_catalogue_is_every_architecture_by_regime_it_takes_by_builtin_dataset()
         "hub_mobilenet_v2.finetune.digits",
         "hub_mobilenet_v2.frozen.cifar10",
         "hub_mobilenet_v2.frozen.digits",
+        "hub_mobilenet_v2.tuned.cifar10",
+        "hub_mobilenet_v2.tuned.digits",
     ]
 
 

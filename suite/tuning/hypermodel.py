@@ -82,7 +82,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         from suite.data.pipeline import input_side
 
         raw = self.runner.dataset(self.case.dataset, self.case.image_size)
-        return raw, input_side(self.case.arch, raw.side, self.case.image_size)
+        return raw, input_side(self.case.arch, raw.side, self.case.image_size, self.case.handle)
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         from suite import transfer
@@ -93,7 +93,9 @@ class CaseHyperModel(keras_tuner.HyperModel):
         raw, side = self._side()
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.seed)
-        backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
+        backbone = build_backbone(
+            case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+        )
         if self.weights != "none":
             transfer.load_weights(backbone, self.weights, case.arch, case, self.profile.source)
         keras.utils.set_random_seed(self.seed)
