@@ -87,6 +87,8 @@ def cmd_run(args) -> int:
     from suite.config import parse_overrides
 
     overrides = parse_overrides(args.set)
+    if args.strategy is not None:
+        overrides["strategy"] = args.strategy
     cases = [dataclasses.replace(profile.apply(case), **overrides).validate() for case in cases]
     if args.first_seed < 0:
         raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
@@ -292,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIELD=VALUE",
         help="override a case field for every selected case, after the profile, e.g. --set epochs=3 or "
         "--set label_noise=1.0 (a deliberately broken run); repeatable",
+    )
+    run.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="none (one device) or mirrored (tf.distribute.MirroredStrategy over every visible GPU; batch_size is "
+        "per replica and the learning rate scales with the replicas); same as --set strategy=NAME",
     )
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
