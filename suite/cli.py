@@ -71,10 +71,14 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     """Runs the selected cases and rebuilds the report."""
+    from suite.executors import require
     from suite.profiles import get_profile
     from suite.registry import select_cases
 
     profile = get_profile(args.profile)
+    require(args.executor)  # before TensorFlow starts: a missing optional extra is one line
+    if args.address is not None and args.executor != "ray":
+        raise SuiteError(f"--address is the Ray cluster of --executor ray. Received: --executor {args.executor}")
     if args.seeds is not None and args.seeds < 1:
         raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
     with _user_cases(args.cases) as user_cases:
@@ -126,6 +130,7 @@ def cmd_run(args) -> int:
         executor=args.executor,
         timeout_s=timeout_s,
         budget_s=budget_s,
+        address=args.address,
     )
     paths = report.write_report(results_dir, force=args.force)
     failed = [r for r in rows if r["status"] != "ok"]
@@ -317,8 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor",
         default="local",
-        choices=["local", "inline"],
-        help="local: each job in its own process (default); inline: in this process, no timeout, for debugging",
+        choices=["local", "inline", "ray"],
+        help="local: each job in its own process, one at a time (default); inline: in this process, no timeout, "
+        'for debugging; ray: each job a Ray task, side by side, on a local Ray or a cluster (pip install -e ".[ray]")',
+    )
+    run.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="--executor ray: the cluster's head (auto: the one `ray start` made on this machine); "
+        "default: a local Ray instance with this machine's cores",
     )
     run.add_argument(
         "--force",

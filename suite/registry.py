@@ -78,6 +78,8 @@ class Case:
     depth: int = 0  # simple_cnn blocks or resnet_scratch layers (6n + 2); 0 = family default
     # Devices.
     strategy: str = "none"  # one of STRATEGIES: "none" (one device) or "mirrored" (every visible GPU, suite.distribute)
+    task_cpus: int = 1  # CPU cores a Ray task reserves for the case (--executor ray)
+    task_gpus: int = 0  # GPUs a Ray task reserves; 0 = one on --device gpu, none on cpu (mirrored: how many to mirror)
     # Search (regime "tuned" only; suite.tuning): budget from the profile, space from the case.
     tuner: str = "random"  # one of TUNERS: KerasTuner RandomSearch, Hyperband or BayesianOptimization
     trials: int = 10  # most trials of the search (Hyperband may stop sooner)
@@ -134,6 +136,8 @@ class Case:
             "trials": self.trials >= 1,
             "trial_epochs": self.trial_epochs >= 1,
             "latency_budget_ms": self.latency_budget_ms >= 0,
+            "task_cpus": self.task_cpus >= 1,
+            "task_gpus": self.task_gpus >= 0,
         }
         for name, ok in checks.items():
             if not ok:
