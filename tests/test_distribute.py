@@ -63,3 +63,14 @@ def test_a_toml_case_can_ask_for_mirrored(tmp_path):
     path.write_text('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nstrategy = "mirrored"\n')
     assert [case.strategy for case in load_cases(path)] == ["mirrored"]
     assert get_case("simple_cnn.scratch.digits").strategy == "none"
+
+
+def test_a_search_is_the_same_whatever_the_strategy_and_reservation_of_the_final_training():
+    import dataclasses
+
+    from suite.tuning.search import search_name
+
+    case = get_case("simple_cnn.tuned.digits")
+    spread = dataclasses.replace(case, strategy="mirrored", task_cpus=4, task_gpus=2)
+    assert search_name(spread, {}, "none", 0) == search_name(case, {}, "none", 0)
+    assert search_name(dataclasses.replace(case, batch_size=8), {}, "none", 0) != search_name(case, {}, "none", 0)
