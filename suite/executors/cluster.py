@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import ray
 
 from suite import storage
+from suite.errors import SuiteError
 from suite.executors import Job, Settings
 from suite.executors.local import LocalExecutor
 
@@ -50,7 +52,23 @@ def connect(address: str | None) -> bool:
     Ray (and so should shut it down). A Ray already initialised in this process is used as it is."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    if address and address != "auto":  # Ray itself retries a dead address for minutes
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as error:
+            raise SuiteError(
+                f"--address {address}: no Ray head answers there ({error}); start one with "
+                "`ray start --head --port PORT`, or pass --address HOST:PORT of a running one"
+            ) from None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as error:
+        raise SuiteError(
+            f"--address {address}: can't join that Ray cluster ({str(error).strip().splitlines()[0]}); "
+            "start it with `ray start --head`, and if Ray said token authentication is on, set RAY_AUTH_MODE=token "
+            "here too (with its ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+        ) from None
     return True
 
 
