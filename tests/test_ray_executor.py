@@ -96,3 +96,11 @@ def test_a_ray_job_past_its_timeout_is_a_failed_row_like_a_local_one(local_ray, 
     assert len(rows) == len(CASES) and set(rows["status"]) == {"failed"}
     assert rows["error"].str.startswith("Timeout: no result after 1 s").all()
     assert rows["case_key"].ne("").all()
+
+
+def test_an_address_where_no_ray_head_answers_is_one_line(tmp_path, capsys):
+    pytest.importorskip("ray", reason='Ray is the optional extra: pip install -e ".[ray]"')
+    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path)]
+    assert main([*args, "--executor", "ray", "--address", "127.0.0.1:1"]) == 2
+    assert "--address 127.0.0.1:1: no Ray head answers there" in one_error_line(capsys)
+    assert len(storage.read_results(tmp_path)) == 0
