@@ -58,7 +58,7 @@ def test_without_ray_the_executor_is_one_line_naming_the_extra(tmp_path, monkeyp
 def local_ray():
     """A Ray instance with 2 CPUs in this process; ``suite run --executor ray`` uses it as it is."""
     ray = pytest.importorskip("ray", reason='Ray is the optional extra: pip install -e ".[ray]"')
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 

@@ -48,10 +48,8 @@ def _threads_as(value: str | None) -> None:
 
 
 def connect(address: str | None) -> bool:
-    """Joins the Ray cluster at ``address`` ("auto", HOST:PORT), or starts a local one; True if this call started
+    """Joins the Ray cluster at ``address`` ("auto", HOST:PORT), or (None) starts a new local one; True if this started
     Ray (and so should shut it down). A Ray already initialised in this process is used as it is."""
-    if ray.is_initialized():
-        return False
     if address and address != "auto":  # Ray itself retries a dead address for minutes
         host, _, port = address.rpartition(":")
         try:
@@ -61,8 +59,10 @@ def connect(address: str | None) -> bool:
                 f"--address {address}: no Ray head answers there ({error}); start one with "
                 "`ray start --head --port PORT`, or pass --address HOST:PORT of a running one"
             ) from None
+    if ray.is_initialized():
+        return False
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError) as error:
         raise SuiteError(
             f"--address {address}: can't join that Ray cluster ({str(error).strip().splitlines()[0]}); "
