@@ -71,10 +71,14 @@ def cmd_list(args) -> int:
 
 def cmd_run(args) -> int:
     """Runs the selected cases and rebuilds the report."""
+    from suite.executors import require
     from suite.profiles import get_profile
     from suite.registry import select_cases
 
     profile = get_profile(args.profile)
+    require(args.executor)  # before TensorFlow starts: a missing optional extra is one line
+    if args.address is not None and args.executor != "ray":
+        raise SuiteError(f"--address is the Ray cluster of --executor ray. Received: --executor {args.executor}")
     if args.seeds is not None and args.seeds < 1:
         raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
     with _user_cases(args.cases) as user_cases:
@@ -87,6 +91,8 @@ def cmd_run(args) -> int:
     from suite.config import parse_overrides
 
     overrides = parse_overrides(args.set)
+    if args.strategy is not None:
+        overrides["strategy"] = args.strategy
     cases = [dataclasses.replace(profile.apply(case), **overrides).validate() for case in cases]
     if args.first_seed < 0:
         raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
@@ -124,6 +130,7 @@ def cmd_run(args) -> int:
         executor=args.executor,
         timeout_s=timeout_s,
         budget_s=budget_s,
+        address=args.address,
     )
     paths = report.write_report(results_dir, force=args.force)
     failed = [r for r in rows if r["status"] != "ok"]
@@ -293,6 +300,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a case field for every selected case, after the profile, e.g. --set epochs=3 or "
         "--set label_noise=1.0 (a deliberately broken run); repeatable",
     )
+    run.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="none (one device) or mirrored (tf.distribute.MirroredStrategy over every visible GPU; batch_size is "
+        "per replica and the learning rate scales with the replicas); same as --set strategy=NAME",
+    )
     run.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
     run.add_argument("--data-dir", metavar="DIR", help="tfds data directory (default: $TFDS_DATA_DIR)")
     run.add_argument(
@@ -309,8 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor",
         default="local",
-        choices=["local", "inline"],
-        help="local: each job in its own process (default); inline: in this process, no timeout, for debugging",
+        choices=["local", "inline", "ray"],
+        help="local: each job in its own process, one at a time (default); inline: in this process, no timeout, "
+        'for debugging; ray: each job a Ray task, side by side, on a local Ray or a cluster (pip install -e ".[ray]")',
+    )
+    run.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="--executor ray: the cluster's head (auto: the one `ray start` made on this machine); "
+        "default: a local Ray instance with this machine's cores",
     )
     run.add_argument(
         "--force",

@@ -22,10 +22,14 @@ from suite.errors import SuiteError
 def configure_device(device: str) -> str:
     """Makes TensorFlow use ``cpu``, ``gpu`` or (``auto``) whatever is there; returns ``cpu`` or ``gpu``.
 
-    Must run before TensorFlow places any tensor.
+    Must run before TensorFlow places any tensor. Splits the CPU into
+    ``$SUITE_LOGICAL_CPUS`` logical devices where set (``suite.distribute``: a testing aid for mirrored cases).
     """
     import tensorflow as tf
 
+    from suite.distribute import split_cpu
+
+    split_cpu()
     gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu":
         if gpus:

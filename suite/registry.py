@@ -26,6 +26,13 @@ from suite.regimes import REGIMES
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam")
 TUNERS = ("random", "hyperband", "bayesian")
 SCHEDULES = ("constant", "cosine", "step")
+STRATEGIES = ("none", "mirrored")
+# Keras 3's fit fails under tf.distribute.MultiWorkerMirroredStrategy (keras-team/keras#20585): refused, not shipped.
+MULTIWORKER_REFUSED = (
+    "strategy 'multiworker' is not supported: Keras 3's fit fails under MultiWorkerMirroredStrategy "
+    '(keras-team/keras#20585); use strategy = "mirrored" for the GPUs of one machine and --executor ray '
+    "to spread cases over machines"
+)
 
 
 @dataclass(frozen=True)
@@ -46,13 +53,13 @@ class Case:
     # Budget (profile).
     epochs: int = 10  # epochs of the last phase (the whole run for scratch and frozen)
     head_epochs: int = 2  # epochs of the head-only phase of finetune and freezeN
-    batch_size: int = 64  # images per training step
+    batch_size: int = 64  # images per training step on each replica (global batch = batch_size x replicas)
     train_limit: int = 0  # most training images used; 0 = all
     eval_limit: int = 0  # most validation and test images used each; 0 = all
     image_size: int = 0  # model input side in pixels; 0 = max(dataset side, architecture minimum)
     # Optimisation.
     optimizer: str = "adam"  # one of OPTIMIZERS; "sgd" uses momentum, "nesterov" Nesterov momentum
-    learning_rate: float = 1e-3  # peak learning rate at batch_size
+    learning_rate: float = 1e-3  # peak learning rate at batch_size; x replicas under a strategy (linear scaling)
     finetune_lr_scale: float = 0.1  # last-phase rate of finetune/freezeN = learning_rate x this
     schedule: str = "cosine"  # one of SCHEDULES, over the steps of each phase
     warmup_epochs: float = 0.0  # linear warm-up to the peak rate, in epochs (cosine schedule only)
@@ -69,6 +76,10 @@ class Case:
     # Architecture knobs.
     bn_momentum: float = 0.9  # batch-norm moving-average momentum; 0.99 lags on short budgets
     depth: int = 0  # simple_cnn blocks or resnet_scratch layers (6n + 2); 0 = family default
+    # Devices.
+    strategy: str = "none"  # one of STRATEGIES: "none" (one device) or "mirrored" (every visible GPU, suite.distribute)
+    task_cpus: int = 1  # CPU cores a Ray task reserves for the case (--executor ray)
+    task_gpus: int = 0  # GPUs a Ray task reserves; 0 = one on --device gpu, none on cpu (mirrored: how many to mirror)
     # Search (regime "tuned" only; suite.tuning): budget from the profile, space from the case.
     tuner: str = "random"  # one of TUNERS: KerasTuner RandomSearch, Hyperband or BayesianOptimization
     trials: int = 10  # most trials of the search (Hyperband may stop sooner)
@@ -96,6 +107,9 @@ class Case:
         _choose("optimizer", self.optimizer, OPTIMIZERS)
         _choose("schedule", self.schedule, SCHEDULES)
         _choose("tuner", self.tuner, TUNERS)
+        if self.strategy == "multiworker":
+            raise SuiteError(f"case {self.id}: {MULTIWORKER_REFUSED}. Received: strategy='multiworker'")
+        _choose("strategy", self.strategy, STRATEGIES)
         if self.id != self.id.lower() or not self.id or any(c.isspace() for c in self.id):
             raise SuiteError(f"case id must be lower-case without spaces. Received: id={self.id!r}")
         checks = {
@@ -122,6 +136,8 @@ class Case:
             "trials": self.trials >= 1,
             "trial_epochs": self.trial_epochs >= 1,
             "latency_budget_ms": self.latency_budget_ms >= 0,
+            "task_cpus": self.task_cpus >= 1,
+            "task_gpus": self.task_gpus >= 0,
         }
         for name, ok in checks.items():
             if not ok:

@@ -227,6 +227,7 @@ class Runner:
 
         from suite import measure, transfer
         from suite.data.pipeline import input_side, make_input
+        from suite.distribute import make_strategy, scaled
         from suite.models import build_backbone, build_classifier
         from suite.train import train
 
@@ -252,68 +253,75 @@ class Runner:
         weights = transfer.resolve_weights(case, self.profile)
         row["weights"] = weights
 
-        backbone = build_backbone(
-            case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
-        )
-        if weights.startswith("source:"):
-            key = f"{case.arch}@{side}"
-            if key in self.failed_sources:
-                raise PrerequisiteFailed(
-                    f"source pretraining of {case.arch} failed earlier in this run: {self.failed_sources[key]}"
-                )
-            started = time.perf_counter()
-            progress.emit(stage="weights", message=weights)
-            cached = transfer.source_weights_path(case.arch, side, case, self.profile.source).is_file()
-            try:
-                transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
-            except Exception as error:
-                self.failed_sources[key] = one_line(error)
-                raise
-            row["source_pretrain_seconds"] = 0.0 if cached else round(time.perf_counter() - started, 2)
-            row["source_accuracy"] = transfer.source_accuracy(case.arch, side, case, self.profile.source)
-        else:
-            row["weights"] = transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
-        keras.utils.set_random_seed(seed)
-        model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
+        # Built, compiled, trained and evaluated under the case's strategy (suite.distribute), measured on one device.
+        strategy = make_strategy(case)
+        row["strategy"], row["replicas"] = case.strategy, strategy.num_replicas_in_sync
+        run = scaled(case, strategy.num_replicas_in_sync)  # global batch and peak learning rate
+        with strategy.scope():
+            backbone = build_backbone(
+                case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+            )
+            if weights.startswith("source:"):
+                key = f"{case.arch}@{side}"
+                if key in self.failed_sources:
+                    raise PrerequisiteFailed(
+                        f"source pretraining of {case.arch} failed earlier in this run: {self.failed_sources[key]}"
+                    )
+                started = time.perf_counter()
+                progress.emit(stage="weights", message=weights)
+                cached = transfer.source_weights_path(case.arch, side, case, self.profile.source).is_file()
+                try:
+                    transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
+                except Exception as error:
+                    self.failed_sources[key] = one_line(error)
+                    raise
+                row["source_pretrain_seconds"] = 0.0 if cached else round(time.perf_counter() - started, 2)
+                row["source_accuracy"] = transfer.source_accuracy(case.arch, side, case, self.profile.source)
+            else:
+                row["weights"] = transfer.load_weights(backbone, weights, case.arch, case, self.profile.source)
+            keras.utils.set_random_seed(seed)
+            model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
 
-        def split(ds, size: int, training: bool):
-            limit = (case.train_limit if training else case.eval_limit) or size
-            return make_input(
-                ds,
-                arch=case.arch,
-                side=side,
-                num_classes=raw.num_classes,
-                batch_size=case.batch_size,
-                training=training,
-                augment=case.augment if training else 0.0,
-                flip=raw.flip and training and case.augment > 0,
-                limit=limit,
-                seed=seed,
-                label_noise=case.label_noise if training else 0.0,
-            ), min(limit, size)
+            def split(ds, size: int, training: bool):
+                limit = (case.train_limit if training else case.eval_limit) or size
+                return make_input(
+                    ds,
+                    arch=case.arch,
+                    side=side,
+                    num_classes=raw.num_classes,
+                    batch_size=run.batch_size,
+                    training=training,
+                    augment=case.augment if training else 0.0,
+                    flip=raw.flip and training and case.augment > 0,
+                    limit=limit,
+                    seed=seed,
+                    label_noise=case.label_noise if training else 0.0,
+                ), min(limit, size)
 
-        train_ds, train_images = split(raw.train, raw.sizes["train"], True)
-        val_ds, _ = split(raw.val, raw.sizes["val"], False)
-        test_ds, test_images = split(raw.test, raw.sizes["test"], False)
-        log.info(
-            "  %s seed %d: %s at %dpx, weights %s, %d train images",
-            case.id,
-            seed,
-            case.arch,
-            side,
-            row["weights"],
-            train_images,
-        )
-        result = train(model, backbone, regime, case, train_ds, val_ds, train_images)
-        result.history.to_csv(storage.case_file(self.results_dir, "history", case.id, seed, ".csv"), index=False)
-        progress.emit(stage="evaluate")
-        val_accuracy = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
-        test_accuracy = model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"]
+            train_ds, train_images = split(raw.train, raw.sizes["train"], True)
+            val_ds, _ = split(raw.val, raw.sizes["val"], False)
+            test_ds, test_images = split(raw.test, raw.sizes["test"], False)
+            log.info(
+                "  %s seed %d: %s at %dpx, weights %s, %d train images",
+                case.id,
+                seed,
+                case.arch,
+                side,
+                row["weights"],
+                train_images,
+            )
+            result = train(model, backbone, regime, run, train_ds, val_ds, train_images)
+            result.history.to_csv(storage.case_file(self.results_dir, "history", case.id, seed, ".csv"), index=False)
+            progress.emit(stage="evaluate")
+            val_accuracy = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
+            test_accuracy = model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"]
         model_path = storage.case_file(self.results_dir, "models", case.id, seed, ".keras")
         model.save(model_path)
+        # Measurement is single-device: a mirrored model is reloaded outside the strategy's scope.
+        measured = model if case.strategy == "none" else keras.models.load_model(model_path, compile=False)
 
         progress.emit(stage="measure")
-        inference = measure.measure_inference(model, side, self.profile.measure, self.device)
+        inference = measure.measure_inference(measured, side, self.profile.measure, self.device)
         inference.samples.to_csv(storage.case_file(self.results_dir, "latency", case.id, seed, ".csv"), index=False)
         inference.points.to_csv(storage.case_file(self.results_dir, "throughput", case.id, seed, ".csv"), index=False)
         log.info(

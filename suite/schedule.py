@@ -1,16 +1,18 @@
-"""A night's run: which jobs, in what order, one at a time under the folder's lock, each row appended once.
+"""A night's run: which jobs, in what order, under the folder's lock, each row appended once.
 
 ``run_cases`` locks the results folder (a second run on it is refused),
 repairs a half-written last row, refuses a folder measured on another machine,
 checks the input that would fail every case, skips the jobs whose key already
 has an ``ok`` row, fits the rest to ``--budget``, and hands each job to an
-executor (``suite.executors``). It alone appends rows, so a ``kill -9`` at any
-moment loses at most the job in flight, and rerunning the same command
-completes the set without duplicates.
+executor (``suite.executors``): one at a time (``local``, ``inline``) or side
+by side (``ray``), each row appended as its job finishes. It alone appends
+rows, so a ``kill -9`` at any moment loses at most the jobs in flight, and
+rerunning the same command completes the set without duplicates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -32,15 +34,15 @@ def done_keys(results_dir: Path) -> set[tuple[str, int]]:
     return {(key, int(seed)) for key, seed in zip(ok["case_key"], ok["seed"])}
 
 
-def refuse_other_machines(results_dir: Path) -> None:
-    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint."""
+def refuse_other_machines(results_dir: Path, here: dict) -> None:
+    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint than
+    ``here`` (``suite.environment.environment()`` of the machines that run the jobs)."""
     import pandas as pd
 
-    from suite.environment import differing_fields, environment
+    from suite.environment import differing_fields
 
     ok = storage.read_results(results_dir)
     ok = ok[ok["status"] == "ok"]
-    here = environment()
     others = ok[ok["fingerprint"] != here["fingerprint"]]
     if len(others):
         differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
@@ -64,13 +66,14 @@ def run_cases(
     executor: str = "local",
     timeout_s: float | None = None,
     budget_s: float | None = None,
+    address: str | None = None,
 ) -> list[dict]:
     """Runs every case for seeds ``first_seed..first_seed+seeds-1``; returns the rows written by this call.
 
-    ``timeout_s`` defaults to the profile's ``case_timeout_s``.
+    ``timeout_s`` defaults to the profile's ``case_timeout_s``; ``address`` is
+    the Ray cluster of ``executor="ray"`` (None: a local Ray instance).
     """
     from suite.environment import configure_device, environment
-    from suite.runner import Runner, case_key
 
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
@@ -81,37 +84,69 @@ def run_cases(
         raise storage.unwritable(results_dir, error.strerror) from None
     with storage.locked(results_dir):
         storage.prepare(results_dir)
-        device = configure_device(device)
-        if not force:
-            refuse_other_machines(results_dir)
-        unusable = Runner(profile, results_dir, device=device, data_dir=data_dir).preflight(cases)
-        env = environment()
-        # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
-        seed_range = range(first_seed, first_seed + seeds)
-        jobs = [Job(case, seed, case_key(case, env)) for seed in seed_range for case in cases]
-        done = set() if force else done_keys(results_dir)
-        pending = [job for job in jobs if (job.key, job.seed) not in done]
-        if len(pending) < len(jobs):
-            log.info(
-                "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
-                len(jobs) - len(pending),
-                len(jobs),
-                results_dir,
+        settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s, address)
+        if executor == "ray":  # the jobs' machines say which device and fingerprint the rows will carry
+            runner = make_executor(executor, settings)
+            env, local_device = runner.environment, "cpu"
+        else:
+            device = local_device = configure_device(device)
+            env = environment()
+            runner = make_executor(executor, dataclasses.replace(settings, device=device))
+        try:
+            return _run_cases(
+                cases, profile, results_dir, runner, env, seeds, first_seed, local_device, force, budget_s
             )
-        for dataset, why in unusable.items():
-            log.warning("%s can't be used (%s); its cases become failed rows", dataset, why)
-        rows = [
-            _unusable_row(job, unusable[job.case.dataset], profile, device, results_dir)
-            for job in pending
-            if job.case.dataset in unusable
-        ]
-        pending = [job for job in pending if job.case.dataset not in unusable]
-        settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s)
-        runner = make_executor(executor, settings)
-        estimates = budget.Estimates(storage.read_results(results_dir))
-        if budget_s is not None:
-            pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
-        return rows + _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
+        finally:
+            if hasattr(runner, "close"):
+                runner.close()
+
+
+def _run_cases(
+    cases: list[Case],
+    profile: Profile,
+    results_dir: Path,
+    runner,
+    env: dict,
+    seeds: int,
+    first_seed: int,
+    local_device: str,
+    force: bool,
+    budget_s: float | None,
+) -> list[dict]:
+    """``run_cases`` once the folder is locked and the executor chosen: guard, preflight, plan, run."""
+    from suite.runner import Runner, case_key
+
+    if not force:
+        refuse_other_machines(results_dir, env)
+    # Preflight reads datasets and weights files here; under ray it needs no GPU here.
+    unusable = Runner(profile, results_dir, device=local_device, data_dir=runner.settings.data_dir).preflight(cases)
+    # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
+    seed_range = range(first_seed, first_seed + seeds)
+    jobs = [Job(case, seed, case_key(case, env)) for seed in seed_range for case in cases]
+    done = set() if force else done_keys(results_dir)
+    pending = [job for job in jobs if (job.key, job.seed) not in done]
+    if len(pending) < len(jobs):
+        log.info(
+            "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
+            len(jobs) - len(pending),
+            len(jobs),
+            results_dir,
+        )
+    for dataset, why in unusable.items():
+        log.warning("%s can't be used (%s); its cases become failed rows", dataset, why)
+    device = runner.settings.device
+    rows = [
+        _unusable_row(job, unusable[job.case.dataset], profile, device, results_dir)
+        for job in pending
+        if job.case.dataset in unusable
+    ]
+    pending = [job for job in pending if job.case.dataset not in unusable]
+    estimates = budget.Estimates(storage.read_results(results_dir))
+    if budget_s is not None:
+        pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
+    if hasattr(runner, "run_many"):
+        return rows + _run_side_by_side(pending, runner, results_dir)
+    return rows + _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
 
 
 def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
@@ -184,10 +219,35 @@ def _run_jobs(
             estimates.learn(job, seconds)
             current["job"] = None
             rows.append(row)
-            outcome = "ok" if row["status"] == "ok" else f"{row['status']}: {row.get('error', '')}"
-            if row["status"] == "ok":
-                outcome += f" (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"
-            view.finish_job(f"{outcome} in {duration(seconds)}")
+            view.finish_job(f"{_outcome(row)} in {duration(seconds)}")
     finally:
         view.close()
     return rows
+
+
+def _run_side_by_side(pending: list[Job], runner, results_dir: Path) -> list[dict]:
+    """Hands every job to ``runner.run_many`` at once; appends each row as its job finishes; returns the rows.
+
+    ``--budget`` has already chosen the jobs (``_fit_to_budget``); with jobs
+    side by side there is no "next job" to hold back at run time.
+    """
+    rows: list[dict] = []
+    view = View(total=len(pending), remaining_s=lambda current_s: None)
+    view.line(f"{len(pending)} job(s) handed to the executor side by side")
+    started = time.perf_counter()
+    try:
+        for job, row in runner.run_many(pending, view.event):
+            storage.append_row(results_dir, row)
+            rows.append(row)
+            view.current = job.label
+            view.finish_job(f"{_outcome(row)} after {duration(time.perf_counter() - started)} of the run")
+    finally:
+        view.close()
+    return rows
+
+
+def _outcome(row: dict) -> str:
+    """``ok (test accuracy ..., p50 ...)`` or ``failed: error``, for the log."""
+    if row["status"] != "ok":
+        return f"{row['status']}: {row.get('error', '')}"
+    return f"ok (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"

@@ -46,6 +46,8 @@ COLUMNS = [
     "time_to_target_s",
     "target_accuracy",
     "train_images",
+    "strategy",
+    "replicas",
     "source_pretrain_seconds",
     "source_accuracy",
     # search (regime tuned; suite.tuning)

@@ -17,6 +17,7 @@ class InlineExecutor:
         from suite.profiles import get_profile
         from suite.runner import Runner
 
+        self.settings = settings
         self.runner = Runner(get_profile(settings.profile), settings.results_dir, settings.device, settings.data_dir)
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
