@@ -226,7 +226,7 @@ class Runner:
         import keras
 
         from suite import measure, transfer
-        from suite.data.pipeline import input_side, make_input
+        from suite.data.pipeline import case_split, input_side
         from suite.distribute import make_strategy, scaled
         from suite.models import build_backbone, build_classifier
         from suite.train import train
@@ -282,25 +282,10 @@ class Runner:
             keras.utils.set_random_seed(seed)
             model = build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)
 
-            def split(ds, size: int, training: bool):
-                limit = (case.train_limit if training else case.eval_limit) or size
-                return make_input(
-                    ds,
-                    arch=case.arch,
-                    side=side,
-                    num_classes=raw.num_classes,
-                    batch_size=run.batch_size,
-                    training=training,
-                    augment=case.augment if training else 0.0,
-                    flip=raw.flip and training and case.augment > 0,
-                    limit=limit,
-                    seed=seed,
-                    label_noise=case.label_noise if training else 0.0,
-                ), min(limit, size)
-
-            train_ds, train_images = split(raw.train, raw.sizes["train"], True)
-            val_ds, _ = split(raw.val, raw.sizes["val"], False)
-            test_ds, test_images = split(raw.test, raw.sizes["test"], False)
+            inputs = dict(side=side, seed=seed, batch_size=run.batch_size)
+            train_ds, train_images = case_split(case, raw, "train", **inputs)
+            val_ds, _ = case_split(case, raw, "val", **inputs)
+            test_ds, test_images = case_split(case, raw, "test", **inputs)
             log.info(
                 "  %s seed %d: %s at %dpx, weights %s, %d train images",
                 case.id,

@@ -101,3 +101,28 @@ def make_input(
         return preprocess(images, arch), tf.one_hot(labels, num_classes)
 
     return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def case_split(case, raw, split: str, *, side: int, seed: int, batch_size: int = 0) -> tuple[tf.data.Dataset, int]:
+    """One split of ``raw`` (``train``, ``val`` or ``test``) as ``case`` trains or evaluates on it; and its size.
+
+    The one place a case's input settings (limits, augmentation, label noise) become a pipeline, shared by
+    the runner and the tuner's trials. ``batch_size`` overrides the case's (a mirrored run's global batch).
+    """
+    training = split == "train"
+    size = raw.sizes[split]
+    limit = (case.train_limit if training else case.eval_limit) or size
+    data = make_input(
+        getattr(raw, split),
+        arch=case.arch,
+        side=side,
+        num_classes=raw.num_classes,
+        batch_size=batch_size or case.batch_size,
+        training=training,
+        augment=case.augment if training else 0.0,
+        flip=raw.flip and training and case.augment > 0,
+        limit=limit,
+        seed=seed,
+        label_noise=case.label_noise if training else 0.0,
+    )
+    return data, min(limit, size)

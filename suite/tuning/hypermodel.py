@@ -111,7 +111,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         the warm-started weights already had); the last phase then runs the
         difference, and a warm-started model skips the head phase.
         """
-        from suite.data.pipeline import make_input
+        from suite.data.pipeline import case_split
         from suite.train import train
 
         case, regime = self.configured(hp)
@@ -121,24 +121,8 @@ class CaseHyperModel(keras_tuner.HyperModel):
                 case = dataclasses.replace(case, head_epochs=0)
         raw, side = self._side()
 
-        def split(ds, size: int, training: bool):
-            limit = (case.train_limit if training else case.eval_limit) or size
-            data = make_input(
-                ds,
-                arch=case.arch,
-                side=side,
-                num_classes=raw.num_classes,
-                batch_size=case.batch_size,
-                training=training,
-                augment=case.augment if training else 0.0,
-                flip=raw.flip and training and case.augment > 0,
-                limit=limit,
-                seed=self.seed,
-            )
-            return data, min(limit, size)
-
-        train_ds, train_images = split(raw.train, raw.sizes["train"], True)
-        val_ds, _ = split(raw.val, raw.sizes["val"], False)
+        train_ds, train_images = case_split(case, raw, "train", side=side, seed=self.seed)
+        val_ds, _ = case_split(case, raw, "val", side=side, seed=self.seed)
         result = train(model, self.backbone, regime, case, train_ds, val_ds, train_images)
         val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
         budget = self.case.latency_budget_ms
