@@ -76,6 +76,11 @@ def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
     }
 
 
+def unrun_row(case: Case, seed: int, profile: str, device: str, error: str) -> dict:
+    """The ``failed`` row of a job that gave none itself: its dataset was unusable, its worker died, Ray gave up."""
+    return {**base_row(case, seed, profile, device), "status": "failed", "error": error, "finished_at": _now()}
+
+
 def one_line(error: BaseException) -> str:
     """``Type: first line of the message``, for the ``error`` column."""
     text = str(error).strip().splitlines()

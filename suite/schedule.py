@@ -17,6 +17,8 @@ import logging
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from suite import budget, storage
 from suite.errors import SuiteError
 from suite.executors import Job, Settings, make_executor
@@ -27,22 +29,18 @@ from suite.registry import Case
 log = logging.getLogger(__name__)
 
 
-def done_keys(results_dir: Path) -> set[tuple[str, int]]:
-    """``(case_key, seed)`` of the rows already ``ok`` in the folder: what a rerun skips."""
-    frame = storage.read_results(results_dir)
+def done_keys(frame: pd.DataFrame) -> set[tuple[str, int]]:
+    """``(case_key, seed)`` of the rows of ``frame`` (a folder's results) already ``ok``: what a rerun skips."""
     ok = frame[(frame["status"] == "ok") & frame["case_key"].ne("")]
     return {(key, int(seed)) for key, seed in zip(ok["case_key"], ok["seed"])}
 
 
-def refuse_other_machines(results_dir: Path, here: dict) -> None:
-    """``SuiteError`` if ``results_dir`` already holds ok rows measured under another machine fingerprint than
-    ``here`` (``suite.environment.environment()`` of the machines that run the jobs)."""
-    import pandas as pd
-
+def refuse_other_machines(results_dir: Path, frame: pd.DataFrame, here: dict) -> None:
+    """``SuiteError`` if ``frame`` (the results of ``results_dir``) holds ok rows measured under another machine
+    fingerprint than ``here`` (``suite.environment.environment()`` of the machines that run the jobs)."""
     from suite.environment import differing_fields
 
-    ok = storage.read_results(results_dir)
-    ok = ok[ok["status"] == "ok"]
+    ok = frame[frame["status"] == "ok"]
     others = ok[ok["fingerprint"] != here["fingerprint"]]
     if len(others):
         differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
@@ -116,14 +114,15 @@ def _run_cases(
     """``run_cases`` once the folder is locked and the executor chosen: guard, preflight, plan, run."""
     from suite.runner import Runner, case_key
 
+    earlier = storage.read_results(results_dir)  # read once: the guard, the resume and the estimates use it
     if not force:
-        refuse_other_machines(results_dir, env)
+        refuse_other_machines(results_dir, earlier, env)
     # Preflight reads datasets and weights files here; under ray it needs no GPU here.
     unusable = Runner(profile, results_dir, device=local_device, data_dir=runner.settings.data_dir).preflight(cases)
     # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
     seed_range = range(first_seed, first_seed + seeds)
     jobs = [Job(case, seed, case_key(case, env)) for seed in seed_range for case in cases]
-    done = set() if force else done_keys(results_dir)
+    done = set() if force else done_keys(earlier)
     pending = [job for job in jobs if (job.key, job.seed) not in done]
     if len(pending) < len(jobs):
         log.info(
@@ -141,7 +140,7 @@ def _run_cases(
         if job.case.dataset in unusable
     ]
     pending = [job for job in pending if job.case.dataset not in unusable]
-    estimates = budget.Estimates(storage.read_results(results_dir))
+    estimates = budget.Estimates(earlier)
     if budget_s is not None:
         pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
     if hasattr(runner, "run_many"):
@@ -151,10 +150,9 @@ def _run_cases(
 
 def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
     """The ``failed`` row of a job whose dataset can't be loaded, appended without starting a worker."""
-    from suite.runner import _now, base_row
+    from suite.runner import unrun_row
 
-    row = base_row(job.case, job.seed, profile.name, device)
-    row.update(status="failed", error=f"DatasetUnavailable: {why}", finished_at=_now())
+    row = unrun_row(job.case, job.seed, profile.name, device, f"DatasetUnavailable: {why}")
     storage.append_row(results_dir, row)
     return row
 

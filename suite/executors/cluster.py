@@ -130,14 +130,12 @@ class RayExecutor:
 
     def _row(self, job: Job, task) -> dict:
         """The task's row, or a ``failed`` row if Ray gave up on it (retries spent, cancelled)."""
-        from suite.runner import _now, base_row, one_line
+        from suite.runner import one_line, unrun_row
 
         try:
             return ray.get(task)
         except ray.exceptions.RayError as error:
-            row = base_row(job.case, job.seed, self.settings.profile, self.settings.device)
-            row.update(status="failed", error=f"Ray: {one_line(error)}", finished_at=_now())
-            return row
+            return unrun_row(job.case, job.seed, self.settings.profile, self.settings.device, f"Ray: {one_line(error)}")
 
     def close(self) -> None:
         if self.started_ray:

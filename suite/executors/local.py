@@ -112,14 +112,12 @@ class LocalExecutor:
 
     def _failed_row(self, job: Job, outcome: str, log_path: Path) -> dict:
         """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
-        from suite.runner import _now, base_row
+        from suite.runner import unrun_row
 
         tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
         trace = storage.case_file(self.settings.results_dir, "errors", job.case.id, job.seed, ".txt")
         trace.write_text(f"{outcome}\n\nlast lines of {log_path}:\n" + "\n".join(tail) + "\n")
-        row = base_row(job.case, job.seed, self.settings.profile, self.settings.device)
-        row.update(status="failed", error=outcome, finished_at=_now())
-        return row
+        return unrun_row(job.case, job.seed, self.settings.profile, self.settings.device, outcome)
 
 
 def _relay(descriptor: int, on_event: Callable[[dict], None]) -> None:
