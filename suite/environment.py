@@ -47,6 +47,14 @@ def configure_device(device: str) -> str:
     return "gpu" if gpus else "cpu"
 
 
+def cache_dir() -> Path:
+    """Where per-machine results worth keeping go (source weights, the compute roof).
+
+    ``$SUITE_CACHE_DIR``, else ``~/.cache/keras-classifier-suite``.
+    """
+    return Path(os.environ.get("SUITE_CACHE_DIR") or Path.home() / ".cache" / "keras-classifier-suite")
+
+
 @cache
 def cpu_model() -> str:
     """The CPU's marketing name, from /proc/cpuinfo where there is one."""

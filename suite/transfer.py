@@ -25,6 +25,7 @@ from pathlib import Path
 
 import keras
 
+from suite.environment import cache_dir
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.profiles import Profile, SourceBudget
 from suite.regimes import REGIMES
@@ -43,11 +44,6 @@ IMAGENET_HOST = ("storage.googleapis.com", 443)
 
 class WeightsUnavailable(RuntimeError):
     """The requested weights can't be had here (offline, not cached)."""
-
-
-def cache_dir() -> Path:
-    """Where source-pretrained weights are kept: ``$SUITE_CACHE_DIR``, else ``~/.cache/keras-classifier-suite``."""
-    return Path(os.environ.get("SUITE_CACHE_DIR") or Path.home() / ".cache" / "keras-classifier-suite")
 
 
 def imagenet_cached(arch: str) -> bool:
