@@ -176,7 +176,10 @@ class Runner:
         except Exception as error:  # a failed case is data, not a crash of the run
             row.update(status="skipped" if isinstance(error, PrerequisiteFailed) else "failed", error=one_line(error))
             trace = storage.case_file(self.results_dir, "errors", case.id, seed, ".txt")
-            trace.write_text(traceback.format_exc())
+            try:
+                trace.write_text(traceback.format_exc())
+            except OSError as unwritten:  # a full disk: the row still says what failed
+                trace = f"not written: {unwritten.strerror}"
             log.error("  %s seed %d %s: %s (traceback: %s)", case.id, seed, row["status"], row["error"], trace)
         row["finished_at"] = _now()
         row["case_seconds"] = round(time.perf_counter() - started, 1)
@@ -335,8 +338,9 @@ class Runner:
             "test_images": test_images,
             "params": model.count_params(),
             "trainable_params": measure.model_facts.trainable_params(model),
-            "model_mb": measure.model_facts.serialized_mb(model_path),
-            **{k: round(v, 4) if isinstance(v, float) else v for k, v in inference.row.items()},
+            "model_mb": measure.model_facts.weights_mb(model),
+            "checkpoint_mb": measure.model_facts.serialized_mb(model_path),
+            **inference.row,
             "peak_rss_mb": measure.model_facts.peak_rss_mb(),
             "peak_gpu_mb": measure.model_facts.peak_gpu_mb(),
         }

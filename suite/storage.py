@@ -65,6 +65,7 @@ COLUMNS = [
     "trainable_params",
     "gflops_per_image",
     "model_mb",
+    "checkpoint_mb",
     "image_size",
     "batch_size",
     "train_oom_batch",
@@ -88,6 +89,7 @@ COLUMNS = [
     "throughput_oom_batch",
     "achieved_gflops",
     "peak_gflops",
+    "theoretical_gflops",
     "roofline_fraction",
     "peak_rss_mb",
     "peak_gpu_mb",
@@ -207,12 +209,23 @@ def _append(path: Path, text: str) -> None:
         os.close(descriptor)
 
 
+SIGNIFICANT_DIGITS = 6  # what a stored float keeps: enough for any measured figure, never its magnitude's victim
+
+
+def significant(value):
+    """``value`` with ``SIGNIFICANT_DIGITS`` significant figures if it is a float (0.000221 stays 0.000221)."""
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
+    return value
+
+
 def append_row(results_dir: Path, row: dict) -> None:
     """Appends one row in a single write; unknown keys are an error, missing ones stay empty."""
     unknown = set(row) - set(COLUMNS)
     if unknown:
         raise ValueError(f"row has columns the schema lacks: {sorted(unknown)}")
-    _append(results_path(results_dir), _line(["" if row.get(c) is None else row.get(c) for c in COLUMNS]))
+    values = ["" if row.get(c) is None else significant(row.get(c)) for c in COLUMNS]
+    _append(results_path(results_dir), _line(values))
 
 
 def read_results(results_dir: Path) -> pd.DataFrame:

@@ -105,13 +105,14 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        self.started = time.perf_counter()
+        self.started = self.last_step_end = time.perf_counter()
 
     def on_train_batch_begin(self, batch, logs=None):
         self.step_started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
+        self.last_step_end = now
         self.steps.append((self.epoch, batch, now - self.step_started))
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
@@ -125,11 +126,13 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
+        training_s = self.last_step_end - self.started  # the epoch's steps; validation runs after them
         row = {"phase": self.phase, "epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         row.update(
             lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             epoch_seconds=seconds,
-            images_per_s=self.images / seconds,
+            train_s=training_s,
+            images_per_s=self.images / training_s,
             elapsed_s=time.perf_counter() - self.clock,
         )
         self.rows.append(row)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,14 +33,14 @@ class KilledAndResumed:
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
+    except FileNotFoundError:  # the process has gone: no children
         return []
 
 
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"  # a zombie is dead
-    except OSError:
+    except (FileNotFoundError, ProcessLookupError):  # gone; any other error is the test's to raise
         return False
 
 
@@ -119,15 +120,24 @@ def test_smoke_run_writes_one_ok_row_per_case(smoke_run):
 def test_every_row_carries_the_measurement_protocol_and_the_machine(smoke_run):
     results = smoke_run.results
     frame = storage.read_results(results)
-    assert (frame["latency_p50_ci_low_ms"] <= frame["latency_p50_ms"]).all()
-    assert (frame["latency_p50_ms"] <= frame["latency_p50_ci_high_ms"]).all()
-    assert (frame["latency_p50_ms"] <= frame["latency_p90_ms"]).all()
-    assert (frame["latency_p90_ms"] <= frame["latency_p99_ms"]).all()
+    for row in frame.itertuples():  # every figure of the row, recomputed from its stored samples
+        samples = pd.read_csv(results / "latency" / f"{row.case_id}-s0.csv")
+        chosen = samples.loc[samples["xla"] == row.xla, "latency_ms"]
+        for q in (50, 90, 99):
+            assert getattr(row, f"latency_p{q}_ms") == pytest.approx(np.percentile(chosen, q), rel=1e-5)
+        assert row.latency_p50_ci_low_ms <= row.latency_p50_ms <= row.latency_p50_ci_high_ms
     assert frame["xla"].isin([True, False]).all() and set(frame["precision"]) == {"float32"}
     assert frame["throughput_batch"].isin([1, 8, 16]).all()  # the smoke profile's sweep
-    assert (frame["gflops_per_image"] > 0).all() and (frame["model_mb"] > 0).all()
-    assert frame["roofline_fraction"].between(0, 1).all() and (frame["peak_gflops"] > 0).all()
-    assert (frame["peak_rss_mb"] > 100).all() and frame["peak_gpu_mb"].isna().all()
+    assert (frame["gflops_per_image"] > 0).all()
+    achieved = frame["gflops_per_image"] * frame["throughput_ips"]
+    assert np.allclose(frame["achieved_gflops"], achieved, rtol=1e-4)
+    roof = np.maximum(frame["peak_gflops"], frame["theoretical_gflops"])
+    assert np.allclose(frame["roofline_fraction"], achieved / roof, rtol=1e-4)
+    assert (frame["roofline_fraction"] < 1).all() and frame["peak_gflops"].nunique() == 1, "one roof per machine"
+    assert (frame["peak_gflops"] <= frame["theoretical_gflops"]).all()
+    simple = frame[frame["arch"] == "simple_cnn"]
+    assert np.allclose(simple["model_mb"], simple["params"] * 4 / 1e6)  # float32 weights, whatever the regime
+    assert (simple["checkpoint_mb"] > simple["model_mb"]).all() and frame["peak_gpu_mb"].isna().all()
     assert (frame["train_images_per_s"] > 0).all() and (frame["target_accuracy"] == 0.95).all()
     assert frame["fingerprint"].nunique() == 1 and frame["fingerprint"].str.len().eq(12).all()
     assert (frame["cpu_count"] != "").all() and (frame["git_commit"] != "").all()
@@ -150,7 +160,6 @@ def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
     best = curve.loc[curve["images_per_s"].idxmax()]  # the row's figure: the best of both modes' sweeps
     assert best["images_per_s"] == pytest.approx(row["throughput_ips"], rel=1e-3)
     assert (best["batch"], best["xla"]) == (row["throughput_batch"], row["throughput_xla"])
-    assert (curve["median_images_per_s"] <= curve["images_per_s"] * (1 + 1e-9)).all()
     chart = results / "charts" / "accuracy_vs_latency.png"
     assert chart.read_bytes()[:4] == b"\x89PNG"
     assert (results / "summary.csv").is_file()

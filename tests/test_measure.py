@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
+
 import keras
 import numpy as np
 import pandas as pd
@@ -10,7 +13,7 @@ import tensorflow as tf
 
 from suite.environment import environment, require_one_fingerprint
 from suite.errors import SuiteError
-from suite.measure import measure_inference, model_facts, timing
+from suite.measure import measure_inference, model_facts, roof, timing
 from suite.models import build_backbone, build_classifier
 from suite.profiles import MeasureBudget
 from suite.report import summarise
@@ -49,11 +52,39 @@ def test_bootstrap_interval_brackets_the_median_and_narrows_with_more_samples():
     assert timing.bootstrap_ci(few) == (low, high)  # seeded: a rerun gives the same interval
 
 
-def test_latency_summary_orders_its_percentiles():
-    summary = timing.latency_summary(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
-    assert summary["latency_p50_ms"] == 3.0 and summary["latency_n"] == 5
-    assert summary["latency_p50_ms"] <= summary["latency_p90_ms"] <= summary["latency_p99_ms"] <= 100.0
-    assert summary["latency_p50_ci_low_ms"] <= 3.0 <= summary["latency_p50_ci_high_ms"]
+def test_latency_summary_gives_numpys_percentiles_of_the_samples():
+    samples = np.array([5.0, 1.0, 4.0, 2.0, 100.0, 3.0])  # time order, not sorted
+    summary = timing.latency_summary(samples)
+    # numpy's linear-interpolation percentiles, worked by hand over the sorted samples 1 2 3 4 5 100:
+    assert summary["latency_p50_ms"] == 3.5  # halfway between 3 and 4
+    assert summary["latency_p90_ms"] == pytest.approx(5 + 0.5 * 95)  # rank 4.5: halfway between 5 and 100
+    assert summary["latency_p99_ms"] == pytest.approx(5 + 0.95 * 95)  # rank 4.95
+    assert summary["latency_mean_ms"] == pytest.approx(115 / 6) and summary["latency_n"] == 6
+    assert summary["latency_p50_ci_low_ms"] <= 3.5 <= summary["latency_p50_ci_high_ms"]
+
+
+def test_windows_are_contiguous_and_the_interval_widens_with_drift_between_them():
+    assert timing.window_labels(12).tolist() == [0] * 6 + [1] * 6  # 12 calls: 2 windows of at least 5
+    assert timing.window_labels(100).tolist() == [i // 10 for i in range(100)]
+    assert timing.window_labels(4).tolist() == [0] * 4
+    rng = np.random.default_rng(2)
+    steady = rng.normal(1.0, 0.01, 200)
+    drifting = steady + np.repeat(rng.normal(0, 0.05, 10), 20)  # each stretch of 20 calls shifted alike
+    labels = timing.window_labels(200)
+    calm = np.subtract(*timing.window_interval(steady, labels)[::-1])
+    windy = np.subtract(*timing.window_interval(drifting, labels)[::-1])
+    calls_only = np.subtract(*timing.bootstrap_ci(drifting)[::-1])
+    assert windy > 3 * calm and windy > 3 * calls_only  # resampling calls alone would not see the drift
+
+
+def test_the_sign_test_ranks_match_the_binomial_tables():
+    # 10 windows: P(X <= 1) = 11/1024 = 0.011 <= 0.025 < P(X <= 2) = 56/1024, so [x(2), x(9)]
+    assert timing.median_rank(10) == 2
+    assert timing.median_rank(6) == 1  # 2/64 = 0.031 two-sided: the full range, 96.9%
+    assert timing.median_rank(5) == 0  # 2/32 = 0.0625 > 0.05: no 95% interval from 5 values
+    medians = np.arange(10.0)
+    labels = np.repeat(np.arange(10), 5)
+    assert timing.window_interval(np.repeat(medians, 5), labels) == (1.0, 8.0)
 
 
 def out_of_memory_above(limit: int):
@@ -91,6 +122,21 @@ def test_the_protocol_reports_an_out_of_memory_batch_on_the_row():
     assert set(table.loc[table["oom"], "batch"]) == {32}
     assert set(table.loc[~table["oom"], "batch"]) == {1, 8, 16}
     assert set(table["xla"]) == {True, False} and len(report.samples) == 2 * report.row["latency_n"]
+
+
+def test_throughput_blocks_of_several_calls_are_divided_by_their_calls():
+    clock = {"now": 0.0}
+
+    def call(images):  # 10 ms a call, every call
+        clock["now"] += 0.01
+        return images
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timing.time, "perf_counter", lambda: clock["now"])
+        # 0.2 s over 2 rounds: blocks of 0.1 s, i.e. 10 calls of 10 ms each
+        rates = timing.interleaved_throughput({"a": (call, 16, 0.01)}, 2, runs=2, min_s=0.2, max_s=100.0)
+    assert clock["now"] == pytest.approx(2 * 10 * 0.01), "two blocks of ten calls"
+    assert rates["a"] == (pytest.approx(16 / 0.01), pytest.approx(16 / 0.01))  # 1,600 images/s, not 160
 
 
 def test_interleaved_throughput_takes_the_best_block():
@@ -171,3 +217,153 @@ def test_fingerprint_covers_the_machine_and_stack_but_not_the_suite_commit():
     assert len(facts["fingerprint"]) == 12 and facts["cpu_count"].isdigit()
     assert facts["tf_version"] == tf.__version__ and facts["keras_version"] == keras.__version__
     assert "intra=" in facts["threads"] and facts["git_commit"]
+
+
+def small_model(side: int = 32) -> keras.Model:
+    return build_classifier(build_backbone("simple_cnn", side, depth=1), 10)
+
+
+FAST = MeasureBudget(warmup_runs=3, latency_runs=60, latency_min_s=0.3, batches=(1, 8), throughput_min_s=0.1)
+
+
+def back_to_back_ms(call, images, calls: int = 200) -> float:
+    """Mean ms per call of ``calls`` calls timed as a whole: a clock independent of the suite's per-call one."""
+    started = time.perf_counter()
+    for _ in range(calls):
+        outputs = call(images)
+    outputs.numpy()
+    return (time.perf_counter() - started) / calls * 1e3
+
+
+def test_batch1_p50_agrees_with_back_to_back_calls_on_an_independent_clock():
+    model = small_model()
+    call, one = timing.compiled_call(model), timing.random_images(1, 32)
+    call(one).numpy()
+    before = back_to_back_ms(call, one)
+    row = measure_inference(model, 32, dataclasses.replace(FAST, modes=("graph",)), "cpu").row
+    after = back_to_back_ms(call, one)
+    # Noise on a busy machine moves either figure by tens of percent; a unit slip moves it by 1000x.
+    low, high = min(before, after) / 3, max(before, after) * 3
+    assert low < row["latency_p50_ms"] < high, (row["latency_p50_ms"], before, after)
+    batch = row["throughput_batch"]
+    many = timing.random_images(batch, 32)
+    call(many).numpy()
+    independent_ips = batch / (back_to_back_ms(call, many, calls=50) / 1e3)
+    assert independent_ips / 3 < row["throughput_ips"] < independent_ips * 3, (row["throughput_ips"], independent_ips)
+
+
+def slowed(mode: str, delay_s: float = 0.02):
+    """``timing.compiled_call`` with every call of one execution mode made ``delay_s`` slower on purpose."""
+    real = timing.compiled_call
+
+    def make(model, xla=False):
+        call = real(model, xla)
+        if xla != (mode == "xla"):
+            return call
+
+        def slow(images):
+            time.sleep(delay_s)
+            return call(images)
+
+        return slow
+
+    return make
+
+
+@pytest.mark.parametrize("slow_mode, faster_is_xla", [("xla", False), ("graph", True)])
+def test_xla_speedup_is_graph_over_xla_and_the_faster_mode_is_chosen(slow_mode, faster_is_xla):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timing, "compiled_call", slowed(slow_mode))
+        row = measure_inference(small_model(16), 16, FAST, "cpu").row
+    assert row["xla"] is faster_is_xla and row["throughput_xla"] is faster_is_xla
+    # a 20 ms sleep dwarfs a call of a few ms even on busy cores: the slowed mode is several times slower
+    assert (row["xla_speedup"] > 2) if faster_is_xla else (row["xla_speedup"] < 1 / 2), row["xla_speedup"]
+
+
+def test_the_same_model_measured_twice_gets_overlapping_p50_intervals():
+    """What a rerun sees: two measurements back to back agree within their intervals, 95% of the time."""
+    call, one = timing.compiled_call(small_model()), timing.random_images(1, 32)
+    call(one).numpy()
+    repetitions, overlaps = 20, 0
+    for _ in range(repetitions):
+        first, second = (
+            timing.latency_summary(timing.interleaved_latencies({"g": call}, one, 2, 50, 0.15, 2.0)["g"])
+            for _ in range(2)
+        )
+        overlaps += (
+            first["latency_p50_ci_low_ms"] <= second["latency_p50_ci_high_ms"]
+            and second["latency_p50_ci_low_ms"] <= first["latency_p50_ci_high_ms"]
+        )
+    assert overlaps >= 0.95 * repetitions, f"{overlaps} of {repetitions} pairs overlapped"
+
+
+def test_peak_rss_is_the_kernels_high_water_mark_in_megabytes():
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    high_water_kib = int(status["VmHWM"].split()[0])  # the kernel's own figure, in KiB
+    assert model_facts.peak_rss_mb() == pytest.approx(high_water_kib * 1024 / 1e6, rel=0.02)
+
+
+def test_model_mb_counts_the_inference_weights_not_the_checkpoint(tmp_path):
+    model = small_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.fit(np.zeros((4, 32, 32, 3)), np.eye(10)[:4], verbose=0)  # Adam now holds two slots per weight
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert model_facts.weights_mb(model) == pytest.approx(model.count_params() * 4 / 1e6)  # float32: 4 bytes each
+    assert model_facts.serialized_mb(path) > 2 * model_facts.weights_mb(model)  # the checkpoint carries Adam's slots
+    assert model_facts.serialized_mb(path) == path.stat().st_size / 1e6
+
+
+def test_stored_floats_keep_significant_figures_not_decimals(tmp_path):
+    from suite import storage
+
+    storage.prepare(tmp_path)
+    storage.append_row(tmp_path, {"case_id": "x", "gflops_per_image": 0.000221234567, "latency_p50_ms": 1234.56789})
+    row = storage.read_results(tmp_path).iloc[0]
+    assert row["gflops_per_image"] == 0.000221235 and row["latency_p50_ms"] == 1234.57
+
+
+FAKE_CPUS = {
+    "xeon avx512": ({"vendor_id": "GenuineIntel", "cpu family": "6", "flags": "fma avx2 avx512f"}, 16),
+    "zen4 avx512": ({"vendor_id": "AuthenticAMD", "cpu family": "25", "flags": "fma avx2 avx512f"}, 8),
+    "avx2": ({"vendor_id": "AuthenticAMD", "cpu family": "23", "flags": "fma avx2"}, 8),
+    "sse": ({"vendor_id": "GenuineIntel", "flags": "sse sse2"}, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAKE_CPUS))
+def test_float32_lanes_follow_the_vector_units(name):
+    info, lanes = FAKE_CPUS[name]
+    assert roof.float32_lanes(info) == lanes
+
+
+def test_the_theoretical_peak_is_cores_lanes_fmas_and_clock(monkeypatch):
+    monkeypatch.setattr(roof, "_cpuinfo", lambda: {**FAKE_CPUS["avx2"][0], "cpu MHz": "2500.0"})
+    monkeypatch.setattr(roof, "max_clock_ghz", lambda info: 2.5)
+    monkeypatch.setattr(roof.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert roof.theoretical_peak_gflops() == pytest.approx(2 * 8 * 2 * 2 * 2.5)  # 160 GFLOP/s
+
+
+def test_the_measured_roof_is_cached_per_machine_and_below_the_theoretical_one(monkeypatch):
+    measured = roof.measured_peak_gflops("cpu")
+    monkeypatch.setattr(roof, "_matmul_rate", lambda size: pytest.fail("the cached roof was measured again"))
+    assert roof.measured_peak_gflops("cpu") == measured
+    theoretical = roof.theoretical_peak_gflops()
+    assert theoretical and 0 < measured <= theoretical, (measured, theoretical)
+    assert roof.roof_gflops("cpu") == (measured, theoretical, theoretical)
+
+
+def test_training_speed_in_the_history_leaves_out_validation():
+    from suite.regimes import REGIMES
+    from suite.registry import get_case
+    from suite.train import train
+
+    case = dataclasses.replace(get_case("simple_cnn.scratch.digits"), epochs=2, batch_size=16)
+    model = small_model(16)
+    images, labels = np.zeros((32, 16, 16, 3), "float32"), np.eye(10, dtype="float32")[np.arange(32) % 10]
+    train_ds = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+    slow_val = tf.data.Dataset.from_tensor_slices((images, labels)).repeat(40).batch(16)  # 40x the training set
+    history = train(model, model.layers[1], REGIMES["scratch"], case, train_ds, slow_val, 32).history
+    steady = history.iloc[-1]  # epoch 1 also traces the training step, which dwarfs 2 steps
+    assert steady["train_s"] < 0.5 * steady["epoch_seconds"], history  # validation, 40x the images, dominates
+    assert history["images_per_s"].tolist() == pytest.approx((32 / history["train_s"]).tolist())

@@ -138,6 +138,21 @@ def test_suite_run_on_a_full_disk_exits_2_with_one_line(tmp_path):
     assert storage.results_path(results).read_bytes() == b"", "no half header"
 
 
+def test_a_full_disk_while_a_case_writes_its_side_files_is_a_failed_row(tmp_path):
+    results = tmp_path / "r"
+    # 40 kB: the header, a row, the history and the traceback fit; the saved model does not
+    result = _with_file_size_limit(
+        40_000,
+        "import sys\nfrom suite.cli import main\n"
+        f"sys.exit(main(['run', 'simple_cnn.scratch.digits', '--profile', 'smoke', '--results', {str(results)!r}]))\n",
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    row = storage.read_results(results).iloc[0]
+    assert row["status"] == "failed" and row["error"] == "OSError: [Errno 27] File too large"
+    assert (results / "history" / "simple_cnn.scratch.digits-s0.csv").is_file(), "what was written before stays"
+    assert "Errno 27" in (results / "errors" / "simple_cnn.scratch.digits-s0.txt").read_text()
+
+
 @pytest.mark.parametrize(
     "text, seconds",
     [("8h", 28800), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("2d", 172800), ("600", 600), ("1.5h", 5400)],

@@ -10,7 +10,7 @@ every point measured goes to the side tables, so nothing chosen away is lost.
 Row figures (see ``results/README.md``): latency p50/p90/p99/mean/std/n and a
 bootstrap 95% interval on p50; ``throughput_ips`` at ``throughput_batch``;
 FLOPs per image (NaN where the graph can't be frozen and counted); achieved
-GFLOP/s against the measured matmul peak.
+GFLOP/s against the machine's roof (``suite.measure.roof``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from suite.measure import model_facts, timing
+from suite.measure.roof import roof_gflops
 from suite.profiles import MeasureBudget
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
         for mode in calls:
             latency = {"first_call_s": first_call_s[mode], **timing.latency_summary(latencies[mode])}
             key = {"precision": precision, "xla": MODES[mode]}
-            samples.append(pd.DataFrame({**key, "latency_ms": latencies[mode]}))
+            windows = timing.window_labels(len(latencies[mode]))
+            samples.append(pd.DataFrame({**key, "window": windows, "latency_ms": latencies[mode]}))
             points.append({**key, "batch": 1, "oom": False, **latency})
             for (rate_mode, batch), (best, median) in rates.items():
                 if rate_mode == mode:
@@ -93,12 +95,12 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
     except Exception as error:  # a graph the profiler cannot freeze leaves FLOPs unknown (NaN), not the case failed
         log.warning("  FLOPs not counted, %s: %s", type(error).__name__, str(error).strip().split("\n")[0][:200])
         flops = math.nan
-    peak = model_facts.matmul_peak_gflops()
+    measured_peak, theoretical_peak, roof = roof_gflops(device)
     achieved = flops * best["images_per_s"] / 1e9
     row = {
         "precision": "float32",
         "xla": bool(chosen["xla"]),
-        "xla_speedup": round(p50[False] / p50[True], 3) if len(p50) == 2 else None,
+        "xla_speedup": p50[False] / p50[True] if len(p50) == 2 else None,
         **{k: v for k, v in chosen.items() if k.startswith("latency_")},
         "latency_n": int(chosen["latency_n"]),
         "throughput_ips": float(best["images_per_s"]),
@@ -107,12 +109,15 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
         "throughput_oom_batch": int(frame.loc[frame["oom"], "batch"].min()) if frame["oom"].any() else None,
         "gflops_per_image": flops / 1e9,
         "achieved_gflops": achieved,
-        "peak_gflops": peak,
-        "roofline_fraction": achieved / peak,
+        "peak_gflops": measured_peak,
+        "theoretical_gflops": theoretical_peak,
+        "roofline_fraction": achieved / roof,
         "measure_seconds": time.perf_counter() - started,
     }
+    if row["roofline_fraction"] > 1:  # the roof is the larger of two peaks: above it, a count or a clock is wrong
+        log.warning("  roofline_fraction %.2f is above 1: the FLOP count or the throughput is wrong", achieved / roof)
     log.info(
-        "  row: %s p50 %.2f ms [%.2f, %.2f]; %s %.0f images/s at batch %d; %.0f%% of a %.0f GFLOP/s matmul",
+        "  row: %s p50 %.2f ms [%.2f, %.2f]; %s %.0f images/s at batch %d; %.0f%% of a %.0f GFLOP/s roof",
         "xla" if row["xla"] else "graph",
         row["latency_p50_ms"],
         row["latency_p50_ci_low_ms"],
@@ -121,7 +126,7 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
         row["throughput_ips"],
         row["throughput_batch"],
         100 * row["roofline_fraction"],
-        peak,
+        roof,
     )
     return InferenceReport(row, frame, pd.concat(samples, ignore_index=True))
 

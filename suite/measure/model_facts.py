@@ -1,4 +1,4 @@
-"""What a model is and what the machine can do: FLOPs, size, memory, precision variants, matmul peak.
+"""What a model is and costs: FLOPs, size, memory, precision variants.
 
 FLOPs are counted by TensorFlow's graph profiler on the frozen batch-1 inference
 graph, multiply and add counted apart: the convention of the published counts
@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import resource
 import sys
-import time
-from functools import cache
 
 import keras
 import numpy as np
@@ -72,16 +70,21 @@ def with_precision(model: keras.Model, precision: str) -> keras.Model:
 
 
 def serialized_mb(path) -> float:
-    """Size of a saved ``.keras`` file in MB (10^6 bytes)."""
+    """Size of a saved file in MB (10^6 bytes): for a ``.keras`` checkpoint, weights and optimizer state."""
     from pathlib import Path
 
-    return round(Path(path).stat().st_size / 1e6, 3)
+    return Path(path).stat().st_size / 1e6
+
+
+def weights_mb(model: keras.Model) -> float:
+    """The inference weights in MB (10^6 bytes): every variable a deployment carries, none of the optimizer's."""
+    return sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights) / 1e6
 
 
 def peak_rss_mb() -> float:
-    """The process' peak resident memory so far, in MB (per case once each case runs in its own process)."""
+    """The process' peak resident memory so far, in MB (10^6 bytes); each case runs in its own process."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / 1e6 if sys.platform == "darwin" else peak / 1e3, 1)  # bytes on macOS, KiB on Linux
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6  # bytes on macOS, KiB on Linux
 
 
 def reset_gpu_peak() -> None:
@@ -95,22 +98,3 @@ def peak_gpu_mb() -> float | None:
     if not tf.config.list_logical_devices("GPU"):
         return None
     return round(tf.config.experimental.get_memory_info("GPU:0")["peak"] / 1e6, 1)
-
-
-@cache
-def matmul_peak_gflops(size: int = 2048, seconds: float = 1.0) -> float:
-    """The machine's measured float32 matmul rate in GFLOP/s: the roof for ``roofline_fraction``.
-
-    Measured once per process on the default device, as the best of several
-    timed blocks (a peak, not a typical figure).
-    """
-    a = tf.random.uniform((size, size), seed=1)
-    b = tf.random.uniform((size, size), seed=2)
-    product = tf.function(lambda x, y: tf.matmul(x, y))
-    product(a, b).numpy()
-    best, started = float("inf"), time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        tick = time.perf_counter()
-        product(a, b).numpy()
-        best = min(best, time.perf_counter() - tick)
-    return 2 * size**3 / best / 1e9

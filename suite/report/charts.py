@@ -114,7 +114,7 @@ def finish(figure: Figure, title: str, handles: list) -> None:
 def accuracy_against(summary: pd.DataFrame, metric: str, device: str, style: Style | None = None) -> Figure | None:
     """Test accuracy against ``METRICS[metric]`` (log x) for one device, one panel per dataset.
 
-    Error bars: the seed standard deviation of accuracy and, for latency, the bootstrap 95% interval of p50.
+    Error bars: the seed standard deviation of accuracy and, for latency, the 95% interval of p50.
     The Pareto frontier (better on both axes than every other case) is drawn as a dashed staircase, and only its
     cases are labelled.
     """

@@ -4,7 +4,7 @@ A case is matched on ``case_id`` and ``device`` (``cpu``/``gpu``). Noise:
 
 - accuracy: Welch's 95% interval of the difference of the two seed means (needs two seeds or more on each
   side; with one seed the noise is unknown and nothing is marked);
-- latency: the two runs' bootstrap 95% intervals of p50 do not overlap;
+- latency: the two runs' 95% intervals of p50 do not overlap;
 - throughput: no noise estimate is stored, so its delta is shown but never marked.
 
 Runs measured under different machine fingerprints are refused unless ``force``.
@@ -93,7 +93,7 @@ class Comparison:
         note = (
             f"A = {name_a}, B = {name_b}; Δ is B minus A (latency and throughput in % of A). * marks a change beyond "
             "the noise: for accuracy, outside Welch's 95% interval of the difference of the seed means (two seeds or "
-            "more on each side); for latency, bootstrap 95% intervals of p50 that do not overlap. Throughput has no "
+            "more on each side); for latency, 95% intervals of p50 that do not overlap. Throughput has no "
             "stored noise estimate and is never marked."
         )
         return Table("compare", f"{name_a} → {name_b}", frame, display, note)

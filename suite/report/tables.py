@@ -157,7 +157,7 @@ def case_table(summary: pd.DataFrame) -> Table:
     )
     note = (
         "One row per case and device: test accuracy mean ± standard deviation over seeds, the half-width of its "
-        "Student-t 95% interval, batch-1 latency p50 with its bootstrap 95% interval (median over seeds), and the "
+        "Student-t 95% interval, batch-1 latency p50 with its 95% interval (median over seeds), and the "
         "best throughput of the batch sweep with its batch size."
     )
     return Table("cases", title, frame.reset_index(drop=True), display.reset_index(drop=True), note)
