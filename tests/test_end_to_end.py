@@ -134,7 +134,6 @@ def test_every_row_carries_the_measurement_protocol_and_the_machine(smoke_run):
     roof = np.maximum(frame["peak_gflops"], frame["theoretical_gflops"])
     assert np.allclose(frame["roofline_fraction"], achieved / roof, rtol=1e-4)
     assert (frame["roofline_fraction"] < 1).all() and frame["peak_gflops"].nunique() == 1, "one roof per machine"
-    assert (frame["peak_gflops"] <= frame["theoretical_gflops"]).all()
     simple = frame[frame["arch"] == "simple_cnn"]
     assert np.allclose(simple["model_mb"], simple["params"] * 4 / 1e6)  # float32 weights, whatever the regime
     assert (simple["checkpoint_mb"] > simple["model_mb"]).all() and frame["peak_gpu_mb"].isna().all()

@@ -344,13 +344,14 @@ def test_the_theoretical_peak_is_cores_lanes_fmas_and_clock(monkeypatch):
     assert roof.theoretical_peak_gflops() == pytest.approx(2 * 8 * 2 * 2 * 2.5)  # 160 GFLOP/s
 
 
-def test_the_measured_roof_is_cached_per_machine_and_below_the_theoretical_one(monkeypatch):
+def test_the_measured_roof_is_cached_per_machine_and_the_roof_is_the_larger_peak(monkeypatch):
     measured = roof.measured_peak_gflops("cpu")
     monkeypatch.setattr(roof, "_matmul_rate", lambda size: pytest.fail("the cached roof was measured again"))
     assert roof.measured_peak_gflops("cpu") == measured
     theoretical = roof.theoretical_peak_gflops()
-    assert theoretical and 0 < measured <= theoretical, (measured, theoretical)
-    assert roof.roof_gflops("cpu") == (measured, theoretical, theoretical)
+    # A VM often reports its base clock, not its boost, so the measured roof may beat the theoretical one.
+    assert theoretical and measured > 0
+    assert roof.roof_gflops("cpu") == (measured, theoretical, max(measured, theoretical))
 
 
 def test_training_speed_in_the_history_leaves_out_validation():

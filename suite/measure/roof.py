@@ -2,7 +2,8 @@
 
 - ``theoretical_peak_gflops``: cores x float32 lanes x 2 FMA units x 2 FLOPs
   per FMA x clock, read from ``/proc/cpuinfo`` (and the kernel's maximum clock
-  where it tells). An upper bound: no kernel reaches it.
+  where it tells). Meant as an upper bound, but a virtual machine often reports
+  its base clock, not its boost: then the measured roof beats it.
 - ``measured_peak_gflops``: the best float32 matmul rate over several sizes
   and many blocks, measured once per machine fingerprint and device, and
   cached next to the source weights, so every case of every run is divided
