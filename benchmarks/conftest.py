@@ -13,6 +13,7 @@ import os
 import pytest
 
 SIDE_BY_SIDE: list[dict] = []
+GATE_DESELECTED: list[int] = []
 
 
 # Under CI=true a test that doesn't run is a failure: a skip (a missing extra, Chromium, a runtime) or an
@@ -68,6 +69,24 @@ def pytest_addoption(parser):
     group.addoption("--gate-force", action="store_true", help="test_gate.py: allow different machine fingerprints")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Without --baseline and --candidate the gate has nothing to compare: its tests are deselected, not skipped.
+
+    A skip would fail ``pytest benchmarks`` under CI=true, and a run without folders is not a failed gate.
+    One of the two without the other is a usage error.
+    """
+    baseline, candidate = config.getoption("baseline"), config.getoption("candidate")
+    if bool(baseline) != bool(candidate):
+        raise pytest.UsageError("test_gate.py needs both --baseline DIR and --candidate DIR, or neither")
+    if baseline:
+        return
+    gate = [item for item in items if item.path.name == "test_gate.py"]
+    if gate:
+        config.hook.pytest_deselected(items=gate)
+        items[:] = [item for item in items if item.path.name != "test_gate.py"]
+        GATE_DESELECTED.append(len(gate))
+
+
 @pytest.fixture
 def side_by_side() -> list[dict]:
     """Rows for the table printed after the run (images/s; the ratios are suite row and interleaved over plain)."""
@@ -75,6 +94,10 @@ def side_by_side() -> list[dict]:
 
 
 def pytest_terminal_summary(terminalreporter):
+    if GATE_DESELECTED:
+        terminalreporter.write_line(
+            "test_gate.py deselected: pass --baseline DIR and --candidate DIR to gate one results folder"
+        )
     if not SIDE_BY_SIDE:
         return
     terminalreporter.section("throughput: suite protocol against a plain compiled loop (same .keras, same batch)")
