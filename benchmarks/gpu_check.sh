@@ -87,13 +87,14 @@ else
   python=.venv-gpu/bin/python
   if [ -x "$python" ] && ! sees_gpu; then
     version=$("$python" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null)
-    say "TensorFlow ${version:-?} sees no GPU; installing tensorflow[and-cuda]==${version:-?}"
-    "$python" -m pip install --quiet "tensorflow[and-cuda]==$version" >>"$out/logs/install.log" 2>&1 ||
+    say "TensorFlow ${version:-?} sees no GPU; installing tensorflow[and-cuda]${version:+==$version}"
+    "$python" -m pip install --quiet "tensorflow[and-cuda]${version:+==$version}" >>"$out/logs/install.log" 2>&1 ||
       say "pip install tensorflow[and-cuda] failed; see $out/logs/install.log"
   fi
 fi
 sees_gpu || say "TensorFlow sees no GPU; the GPU runs below will fail and so will the check"
 suite=("$python" -m suite.cli)
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's suite, also for benchmarks/gpu_check.py
 
 # Each step is bounded, and all of them by one deadline 8 minutes after the start (installs included), so the
 # check ends in time; a step that fails, times out or gets no time leaves its folder without ok rows, and the
@@ -111,7 +112,7 @@ step() {
   say "$name (at most ${limit}s, log: $out/logs/$name.log)"
   timeout "$limit" "$@" >"$out/logs/$name.log" 2>&1 || say "$name: exit $? (see $out/logs/$name.log)"
 }
-step smoke 180 "${suite[@]}" run "${smoke[@]}" --profile smoke --device gpu --results "$out/results/gpu"
+step smoke 240 "${suite[@]}" run "${smoke[@]}" --profile smoke --device gpu --results "$out/results/gpu"
 step throughput-gpu 60 bash -c '"$0" benchmarks/gpu_check.py throughput > "$1"' "$python" "$out/results/throughput-gpu.json"
 step throughput-cpu 60 env CUDA_VISIBLE_DEVICES= bash -c '"$0" benchmarks/gpu_check.py throughput > "$1"' \
   "$python" "$out/results/throughput-cpu.json"
