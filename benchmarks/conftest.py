@@ -8,9 +8,53 @@ pytest benchmarks/test_gate.py --baseline A --candidate B [--gate-thresholds FIL
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 SIDE_BY_SIDE: list[dict] = []
+GATE_DESELECTED: list[int] = []
+
+
+# Under CI=true a test that doesn't run is a failure: a skip (a missing extra, Chromium, a runtime) or an
+# xfail that never ran would otherwise let CI pass without the test. tests/conftest.py has the same hooks.
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def fail_skips_in_ci(report) -> None:
+    """Turns a skipped report into a failed one, under CI=true, keeping the reason. Defaults to no change.
+
+    An xfail that ran and failed stays xfailed (a known failure, declared and checked); one that passed
+    (``XPASS``) or was never run (``run=False``) fails, since it tests nothing.
+    """
+    if not in_ci():
+        return
+    if hasattr(report, "wasxfail"):
+        if report.skipped and "[NOTRUN]" not in report.wasxfail:
+            return  # xfailed: it ran and failed as declared
+        reason = f"xfail {'not run' if report.skipped else 'passed'}: {report.wasxfail}"
+        del report.wasxfail
+    elif report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+    else:
+        return
+    report.outcome = "failed"
+    report.longrepr = f"CI=true: a test that does not run fails CI. {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    fail_skips_in_ci(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    fail_skips_in_ci(outcome.get_result())
 
 
 def pytest_addoption(parser):
@@ -25,6 +69,24 @@ def pytest_addoption(parser):
     group.addoption("--gate-force", action="store_true", help="test_gate.py: allow different machine fingerprints")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Without --baseline and --candidate the gate has nothing to compare: its tests are deselected, not skipped.
+
+    A skip would fail ``pytest benchmarks`` under CI=true, and a run without folders is not a failed gate.
+    One of the two without the other is a usage error.
+    """
+    baseline, candidate = config.getoption("baseline"), config.getoption("candidate")
+    if bool(baseline) != bool(candidate):
+        raise pytest.UsageError("test_gate.py needs both --baseline DIR and --candidate DIR, or neither")
+    if baseline:
+        return
+    gate = [item for item in items if item.path.name == "test_gate.py"]
+    if gate:
+        config.hook.pytest_deselected(items=gate)
+        items[:] = [item for item in items if item.path.name != "test_gate.py"]
+        GATE_DESELECTED.append(len(gate))
+
+
 @pytest.fixture
 def side_by_side() -> list[dict]:
     """Rows for the table printed after the run (images/s; the ratios are suite row and interleaved over plain)."""
@@ -32,6 +94,10 @@ def side_by_side() -> list[dict]:
 
 
 def pytest_terminal_summary(terminalreporter):
+    if GATE_DESELECTED:
+        terminalreporter.write_line(
+            "test_gate.py deselected: pass --baseline DIR and --candidate DIR to gate one results folder"
+        )
     if not SIDE_BY_SIDE:
         return
     terminalreporter.section("throughput: suite protocol against a plain compiled loop (same .keras, same batch)")
