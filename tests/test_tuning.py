@@ -7,9 +7,9 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from suite.registry import get_case
 from suite.tuning import space as space_module
 
 CASE = "simple_cnn.tuned.digits"
-SMOKE_TRIALS = 3
+SMOKE_TRIALS = 3  # the smoke profile's trials for *.tuned.* (suite/profiles.py): an input, not an output
 
 
 def smoke_case(**fields):
@@ -174,22 +174,42 @@ def test_a_search_killed_mid_way_resumes_without_redoing_finished_trials(tmp_pat
 # --- distributed -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+CHIEF_SERVES = re.compile(r"chief: serving the oracle on (\S+:\d+)")  # suite.tuning.distributed.serve logs it
 
 
-def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path):
-    address = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_chief(results: Path, env: dict) -> tuple[subprocess.Popen, threading.Thread, list[str], str]:
+    """A chief bound to port 0, so the system picks a free port at the bind itself (a port probed, closed and bound
+    later can be taken meanwhile); returns it, the thread collecting its output, that output, and its address."""
     chief = subprocess.Popen(
-        suite_command(tmp_path, "--chief", "--bind", address),
+        suite_command(results, "--chief", "--bind", "127.0.0.1:0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def collect() -> None:
+        for line in chief.stdout:
+            lines.append(line)
+            if CHIEF_SERVES.search(line):
+                serving.set()
+        serving.set()  # it ended without serving: the assertion below shows its output
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    serving.wait(timeout=240)
+    found = [m.group(1) for m in map(CHIEF_SERVES.search, lines) if m]
+    if not found:
+        chief.kill()
+    assert found, "the chief never served:\n" + "".join(lines)
+    return chief, reader, lines, found[0]
+
+
+def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    chief, reader, chief_lines, address = start_chief(tmp_path, env)
     workers = [
         subprocess.Popen(
             suite_command(tmp_path, "--worker", name, "--oracle", address, "--device", "cpu"),
@@ -202,13 +222,14 @@ def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path
     ]
     try:
         logs = [worker.communicate(timeout=300)[0] for worker in workers]
-        chief_log = chief.communicate(timeout=60)[0]
+        assert all(worker.returncode == 0 for worker in workers), logs
+        chief.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         for process in (chief, *workers):
             if process.poll() is None:
                 process.kill()
-    assert chief.returncode == 0, chief_log
-    assert all(worker.returncode == 0 for worker in workers), logs
+    assert chief.returncode == 0, "".join(chief_lines)
     ran = [int(t) for log in logs for t in re.findall(rf"{re.escape(CASE)} trial (\d+): score", log)]
     assert sorted(ran) == list(range(SMOKE_TRIALS))  # every trial, none twice, across both workers
     table = trials_table(tmp_path)
