@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -234,6 +235,33 @@ def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path
     assert sorted(ran) == list(range(SMOKE_TRIALS))  # every trial, none twice, across both workers
     table = trials_table(tmp_path)
     assert sorted(table["trial"]) == list(range(SMOKE_TRIALS)) and set(table["status"]) == {"COMPLETED"}
+
+
+def test_a_second_chief_on_a_served_port_is_refused_not_shared():
+    """gRPC's default SO_REUSEPORT would let two chiefs share one port and split the workers between them."""
+    import grpc
+
+    from suite.tuning.distributed import serve
+
+    first = grpc.server(ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 1)])
+    port = first.add_insecure_port("127.0.0.1:0")
+    first.start()
+    outcome: list[BaseException] = []
+
+    def second_chief() -> None:
+        try:
+            serve(oracle=None, host="127.0.0.1", port=port)  # serves forever if it shares the port
+        except BaseException as error:
+            outcome.append(error)
+
+    try:
+        attempt = threading.Thread(target=second_chief, daemon=True)
+        attempt.start()
+        attempt.join(timeout=30)
+    finally:
+        first.stop(grace=None)
+    assert not attempt.is_alive(), f"a second chief is serving 127.0.0.1:{port} too"
+    assert isinstance(outcome[0], SuiteError) and f"can't listen on 127.0.0.1:{port} (in use?)" in str(outcome[0])
 
 
 # --- the whole case ----------------------------------------------------------------------------------------

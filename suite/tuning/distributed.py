@@ -67,10 +67,15 @@ def serve(oracle, host: str, port: int) -> None:
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    # gRPC sets SO_REUSEPORT by default, which lets a second chief share a port already served and split the
+    # workers between two oracles; without it a port in use is an error.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    bound = server.add_insecure_port(_join(host, port))  # port 0: the one the system picked
+    try:
+        bound = server.add_insecure_port(_join(host, port))  # port 0: the one the system picked
+    except RuntimeError:  # grpcio raises where it once returned 0
+        bound = 0
     if not bound:
         raise SuiteError(f"the chief can't listen on {_join(host, port)} (in use?); choose another --bind ADDR:PORT")
     server.start()
