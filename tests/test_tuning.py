@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import signal
@@ -267,30 +268,33 @@ def test_a_second_chief_on_a_served_port_is_refused_not_shared():
 # --- the whole case ----------------------------------------------------------------------------------------
 
 
-def test_tune_with_a_latency_budget_records_both_numbers(tmp_path):
+def test_tune_with_a_latency_budget_scores_each_trial_by_its_latency(tmp_path, monkeypatch, capsys):
+    """Trials scripted under, over and exactly at the budget: only the one over it scores val_accuracy - 1."""
     from suite.cli import main
+    from suite.tuning import hypermodel
 
-    assert (
-        main(
-            [
-                "tune",
-                CASE,
-                "--profile",
-                "smoke",
-                "--results",
-                str(tmp_path),
-                "--device",
-                "cpu",
-                "--latency-budget-ms",
-                "0.001",
-            ]
-        )
-        == 0
-    )
-    table = trials_table(tmp_path)
-    assert len(table) == SMOKE_TRIALS
-    assert (table["latency_ms"] > 0.001).all() and not table["feasible"].any()
-    assert (table["score"] - (table["val_accuracy"] - 1.0)).abs().max() < 1e-9
+    measure = hypermodel.batch1_latency_ms
+    scripted = iter([0.5, 2.0, 1.0])  # ms, trials 0, 1 and 2 in order, against a 1 ms budget
+    sides: list[int] = []
+
+    def latency_ms(model, side, calls=hypermodel.LATENCY_CALLS):
+        sides.append(side)
+        assert math.isfinite(measure(model, side, calls=2))  # the real measurement still runs on the trial's model
+        return next(scripted)
+
+    monkeypatch.setattr(hypermodel, "batch1_latency_ms", latency_ms)
+    command = ["tune", CASE, "--profile", "smoke", "--results", str(tmp_path), "--device", "cpu"]
+    assert main([*command, "--latency-budget-ms", "1"]) == 0
+    table = trials_table(tmp_path).set_index("trial").sort_index()
+    assert sides == [32] * SMOKE_TRIALS  # digits' 32 px, once per trial
+    assert table["latency_ms"].tolist() == [0.5, 2.0, 1.0] and set(table["latency_budget_ms"]) == {1.0}
+    assert table["feasible"].tolist() == [True, False, True]  # at the budget is within it
+    assert (table["score"] - table["val_accuracy"]).tolist() == pytest.approx([0.0, -1.0, 0.0], abs=1e-12)
+    best = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    best_trial = table["score"].idxmax()
+    assert table.loc[best_trial, "feasible"]  # a feasible trial beats an infeasible one, however accurate
+    assert "learning_rate" in best
+    assert best == {k[3:]: v for k, v in table.loc[best_trial].items() if k.startswith("hp_") and "tuner" not in k}
 
 
 def test_bad_tune_input_is_one_line_and_exit_2(capsys):
