@@ -48,7 +48,7 @@ def test_resnet_scratch_has_identity_and_projection_shortcuts_and_configurable_d
     names = [layer.name for layer in backbone.layers]
     assert sum(n.endswith("_add") for n in names) == 6  # (14 - 2) / 6 = 2 blocks x 3 stages
     assert sum(n.endswith("_proj_conv") for n in names) == 2  # where width and stride change
-    assert backbone.output_shape == (None, 8, 8, 64)
+    assert backbone.output_shape == (None, 8, 8, 64)  # He et al. 2016's CIFAR net: 32 px halved twice, 64 wide last
     with pytest.raises(ValueError, match="6n \\+ 2"):
         build_backbone("resnet_scratch", 32, depth=15)
 
