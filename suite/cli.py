@@ -366,7 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-budget-ms", type=float, metavar="MS", help="a trial over this batch-1 latency is infeasible"
     )
     tune.add_argument("--chief", action="store_true", help="serve the search's oracle to workers; trains nothing")
-    tune.add_argument("--bind", metavar="ADDR:PORT", help="where the chief listens (default: 127.0.0.1:8000)")
+    tune.add_argument(
+        "--bind",
+        metavar="ADDR:PORT",
+        help="where the chief listens (default: 127.0.0.1:8000); port 0 picks a free one, logged as "
+        "'chief: serving the oracle on ADDR:PORT'",
+    )
     tune.add_argument("--worker", metavar="ID", help="run trials for the chief at --oracle under this id")
     tune.add_argument("--oracle", metavar="ADDR:PORT", help="the chief's address, for --worker")
     tune.set_defaults(func=cmd_tune)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,17 +19,31 @@ def images_of(ds) -> np.ndarray:
     return np.stack([x.numpy() for x, _ in ds])
 
 
+DIGITS_IMAGES = 1797  # scikit-learn's digits: 1,797 images (its DESCR); the data ships inside scikit-learn
+DIGITS_PER_CLASS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)  # digits 0-9, ditto
+
+
+def sklearn_split_sizes(n: int, test_fraction: float) -> tuple[int, int]:
+    """``(rest, test)`` as ``train_test_split`` sizes a float ``test_size``: ceil for the test part, the rest kept."""
+    test = math.ceil(test_fraction * n)
+    return n - test, test
+
+
 def test_digits_split_is_fixed_disjoint_and_complete():
     first, second = load_digits(), load_digits()
-    assert first.sizes == {"train": 1257, "val": 180, "test": 360}
-    assert sum(first.sizes.values()) == 1797
-    train, test = images_of(first.train), images_of(first.test)
-    assert train.shape == (1257, 32, 32, 3) and train.dtype == np.uint8
+    # 70/10/20: the test fifth first, then val as 0.1 / 0.8 of what is left (suite.data.loaders._stratified_split).
+    rest, test_size = sklearn_split_sizes(DIGITS_IMAGES, 0.2)  # 1437, ceil(359.4) = 360
+    train_size, val_size = sklearn_split_sizes(rest, 0.1 / 0.8)  # 1257, ceil(179.625) = 180
+    assert first.sizes == {"train": train_size, "val": val_size, "test": test_size}
+    train, val, test = images_of(first.train), images_of(first.val), images_of(first.test)
+    assert train.shape == (train_size, 32, 32, 3) and train.dtype == np.uint8
+    assert len(val) == val_size and len(test) == test_size
     assert np.array_equal(test, images_of(second.test)), "the split must not depend on anything but its seed"
-    train_keys = {x.tobytes() for x in train}
-    assert sum(x.tobytes() in train_keys for x in test) <= 2  # a few digits are pixel-identical in the source data
+    # No two of the 1,797 source images are alike, so distinct images across the splits mean disjoint and complete.
+    assert len({x.tobytes() for x in np.concatenate([train, val, test])}) == DIGITS_IMAGES
     labels = np.array([int(y) for _, y in first.test])
-    assert np.bincount(labels, minlength=10).min() >= 34, "the test split is stratified"
+    # Stratified: each class keeps its 20%, floor(0.2 x its count) or one more.
+    assert all(0 <= n - int(0.2 * c) <= 1 for n, c in zip(np.bincount(labels, minlength=10), DIGITS_PER_CLASS))
 
 
 @pytest.mark.parametrize(
@@ -35,7 +52,7 @@ def test_digits_split_is_fixed_disjoint_and_complete():
         ("simple_cnn", 32, 0.0, 1.0),
         ("mobilenet_v2", 32, -1.0, 1.0),
         ("inception_v3", 75, -1.0, 1.0),
-        ("resnet50", 32, -124.0, 152.0),
+        ("resnet50", 32, -124.0, 152.0),  # caffe: 0 - 123.68 (red mean) to 255 - 103.939 (blue mean)
     ],
 )
 def test_pipeline_resizes_and_preprocesses_per_architecture(arch, side, low, high):
@@ -131,12 +148,36 @@ def test_unprepared_cifar10_fails_at_once_with_the_fix(tmp_path):
     assert "\n" not in str(error.value)
 
 
+MOCK_EXAMPLES = 30  # what tfds.testing.mock_data(num_examples=...) serves for every split asked of it
+
+
 def test_cifar10_loads_through_tfds(tmp_path):
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=30, data_dir=str(tmp_path)):
+    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=str(tmp_path)):
         raw = load("cifar10", data_dir=str(tmp_path))
         assert raw.num_classes == 10 and raw.side == 32 and raw.flip
         images, labels = next(iter(make_input(raw.train, arch="inception_v3", side=75, num_classes=10, batch_size=8)))
         assert images.shape == (8, 75, 75, 3) and labels.shape == (8, 10)
-        assert len(raw.class_names) == 10 and raw.sizes["train"] > 0
+        assert len(raw.class_names) == 10
+        # Without split metadata the loader counts what each split serves; the mock serves MOCK_EXAMPLES to every
+        # request, its slices (train[:90%]) included.
+        assert raw.sizes == {"train": MOCK_EXAMPLES, "val": MOCK_EXAMPLES, "test": MOCK_EXAMPLES}
+        assert {key: len(images_of(getattr(raw, key))) for key in raw.sizes} == raw.sizes
+
+
+def test_cifar10_sizes_come_from_its_split_metadata(tmp_path):
+    """CIFAR-10 has 50,000 training and 10,000 test images (Krizhevsky 2009); validation is the last tenth of train."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("cifar10", data_dir=str(tmp_path))
+    splits = [
+        tfds.core.SplitInfo(name=name, shard_lengths=[count], num_bytes=0, filename_template=None)
+        for name, count in (("train", 50_000), ("test", 10_000))
+    ]
+    builder.info.set_splits(tfds.core.SplitDict(splits))
+    Path(builder.data_dir).mkdir(parents=True)
+    builder.info.write_to_directory(builder.data_dir)  # the metadata a prepared cifar10 folder holds
+    with tfds.testing.mock_data(num_examples=MOCK_EXAMPLES, data_dir=str(tmp_path)):
+        raw = load("cifar10", data_dir=str(tmp_path))
+    assert raw.sizes == {"train": 45_000, "val": 5_000, "test": 10_000}

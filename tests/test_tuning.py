@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +25,7 @@ from suite.registry import get_case
 from suite.tuning import space as space_module
 
 CASE = "simple_cnn.tuned.digits"
-SMOKE_TRIALS = 3
+SMOKE_TRIALS = 3  # the smoke profile's trials for *.tuned.* (suite/profiles.py): an input, not an output
 
 
 def smoke_case(**fields):
@@ -174,22 +176,42 @@ def test_a_search_killed_mid_way_resumes_without_redoing_finished_trials(tmp_pat
 # --- distributed -------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+CHIEF_SERVES = re.compile(r"chief: serving the oracle on (\S+:\d+)")  # suite.tuning.distributed.serve logs it
 
 
-def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path):
-    address = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_chief(results: Path, env: dict) -> tuple[subprocess.Popen, threading.Thread, list[str], str]:
+    """A chief bound to port 0, so the system picks a free port at the bind itself (a port probed, closed and bound
+    later can be taken meanwhile); returns it, the thread collecting its output, that output, and its address."""
     chief = subprocess.Popen(
-        suite_command(tmp_path, "--chief", "--bind", address),
+        suite_command(results, "--chief", "--bind", "127.0.0.1:0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
     )
+    lines: list[str] = []
+    serving = threading.Event()
+
+    def collect() -> None:
+        for line in chief.stdout:
+            lines.append(line)
+            if CHIEF_SERVES.search(line):
+                serving.set()
+        serving.set()  # it ended without serving: the assertion below shows its output
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    serving.wait(timeout=240)
+    found = [m.group(1) for m in map(CHIEF_SERVES.search, lines) if m]
+    if not found:
+        chief.kill()
+    assert found, "the chief never served:\n" + "".join(lines)
+    return chief, reader, lines, found[0]
+
+
+def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    chief, reader, chief_lines, address = start_chief(tmp_path, env)
     workers = [
         subprocess.Popen(
             suite_command(tmp_path, "--worker", name, "--oracle", address, "--device", "cpu"),
@@ -202,46 +224,77 @@ def test_chief_and_two_workers_on_loopback_run_every_trial_exactly_once(tmp_path
     ]
     try:
         logs = [worker.communicate(timeout=300)[0] for worker in workers]
-        chief_log = chief.communicate(timeout=60)[0]
+        assert all(worker.returncode == 0 for worker in workers), logs
+        chief.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         for process in (chief, *workers):
             if process.poll() is None:
                 process.kill()
-    assert chief.returncode == 0, chief_log
-    assert all(worker.returncode == 0 for worker in workers), logs
+    assert chief.returncode == 0, "".join(chief_lines)
     ran = [int(t) for log in logs for t in re.findall(rf"{re.escape(CASE)} trial (\d+): score", log)]
     assert sorted(ran) == list(range(SMOKE_TRIALS))  # every trial, none twice, across both workers
     table = trials_table(tmp_path)
     assert sorted(table["trial"]) == list(range(SMOKE_TRIALS)) and set(table["status"]) == {"COMPLETED"}
 
 
+def test_a_second_chief_on_a_served_port_is_refused_not_shared():
+    """gRPC's default SO_REUSEPORT would let two chiefs share one port and split the workers between them."""
+    import grpc
+
+    from suite.tuning.distributed import serve
+
+    first = grpc.server(ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 1)])
+    port = first.add_insecure_port("127.0.0.1:0")
+    first.start()
+    outcome: list[BaseException] = []
+
+    def second_chief() -> None:
+        try:
+            serve(oracle=None, host="127.0.0.1", port=port)  # serves forever if it shares the port
+        except BaseException as error:
+            outcome.append(error)
+
+    try:
+        attempt = threading.Thread(target=second_chief, daemon=True)
+        attempt.start()
+        attempt.join(timeout=30)
+    finally:
+        first.stop(grace=None)
+    assert not attempt.is_alive(), f"a second chief is serving 127.0.0.1:{port} too"
+    assert isinstance(outcome[0], SuiteError) and f"can't listen on 127.0.0.1:{port} (in use?)" in str(outcome[0])
+
+
 # --- the whole case ----------------------------------------------------------------------------------------
 
 
-def test_tune_with_a_latency_budget_records_both_numbers(tmp_path):
+def test_tune_with_a_latency_budget_scores_each_trial_by_its_latency(tmp_path, monkeypatch, capsys):
+    """Trials scripted under, over and exactly at the budget: only the one over it scores val_accuracy - 1."""
     from suite.cli import main
+    from suite.tuning import hypermodel
 
-    assert (
-        main(
-            [
-                "tune",
-                CASE,
-                "--profile",
-                "smoke",
-                "--results",
-                str(tmp_path),
-                "--device",
-                "cpu",
-                "--latency-budget-ms",
-                "0.001",
-            ]
-        )
-        == 0
-    )
-    table = trials_table(tmp_path)
-    assert len(table) == SMOKE_TRIALS
-    assert (table["latency_ms"] > 0.001).all() and not table["feasible"].any()
-    assert (table["score"] - (table["val_accuracy"] - 1.0)).abs().max() < 1e-9
+    measure = hypermodel.batch1_latency_ms
+    scripted = iter([0.5, 2.0, 1.0])  # ms, trials 0, 1 and 2 in order, against a 1 ms budget
+    sides: list[int] = []
+
+    def latency_ms(model, side, calls=hypermodel.LATENCY_CALLS):
+        sides.append(side)
+        assert math.isfinite(measure(model, side, calls=2))  # the real measurement still runs on the trial's model
+        return next(scripted)
+
+    monkeypatch.setattr(hypermodel, "batch1_latency_ms", latency_ms)
+    command = ["tune", CASE, "--profile", "smoke", "--results", str(tmp_path), "--device", "cpu"]
+    assert main([*command, "--latency-budget-ms", "1"]) == 0
+    table = trials_table(tmp_path).set_index("trial").sort_index()
+    assert sides == [32] * SMOKE_TRIALS  # digits' 32 px, once per trial
+    assert table["latency_ms"].tolist() == [0.5, 2.0, 1.0] and set(table["latency_budget_ms"]) == {1.0}
+    assert table["feasible"].tolist() == [True, False, True]  # at the budget is within it
+    assert (table["score"] - table["val_accuracy"]).tolist() == pytest.approx([0.0, -1.0, 0.0], abs=1e-12)
+    best = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    best_trial = table["score"].idxmax()
+    assert table.loc[best_trial, "feasible"]  # a feasible trial beats an infeasible one, however accurate
+    assert "learning_rate" in best
+    assert best == {k[3:]: v for k, v in table.loc[best_trial].items() if k.startswith("hp_") and "tuner" not in k}
 
 
 def test_bad_tune_input_is_one_line_and_exit_2(capsys):

@@ -10,6 +10,7 @@ The chief's oracle state is the same folder a plain ``suite run`` of the case
 uses (``DIR/tuning/<case_id>/<search>``), so ``suite run CASE --results DIR``
 afterwards finds the search finished and retrains the best configuration.
 Each worker keeps its own tuner state in ``DIR/tuning/<case_id>/workers/<id>/``.
+``--bind ADDR:0`` lets the system pick a free port; the chief logs the address it serves on.
 A worker killed mid-trial leaves that trial assigned to its id: start it again
 with the same ``--worker ID`` and it picks the trial up (the chief waits for it);
 as in a local search, a trial started ``MAX_STARTS`` times is failed, not rerun.
@@ -31,10 +32,14 @@ DEFAULT_BIND = "127.0.0.1:8000"  # loopback: other machines reach the chief only
 POLL_S = 0.5  # how often the chief checks whether every worker is done
 
 
-def parse_address(text: str, option: str) -> tuple[str, int]:
-    """``ADDR:PORT`` as ``(addr, port)``; ``SuiteError`` naming the option otherwise."""
+def parse_address(text: str, option: str, *, any_port: bool = False) -> tuple[str, int]:
+    """``ADDR:PORT`` as ``(addr, port)``; ``SuiteError`` naming the option otherwise.
+
+    With ``any_port``, port 0 is accepted: the chief binds a free port the system picks, and logs it.
+    """
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    lowest = 0 if any_port else 1
+    if not host or not port.isdigit() or not lowest <= int(port) < 65536:
         raise SuiteError(f"{option} must be ADDR:PORT, e.g. 127.0.0.1:8000. Received: {option} {text}")
     return host.strip("[]"), int(port)
 
@@ -43,6 +48,11 @@ def _set_env(tuner_id: str, host: str, port: int) -> None:
     os.environ["KERASTUNER_TUNER_ID"] = tuner_id
     os.environ["KERASTUNER_ORACLE_IP"] = host
     os.environ["KERASTUNER_ORACLE_PORT"] = str(port)
+
+
+def _join(host: str, port: int) -> str:
+    """``ADDR:PORT`` as gRPC takes it, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def serve(oracle, host: str, port: int) -> None:
@@ -57,14 +67,19 @@ def serve(oracle, host: str, port: int) -> None:
     from keras_tuner.src import protos
     from keras_tuner.src.distribute.oracle_chief import OracleServicer, exit_chief
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    # gRPC sets SO_REUSEPORT by default, which lets a second chief share a port already served and split the
+    # workers between two oracles; without it a port in use is an error.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), options=[("grpc.so_reuseport", 0)])
     servicer = OracleServicer(oracle)
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if not server.add_insecure_port(address):
-        raise SuiteError(f"the chief can't listen on {address} (in use?); choose another --bind ADDR:PORT")
+    try:
+        bound = server.add_insecure_port(_join(host, port))  # port 0: the one the system picked
+    except RuntimeError:  # grpcio raises where it once returned 0
+        bound = 0
+    if not bound:
+        raise SuiteError(f"the chief can't listen on {_join(host, port)} (in use?); choose another --bind ADDR:PORT")
     server.start()
-    log.info("chief: serving the oracle on %s", address)
+    log.info("chief: serving the oracle on %s", _join(host, bound))  # workers' --oracle; tests read the port here
     try:
         while not (servicer.stop_triggered and exit_chief(oracle)):
             time.sleep(POLL_S)
@@ -76,7 +91,7 @@ def run_chief(runner, case: Case, seed: int, bind: str = DEFAULT_BIND) -> Path:
     """Serves the case's search to workers until it is done; returns the trials table."""
     from suite.tuning.search import case_dir, make_tuner, write_trials_table
 
-    host, port = parse_address(bind, "--bind")
+    host, port = parse_address(bind, "--bind", any_port=True)
     _set_env("chief", host, port)
     tuner = make_tuner(runner, case, seed)
     tuner.save()
