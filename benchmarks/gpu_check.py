@@ -197,7 +197,7 @@ def write_summary(out: Path, checks: list[Check], gpu_name: str, dry_run: bool =
     out.mkdir(parents=True, exist_ok=True)
     failed = [c.name for c in checks if c.status != "pass"]
     summary = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "gpu_name": gpu_name,
         "dry_run": dry_run,
         "passed": not failed and not dry_run,

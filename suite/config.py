@@ -27,9 +27,8 @@ TOML inline table (or the same as a JSON string; see ``suite.tuning.space``)::
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from suite.errors import SuiteError
 from suite.registry import CASE_FIELDS, Case

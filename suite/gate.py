@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
-import tomllib
 
 from suite import storage
 from suite.environment import require_one_fingerprint

@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from suite import progress, storage
@@ -34,7 +34,7 @@ class PrerequisiteFailed(RuntimeError):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def case_json(case: Case) -> str:

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -167,7 +167,7 @@ def repair_tail(results_dir: Path) -> int:
     if not data or data.endswith(b"\n"):
         return 0
     cut = data.rfind(b"\n") + 1
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     aside = Path(results_dir) / "errors" / f"partial-row-{stamp}.txt"
     aside.write_bytes(data[cut:])
     with path.open("r+b") as handle:
@@ -278,7 +278,7 @@ def locked(results_dir: Path) -> Iterator[None]:
             ) from None
         handle.seek(0)
         handle.truncate()
-        since = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        since = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         handle.write(f"pid {os.getpid()} on {os.uname().nodename} since {since}")
         handle.flush()
         yield
