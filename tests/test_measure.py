@@ -65,12 +65,12 @@ def test_latency_summary_gives_numpys_percentiles_of_the_samples():
 
 def test_windows_are_contiguous_and_the_interval_widens_with_drift_between_them():
     assert timing.window_labels(12).tolist() == [0] * 6 + [1] * 6  # 12 calls: 2 windows of at least 5
-    assert timing.window_labels(100).tolist() == [i // 10 for i in range(100)]
+    assert timing.window_labels(80).tolist() == [i // 10 for i in range(80)]  # 8 windows of 10
     assert timing.window_labels(4).tolist() == [0] * 4
     rng = np.random.default_rng(2)
     steady = rng.normal(1.0, 0.01, 200)
     drifting = steady + np.repeat(rng.normal(0, 0.05, 10), 20)  # each stretch of 20 calls shifted alike
-    labels = timing.window_labels(200)
+    labels = np.repeat(np.arange(10), 20)
     calm = np.subtract(*timing.window_interval(steady, labels)[::-1])
     windy = np.subtract(*timing.window_interval(drifting, labels)[::-1])
     calls_only = np.subtract(*timing.bootstrap_ci(drifting)[::-1])
@@ -281,20 +281,29 @@ def test_xla_speedup_is_graph_over_xla_and_the_faster_mode_is_chosen(slow_mode, 
 
 
 def test_the_same_model_measured_twice_gets_overlapping_p50_intervals():
-    """What a rerun sees: two measurements back to back agree within their intervals, 95% of the time."""
+    """What a rerun sees: two 1-second measurements back to back agree within their intervals, 95% of the time.
+
+    The claim is a rate, so it is tested as one: it fails when the misses are too many for a 95% overlap rate by
+    a one-sided binomial test at 1% (6 or more of 30). Measured on this project's 2-core AMD EPYC VM with
+    half-second measurements, 40 pairs each: 3 misses quiet and 0 with two `yes` processes on the cores, where
+    the bootstrap over calls that this interval replaced missed 20 and 13 (`/tmp` study, see the commit).
+    """
+    from scipy.stats import binom
+
     call, one = timing.compiled_call(small_model()), timing.random_images(1, 32)
     call(one).numpy()
-    repetitions, overlaps = 20, 0
+    repetitions, misses = 30, 0
     for _ in range(repetitions):
         first, second = (
-            timing.latency_summary(timing.interleaved_latencies({"g": call}, one, 2, 50, 0.15, 2.0)["g"])
+            timing.latency_summary(timing.interleaved_latencies({"g": call}, one, 2, 50, 1.0, 2.0)["g"])
             for _ in range(2)
         )
-        overlaps += (
-            first["latency_p50_ci_low_ms"] <= second["latency_p50_ci_high_ms"]
-            and second["latency_p50_ci_low_ms"] <= first["latency_p50_ci_high_ms"]
+        misses += (
+            first["latency_p50_ci_low_ms"] > second["latency_p50_ci_high_ms"]
+            or second["latency_p50_ci_low_ms"] > first["latency_p50_ci_high_ms"]
         )
-    assert overlaps >= 0.95 * repetitions, f"{overlaps} of {repetitions} pairs overlapped"
+    allowed = int(binom.ppf(0.99, repetitions, 0.05))  # 5: more is evidence the rate is below 95%
+    assert misses <= allowed, f"{misses} of {repetitions} pairs of intervals did not overlap"
 
 
 def test_peak_rss_is_the_kernels_high_water_mark_in_megabytes():

@@ -55,7 +55,7 @@ def bootstrap_ci(samples: np.ndarray, statistic=np.median, level: float = 0.95, 
     return float(np.percentile(estimates, tail)), float(np.percentile(estimates, 100 - tail))
 
 
-LATENCY_WINDOWS = 10  # contiguous windows of a latency run that the interval resamples ...
+LATENCY_WINDOWS = 8  # contiguous windows of a latency run that the interval resamples ...
 MIN_PER_WINDOW = 5  # ... fewer when there are too few calls to give each window this many
 
 

@@ -72,7 +72,7 @@ def method_items(results: pd.DataFrame) -> list[str]:
         + "), with a Student-t 95% interval.",
         "Latency: batch 1, the model inside one tf.function in graph mode and one XLA-compiled, never "
         "model.predict(); graph and XLA calls alternate after untimed warm-up; the faster mode's p50 is reported "
-        "with a 95% interval over the medians of 10 windows of the run (so it covers the drift a rerun meets)"
+        "with a 95% interval over the medians of 8 windows of the run (so it covers the drift inside the run)"
         + (f" ({calls:.0f} timed calls per mode, median over cases)" if calls else "")
         + ".",
         "Throughput: a batch-size sweep in both modes, blocks of back-to-back calls timed round-robin; each point "
