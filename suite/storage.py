@@ -14,6 +14,7 @@ import csv
 import errno
 import io
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -214,7 +215,7 @@ SIGNIFICANT_DIGITS = 6  # what a stored float keeps: enough for any measured fig
 
 def significant(value):
     """``value`` with ``SIGNIFICANT_DIGITS`` significant figures if it is a float (0.000221 stays 0.000221)."""
-    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+    if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
     return value
 

@@ -8,7 +8,7 @@ The row takes the faster mode for each figure (``xla`` for latency,
 every point measured goes to the side tables, so nothing chosen away is lost.
 
 Row figures (see ``results/README.md``): latency p50/p90/p99/mean/std/n and a
-bootstrap 95% interval on p50; ``throughput_ips`` at ``throughput_batch``;
+95% interval on p50 over windows of the run; ``throughput_ips`` at ``throughput_batch``;
 FLOPs per image (NaN where the graph can't be frozen and counted); achieved
 GFLOP/s against the machine's roof (``suite.measure.roof``).
 """
@@ -40,6 +40,20 @@ class InferenceReport:
     samples: pd.DataFrame  # precision, xla, latency_ms: every timed batch-1 call
 
 
+def roofline(achieved_gflops: float, device: str) -> dict:
+    """The row's roof columns: both peaks, and the achieved rate's fraction of the larger (``suite.measure.roof``)."""
+    measured, theoretical, roof = roof_gflops(device)
+    fraction = achieved_gflops / roof
+    if fraction > 1:  # the roof is the larger of two peaks: above it, a count or a clock is wrong
+        log.warning("  roofline_fraction %.2f is above 1: the FLOP count or the throughput is wrong", fraction)
+    return {
+        "achieved_gflops": achieved_gflops,
+        "peak_gflops": measured,
+        "theoretical_gflops": theoretical,
+        "roofline_fraction": fraction,
+    }
+
+
 def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> InferenceReport:
     """Runs the protocol on ``model`` at ``side`` x ``side`` inputs; see the module docstring."""
     started = time.perf_counter()
@@ -65,9 +79,9 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
             configs, side, budget.throughput_runs, budget.throughput_min_s, budget.throughput_max_s
         )
         for mode in calls:
-            latency = {"first_call_s": first_call_s[mode], **timing.latency_summary(latencies[mode])}
-            key = {"precision": precision, "xla": MODES[mode]}
             windows = timing.window_labels(len(latencies[mode]))
+            latency = {"first_call_s": first_call_s[mode], **timing.latency_summary(latencies[mode], windows)}
+            key = {"precision": precision, "xla": MODES[mode]}
             samples.append(pd.DataFrame({**key, "window": windows, "latency_ms": latencies[mode]}))
             points.append({**key, "batch": 1, "oom": False, **latency})
             for (rate_mode, batch), (best, median) in rates.items():
@@ -95,7 +109,6 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
     except Exception as error:  # a graph the profiler cannot freeze leaves FLOPs unknown (NaN), not the case failed
         log.warning("  FLOPs not counted, %s: %s", type(error).__name__, str(error).strip().split("\n")[0][:200])
         flops = math.nan
-    measured_peak, theoretical_peak, roof = roof_gflops(device)
     achieved = flops * best["images_per_s"] / 1e9
     row = {
         "precision": "float32",
@@ -108,14 +121,9 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
         "throughput_xla": bool(best["xla"]),
         "throughput_oom_batch": int(frame.loc[frame["oom"], "batch"].min()) if frame["oom"].any() else None,
         "gflops_per_image": flops / 1e9,
-        "achieved_gflops": achieved,
-        "peak_gflops": measured_peak,
-        "theoretical_gflops": theoretical_peak,
-        "roofline_fraction": achieved / roof,
+        **roofline(achieved, device),
         "measure_seconds": time.perf_counter() - started,
     }
-    if row["roofline_fraction"] > 1:  # the roof is the larger of two peaks: above it, a count or a clock is wrong
-        log.warning("  roofline_fraction %.2f is above 1: the FLOP count or the throughput is wrong", achieved / roof)
     log.info(
         "  row: %s p50 %.2f ms [%.2f, %.2f]; %s %.0f images/s at batch %d; %.0f%% of a %.0f GFLOP/s roof",
         "xla" if row["xla"] else "graph",
@@ -126,7 +134,7 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
         row["throughput_ips"],
         row["throughput_batch"],
         100 * row["roofline_fraction"],
-        roof,
+        max(row["peak_gflops"], row["theoretical_gflops"] or 0.0),
     )
     return InferenceReport(row, frame, pd.concat(samples, ignore_index=True))
 

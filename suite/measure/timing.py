@@ -55,7 +55,7 @@ def bootstrap_ci(samples: np.ndarray, statistic=np.median, level: float = 0.95, 
     return float(np.percentile(estimates, tail)), float(np.percentile(estimates, 100 - tail))
 
 
-LATENCY_WINDOWS = 8  # contiguous windows of a latency run that the interval resamples ...
+LATENCY_WINDOWS = 8  # contiguous windows of a latency run whose medians give the p50 interval ...
 MIN_PER_WINDOW = 5  # ... fewer when there are too few calls to give each window this many
 
 
@@ -99,14 +99,15 @@ def window_interval(samples: np.ndarray, windows: np.ndarray, level: float = 0.9
     return min(low, float(medians[0])), max(high, float(medians[-1]))
 
 
-def latency_summary(samples_ms: np.ndarray) -> dict[str, float]:
+def latency_summary(samples_ms: np.ndarray, windows: np.ndarray | None = None) -> dict[str, float]:
     """p50/p90/p99, mean, std and n of batch-1 latencies in time order, with a 95% interval on p50.
 
-    The interval comes from the medians of ``window_labels`` windows
-    (``window_interval``), and always contains the p50 it qualifies.
+    The interval comes from the medians of the ``windows`` (default: ``window_labels``) through
+    ``window_interval``, and always contains the p50 it qualifies.
     """
     p50 = float(np.percentile(samples_ms, 50))
-    low, high = window_interval(samples_ms, window_labels(len(samples_ms)))
+    windows = window_labels(len(samples_ms)) if windows is None else windows
+    low, high = window_interval(samples_ms, windows)
     return {
         "latency_p50_ms": p50,
         "latency_p50_ci_low_ms": min(low, p50),
