@@ -93,6 +93,14 @@ class Case:
         if not self.id:
             object.__setattr__(self, "id", f"{self.arch}.{self.regime}.{parse_dataset(self.dataset).slug}")
 
+    def to_json(self) -> str:  # TEMPORARY until suite/case.py lands
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "overrides"}
+        return __import__("json").dumps(fields, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Case:  # TEMPORARY
+        return cls(**__import__("json").loads(text))
+
     @property
     def target(self) -> float:
         """The validation accuracy ``time_to_target_s`` measures: ``target_accuracy`` or the dataset's default."""

@@ -1,32 +1,46 @@
 """A night's run: which jobs, in what order, under the folder's lock, each row appended once.
 
 ``run_cases`` locks the results folder (a second run on it is refused),
-repairs a half-written last row, refuses a folder measured on another machine,
-checks the input that would fail every case, skips the jobs whose key already
-has an ``ok`` row, fits the rest to ``--budget``, and hands each job to an
-executor (``suite.executors``): one at a time (``local``, ``inline``) or side
-by side (``ray``), each row appended as its job finishes. It alone appends
-rows, so a ``kill -9`` at any moment loses at most the jobs in flight, and
-rerunning the same command completes the set without duplicates.
+repairs a half-written last row and chooses an executor; ``plan_jobs`` then
+decides, from the folder's earlier rows alone, what this run will do: it
+refuses a folder measured on another machine, skips the jobs whose key
+already has an ``ok`` row and fits the rest to ``--budget``; ``execute``
+hands the plan to the executor (``suite.executors``) and appends each row as
+its job finishes. It alone appends rows, so a ``kill -9`` at any moment loses
+at most the jobs in flight, and rerunning the same command completes the set
+without duplicates.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from suite import budget, storage
 from suite.errors import SuiteError
-from suite.executors import Job, Settings, make_executor
+from suite.executors import Executor, Job, Settings, make_executor
 from suite.profiles import Profile
 from suite.progress import View, duration
 from suite.registry import Case
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What a run will do: the jobs to run in order, and what it already knows about the others."""
+
+    jobs: list[Job]  # to hand to the executor, in this order
+    estimates: budget.Estimates  # seconds per job: earlier rows, probes, and (as it runs) this run's jobs
+    unusable: list[tuple[Job, str]] = field(default_factory=list)  # dataset can't be loaded: failed rows at once
+    done: int = 0  # jobs whose key already has an ok row in the folder
+    left_out: list[tuple[Job, float | None]] = field(default_factory=list)  # over --budget, with their estimates
 
 
 def done_keys(frame: pd.DataFrame) -> set[tuple[str, int]]:
@@ -51,6 +65,32 @@ def refuse_other_machines(results_dir: Path, frame: pd.DataFrame, here: dict) ->
         )
 
 
+def plan_jobs(
+    cases: list[Case],
+    seeds: range,
+    env: dict[str, str],
+    estimates: budget.Estimates,
+    *,
+    done: set[tuple[str, int]] = frozenset(),
+    unusable: dict[str, str] | None = None,
+    budget_s: float | None = None,
+    profile: str = "",
+) -> Plan:
+    """The jobs of ``cases`` x ``seeds`` less those ``done``, those whose dataset is ``unusable`` set apart,
+    the rest fitted to ``budget_s`` by ``estimates`` (seed 0 of every case before any seed 1 either way)."""
+    from suite.runner import case_key
+
+    unusable = unusable or {}
+    jobs = [Job(case, seed, case_key(case, env)) for seed in seeds for case in cases]
+    pending = [job for job in jobs if (job.key, job.seed) not in done]
+    runnable = [job for job in pending if job.case.dataset not in unusable]
+    plan = Plan(runnable, estimates, done=len(jobs) - len(pending))
+    plan.unusable = [(job, unusable[job.case.dataset]) for job in pending if job.case.dataset in unusable]
+    if budget_s is not None:
+        plan.jobs, plan.left_out = budget.plan(plan.jobs, lambda job: estimates(job, profile), budget_s)
+    return plan
+
+
 def run_cases(
     cases: list[Case],
     profile: Profile,
@@ -71,8 +111,6 @@ def run_cases(
     ``timeout_s`` defaults to the profile's ``case_timeout_s``; ``address`` is
     the Ray cluster of ``executor="ray"`` (None: a local Ray instance).
     """
-    from suite.environment import configure_device, environment
-
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
         raise SuiteError(f"--results {results_dir} is a file, not a folder")
@@ -82,70 +120,87 @@ def run_cases(
         raise storage.unwritable(results_dir, error.strerror) from None
     with storage.locked(results_dir):
         storage.prepare(results_dir)
+        storage.forget_failed_sources(results_dir)  # a source that failed in an earlier run is tried again
         settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s, address)
-        if executor == "ray":  # the jobs' machines say which device and fingerprint the rows will carry
-            runner = make_executor(executor, settings)
-            env, local_device = runner.environment, "cpu"
-        else:
-            device = local_device = configure_device(device)
-            env = environment()
-            runner = make_executor(executor, dataclasses.replace(settings, device=device))
-        try:
-            return _run_cases(
-                cases, profile, results_dir, runner, env, seeds, first_seed, local_device, force, budget_s
-            )
-        finally:
-            if hasattr(runner, "close"):
-                runner.close()
+        with closing(make_executor(executor, settings)) as chosen:
+            plan = _plan(cases, profile, results_dir, chosen, range(first_seed, first_seed + seeds), force, budget_s)
+            return execute(plan, chosen, profile, budget_s)
 
 
-def _run_cases(
+def _plan(
     cases: list[Case],
     profile: Profile,
     results_dir: Path,
-    runner,
-    env: dict,
-    seeds: int,
-    first_seed: int,
-    local_device: str,
+    executor: Executor,
+    seeds: range,
     force: bool,
     budget_s: float | None,
-) -> list[dict]:
-    """``run_cases`` once the folder is locked and the executor chosen: guard, preflight, plan, run."""
-    from suite.runner import Runner, case_key
+) -> Plan:
+    """Reads the folder once, checks the input every case needs, probes for ``--budget``, and plans; logs it."""
+    from suite.runner import preflight
 
-    earlier = storage.read_results(results_dir)  # read once: the guard, the resume and the estimates use it
+    earlier = storage.read_results(results_dir)
     if not force:
-        refuse_other_machines(results_dir, earlier, env)
-    # Preflight reads datasets and weights files here; under ray it needs no GPU here.
-    unusable = Runner(profile, results_dir, device=local_device, data_dir=runner.settings.data_dir).preflight(cases)
-    # Seed 0 of every case before any seed 1: a night cut short still covers every case once.
-    seed_range = range(first_seed, first_seed + seeds)
-    jobs = [Job(case, seed, case_key(case, env)) for seed in seed_range for case in cases]
+        refuse_other_machines(results_dir, earlier, executor.environment)
+    unusable = preflight(cases, executor.settings.data_dir)
+    estimates = budget.Estimates(earlier)
+    if budget_s is not None:
+        _probe_unknown([c for c in cases if c.dataset not in unusable], seeds, executor, estimates, profile)
     done = set() if force else done_keys(earlier)
-    pending = [job for job in jobs if (job.key, job.seed) not in done]
-    if len(pending) < len(jobs):
+    plan = plan_jobs(
+        cases,
+        seeds,
+        executor.environment,
+        estimates,
+        done=done,
+        unusable=unusable,
+        budget_s=budget_s,
+        profile=profile.name,
+    )
+    if plan.done:
         log.info(
             "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
-            len(jobs) - len(pending),
-            len(jobs),
+            plan.done,
+            plan.done + len(plan.jobs) + len(plan.unusable) + len(plan.left_out),
             results_dir,
         )
     for dataset, why in unusable.items():
         log.warning("%s can't be used (%s); its cases become failed rows", dataset, why)
-    device = runner.settings.device
-    rows = [
-        _unusable_row(job, unusable[job.case.dataset], profile, device, results_dir)
-        for job in pending
-        if job.case.dataset in unusable
-    ]
-    pending = [job for job in pending if job.case.dataset not in unusable]
-    estimates = budget.Estimates(earlier)
     if budget_s is not None:
-        pending = _fit_to_budget(pending, estimates, runner, profile, budget_s)
-    if hasattr(runner, "run_many"):
-        return rows + _run_side_by_side(pending, runner, results_dir)
-    return rows + _run_jobs(pending, runner, estimates, profile, results_dir, budget_s)
+        planned = sum(estimates(job, profile.name) or 0.0 for job in plan.jobs)
+        log.info("--budget %s: %d job(s) planned, about %s", duration(budget_s), len(plan.jobs), duration(planned))
+        for job, seconds in plan.left_out:
+            log.info("  will not fit: %s (about %s)", job.label, duration(seconds))
+    return plan
+
+
+def _probe_unknown(
+    cases: list[Case], seeds: range, executor: Executor, estimates: budget.Estimates, profile: Profile
+) -> None:
+    """Probes one job of each model shape that has no estimate yet, so ``--budget`` can place it."""
+    from suite.regimes import REGIMES
+    from suite.runner import case_key
+
+    probes: dict[tuple, dict | None] = {}
+    for job in (Job(case, seed, case_key(case, executor.environment)) for seed in seeds for case in cases):
+        if estimates(job, profile.name) is not None:
+            continue
+        shape = (job.case.arch, job.case.dataset, job.case.image_size, job.case.batch_size)
+        if shape not in probes:
+            log.info("probing %s for --budget ...", job.case.id)
+            probes[shape] = executor.probe(job)
+        if probes[shape] is not None:
+            head_first = REGIMES[job.case.regime].head_first
+            estimates.probed[job.key] = budget.probe_estimate(job, probes[shape], profile, head_first)
+
+
+def execute(plan: Plan, executor: Executor, profile: Profile, budget_s: float | None = None) -> list[dict]:
+    """Runs ``plan`` on ``executor``, appending each row as it comes; returns the rows, unusable jobs' first."""
+    results_dir = executor.settings.results_dir
+    rows = [_unusable_row(job, why, profile, executor.settings.device, results_dir) for job, why in plan.unusable]
+    if executor.side_by_side:
+        return rows + _side_by_side(plan.jobs, executor, results_dir)
+    return rows + _one_by_one(plan.jobs, executor, plan.estimates, profile.name, budget_s)
 
 
 def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
@@ -157,88 +212,59 @@ def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir
     return row
 
 
-def _fit_to_budget(
-    pending: list[Job], estimates: budget.Estimates, runner, profile: Profile, budget_s: float
-) -> list[Job]:
-    """Probes the jobs with no estimate, orders them and logs which will not fit ``budget_s``."""
-    from suite.regimes import REGIMES
-
-    probes: dict[tuple, dict | None] = {}
-    for job in pending:
-        if estimates(job, profile.name) is not None or not hasattr(runner, "probe"):
-            continue
-        shape = (job.case.arch, job.case.dataset, job.case.image_size, job.case.batch_size)
-        if shape not in probes:
-            log.info("probing %s for --budget ...", job.case.id)
-            probes[shape] = runner.probe(job)
-        if probes[shape] is not None:
-            head_first = REGIMES[job.case.regime].head_first
-            estimates.probed[job.key] = budget.probe_estimate(job, probes[shape], profile, head_first)
-    fits, left_out = budget.plan(pending, lambda job: estimates(job, profile.name), budget_s)
-    planned = sum(estimates(job, profile.name) or 0.0 for job in fits)
-    log.info("--budget %s: %d job(s) planned, about %s", duration(budget_s), len(fits), duration(planned))
-    for job, seconds in left_out:
-        log.info("  will not fit: %s (about %s)", job.label, duration(seconds))
-    return fits
-
-
-def _run_jobs(
-    pending: list[Job],
-    runner,
-    estimates: budget.Estimates,
-    profile: Profile,
-    results_dir: Path,
-    budget_s: float | None,
+def _one_by_one(
+    jobs: list[Job], executor: Executor, estimates: budget.Estimates, profile: str, budget_s: float | None
 ) -> list[dict]:
-    """Runs the jobs one by one, appending each row as it comes; returns the rows."""
-    rows: list[dict] = []
-    queue = list(pending)
-    current: dict = {"job": None}
+    """Runs the jobs in turn; a job that would overrun ``budget_s`` at its turn is not started."""
+    queue = list(jobs)
+    current: dict = {"job": None, "started": 0.0}
     started = time.perf_counter()
+    view = View(total=len(queue), remaining_s=lambda s: estimates.remaining(queue, current["job"], s, profile))
 
-    def remaining(current_s: float) -> float | None:
-        return estimates.remaining(queue, current["job"], current_s, profile.name)
-
-    view = View(total=len(queue), remaining_s=remaining)
-    try:
+    def admitted() -> Iterator[Job]:
         while queue:
             job = queue.pop(0)
-            guess = estimates(job, profile.name)
-            if budget_s is not None and time.perf_counter() - started + (guess or 0.0) > budget_s:
+            guess = estimates(job, profile) or 0.0
+            if budget_s is not None and time.perf_counter() - started + guess > budget_s:
                 view.total -= 1
                 view.line(f"{job.label}: not started, it would overrun --budget {duration(budget_s)}")
                 continue
-            current["job"] = job
+            current.update(job=job, started=time.perf_counter())
             view.start_job(job.label)
-            job_started = time.perf_counter()
-            row = runner.run(job, view.event)
-            storage.append_row(results_dir, row)
-            seconds = time.perf_counter() - job_started
-            estimates.learn(job, seconds)
-            current["job"] = None
-            rows.append(row)
-            view.finish_job(f"{_outcome(row)} in {duration(seconds)}")
-    finally:
-        view.close()
-    return rows
+            yield job
+
+    def finished(job: Job, row: dict) -> str:
+        seconds = time.perf_counter() - current["started"]
+        estimates.learn(job, seconds)
+        current["job"] = None
+        return f"{_outcome(row)} in {duration(seconds)}"
+
+    return _append_each(executor.run_many(admitted(), view.event), executor, view, finished)
 
 
-def _run_side_by_side(pending: list[Job], runner, results_dir: Path) -> list[dict]:
-    """Hands every job to ``runner.run_many`` at once; appends each row as its job finishes; returns the rows.
-
-    ``--budget`` has already chosen the jobs (``_fit_to_budget``); with jobs
-    side by side there is no "next job" to hold back at run time.
-    """
-    rows: list[dict] = []
-    view = View(total=len(pending), remaining_s=lambda current_s: None)
-    view.line(f"{len(pending)} job(s) handed to the executor side by side")
+def _side_by_side(jobs: list[Job], executor: Executor, results_dir: Path) -> list[dict]:
+    """Hands every job to the executor at once; ``--budget`` has already chosen them (``plan_jobs``)."""
+    view = View(total=len(jobs), remaining_s=lambda current_s: None)
+    view.line(f"{len(jobs)} job(s) handed to the executor side by side")
     started = time.perf_counter()
+
+    def finished(job: Job, row: dict) -> str:
+        view.current = job.label
+        return f"{_outcome(row)} after {duration(time.perf_counter() - started)} of the run"
+
+    return _append_each(executor.run_many(jobs, view.event), executor, view, finished)
+
+
+def _append_each(
+    results: Iterator[tuple[Job, dict]], executor: Executor, view: View, finished: Callable[[Job, dict], str]
+) -> list[dict]:
+    """Appends each ``(job, row)`` as it comes and tells the view; returns the rows."""
+    rows: list[dict] = []
     try:
-        for job, row in runner.run_many(pending, view.event):
-            storage.append_row(results_dir, row)
+        for job, row in results:
+            storage.append_row(executor.settings.results_dir, row)
             rows.append(row)
-            view.current = job.label
-            view.finish_job(f"{_outcome(row)} after {duration(time.perf_counter() - started)} of the run")
+            view.finish_job(finished(job, row))
     finally:
         view.close()
     return rows

@@ -285,3 +285,28 @@ def locked(results_dir: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+# Source pretraining that failed in this run (suite.steps.build): one file per "arch@side" under DIR/errors/, so
+# every executor's workers see it, whichever process or machine they run in; each run starts without them.
+FAILED_SOURCE = "failed-source-{}.txt"
+
+
+def failed_source(results_dir: Path, key: str) -> str | None:
+    """The one-line error of ``key``'s source pretraining if it failed earlier in this run, else None."""
+    path = Path(results_dir) / "errors" / FAILED_SOURCE.format(key)
+    return path.read_text().strip() if path.is_file() else None
+
+
+def record_failed_source(results_dir: Path, key: str, error: str) -> None:
+    """Remembers for the rest of this run that ``key``'s source pretraining failed with ``error``."""
+    try:
+        (Path(results_dir) / "errors" / FAILED_SOURCE.format(key)).write_text(error + "\n")
+    except OSError:  # a full disk: the case's row still says what failed; the next case may try again
+        pass
+
+
+def forget_failed_sources(results_dir: Path) -> None:
+    """Clears the failures of earlier runs (call under the folder's lock): a new run tries every source again."""
+    for path in (Path(results_dir) / "errors").glob(FAILED_SOURCE.format("*")):
+        path.unlink(missing_ok=True)

@@ -254,3 +254,29 @@ def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path,
     assert frame.loc["simple_cnn.finetune.digits", "status"] == "failed"
     assert frame.loc["simple_cnn.frozen.digits", "status"] == "skipped"
     assert "failed earlier in this run: OSError: disk full" in frame.loc["simple_cnn.frozen.digits", "error"]
+
+
+def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the_next(tmp_path, monkeypatch):
+    """Ray runs each job in a process of its own: a source failure must be known from the folder, not memory."""
+    from suite import transfer
+    from suite.profiles import get_profile
+    from suite.registry import get_case
+    from suite.runner import Runner
+
+    attempts = []
+
+    def broken(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(transfer, "pretrain_on_source", broken)
+    profile = get_profile("smoke")
+    storage.prepare(tmp_path)
+    first, second = (Runner(profile, tmp_path, device="cpu") for _ in range(2))  # two workers of one run
+    failed = first.run_case(profile.apply(get_case("simple_cnn.finetune.digits")), seed=0)
+    skipped = second.run_case(profile.apply(get_case("simple_cnn.frozen.digits")), seed=0)
+    assert (failed["status"], skipped["status"], len(attempts)) == ("failed", "skipped", 1)
+    assert "failed earlier in this run: OSError: disk full" in skipped["error"]
+    args = ["run", "simple_cnn.frozen.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    assert main(args) == 1 and len(attempts) == 2, "a new run tries the source again"
+    assert storage.read_results(tmp_path).iloc[-1]["status"] == "failed"

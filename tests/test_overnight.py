@@ -64,18 +64,18 @@ def test_a_worker_that_dies_without_a_result_becomes_a_failed_row(tmp_path):
 def test_training_out_of_memory_retries_at_half_the_batch(tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from suite.runner import Runner
+    from suite import train
 
-    real = Runner._train_and_measure
+    real = train.train
     tried = []
 
-    def small_memory(self, case, seed, row):
+    def small_memory(model, backbone, regime, case, *args):
         tried.append(case.batch_size)
         if case.batch_size > 8:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        return real(self, case, seed, row)
+        return real(model, backbone, regime, case, *args)
 
-    monkeypatch.setattr(Runner, "_train_and_measure", small_memory)
+    monkeypatch.setattr(train, "train", small_memory)
     args = [
         "run",
         "simple_cnn.scratch.digits",
@@ -90,6 +90,38 @@ def test_training_out_of_memory_retries_at_half_the_batch(tmp_path, monkeypatch)
     row = storage.read_results(tmp_path).iloc[0]
     assert tried == [32, 16, 8]
     assert (row["status"], row["batch_size"], row["train_oom_batch"]) == ("ok", 8, 32)
+
+
+def test_out_of_memory_retrains_a_tuned_case_without_searching_again(tmp_path, monkeypatch):
+    """Halving the batch changes the search's hash, so a retry that searched again would start from zero."""
+    import tensorflow as tf
+
+    from suite import train
+    from suite.profiles import get_profile
+    from suite.regimes import REGIMES
+    from suite.runner import Runner
+    from suite.tuning import search
+
+    real, tried, searches = train.train, [], []
+
+    def small_memory(model, backbone, regime, case, *args):
+        tried.append(case.batch_size)
+        if case.batch_size > 16:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        return real(model, backbone, regime, case, *args)
+
+    def found(runner, case, seed):
+        searches.append(case.batch_size)
+        return search.SearchResult(case, REGIMES["freeze50"], {"dropout": 0.0}, 3, 1.5, tmp_path / "trials.csv")
+
+    monkeypatch.setattr(train, "train", small_memory)
+    monkeypatch.setattr(search, "search", found)
+    profile = get_profile("smoke")
+    runner = Runner(profile, storage.prepare(tmp_path).parent, device="cpu")
+    row = runner.run_case(profile.apply(get_case("simple_cnn.tuned.digits")), seed=0)
+    assert (row["status"], row["batch_size"], row["train_oom_batch"]) == ("ok", 16, 32), row.get("error")
+    assert tried == [32, 16] and searches == [32], "searched once, at the case's own batch"
+    assert row["tuner_trials"] == 3
 
 
 def test_a_half_written_last_row_is_ignored_then_moved_aside(tmp_path):

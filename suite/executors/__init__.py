@@ -1,47 +1,20 @@
 """Where a case runs: in a worker process of its own (``local``, the default), in this one (``inline``), or as a
 task on a Ray cluster (``ray``, the optional extra ``pip install -e ".[ray]"``).
 
-An executor takes a ``Job`` (a resolved case and a seed) and returns its row:
-``run(job, on_event)`` one at a time, or, for an executor that runs jobs
-side by side (``ray``), ``run_many(jobs, on_event)`` yielding ``(job, row)``
-as each finishes. It never writes ``results.csv``: the scheduler
-(``suite.schedule``), which holds the folder's lock, appends every row, so
-rows can't interleave or repeat.
+Every executor follows the ``Executor`` protocol: it takes a ``Job`` (a
+resolved case and a seed) and returns its row, ``run(job, on_event)`` one at
+a time or ``run_many(jobs, on_event)`` yielding ``(job, row)`` as each
+finishes; ``side_by_side`` says which of the two the scheduler should drive.
+It never writes ``results.csv``: the scheduler (``suite.schedule``), which
+holds the folder's lock, appends every row, so rows can't interleave or repeat.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from suite.errors import SuiteError
-from suite.registry import Case
+from suite.executors.base import Executor, Job, OneAtATime, OnEvent, Settings
 
-
-@dataclass(frozen=True)
-class Job:
-    """One case for one seed, with the key a rerun uses to recognise it as done."""
-
-    case: Case
-    seed: int
-    key: str  # suite.runner.case_key: case fields, suite version, machine fingerprint
-
-    @property
-    def label(self) -> str:
-        return f"{self.case.id} seed {self.seed}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What every job of one run shares."""
-
-    profile: str  # profile name; the case already carries its budgets
-    results_dir: Path
-    device: str  # cpu or gpu, already resolved
-    data_dir: str | None = None
-    timeout_s: float | None = None  # per job; None waits for ever (inline ignores it)
-    address: str | None = None  # ray: the cluster's HOST:PORT or "auto"; None starts a local Ray instance
-
+__all__ = ["EXECUTORS", "Executor", "Job", "OnEvent", "OneAtATime", "Settings", "make_executor", "require"]
 
 EXECUTORS = ("local", "inline", "ray")
 RAY_MISSING = 'Ray is not installed; --executor ray needs the optional extra: pip install -e ".[ray]"'
@@ -57,7 +30,7 @@ def require(name: str) -> None:
         raise SuiteError(RAY_MISSING)
 
 
-def make_executor(name: str, settings: Settings):
+def make_executor(name: str, settings: Settings) -> Executor:
     """The executor called ``name``: ``local`` (a process per job), ``inline`` (this process, for debugging) or
     ``ray`` (a Ray task per job, each in a worker process as ``local`` runs it)."""
     if name == "local":

@@ -20,14 +20,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import ray
 
 from suite import storage
 from suite.errors import SuiteError
-from suite.executors import Job, Settings
+from suite.executors.base import Job, Settings
 from suite.executors.local import LocalExecutor
 
 MAX_RETRIES = 3  # Ray reruns a task this often when its node or worker process dies
@@ -103,6 +103,10 @@ def _run_job(job: Job, settings: Settings, threads: str | None) -> dict:
 
 
 class RayExecutor:
+    """Every job a Ray task, all submitted at once (``side_by_side``); rows come back as tasks finish."""
+
+    side_by_side = True
+
     def __init__(self, settings: Settings):
         self.started_ray = connect(settings.address)
         device, self.environment = where(settings.device)
@@ -114,7 +118,16 @@ class RayExecutor:
         gpus = job.case.task_gpus or (1 if self.settings.device == "gpu" else 0)
         return {"num_cpus": job.case.task_cpus, "num_gpus": gpus}
 
-    def run_many(self, jobs: list[Job], on_event: Callable[[dict], None]) -> Iterator[tuple[Job, dict]]:
+    def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
+        """One job as one task; its row."""
+        ((_, row),) = self.run_many([job], on_event)
+        return row
+
+    def probe(self, job: Job) -> dict | None:
+        """No probe: ``--budget`` estimates ray jobs from earlier rows only."""
+        return None
+
+    def run_many(self, jobs: Iterable[Job], on_event: Callable[[dict], None]) -> Iterator[tuple[Job, dict]]:
         """Submits every job at once; yields ``(job, row)`` as each finishes. Leaving early cancels the rest."""
         threads = os.environ.get(THREADS)
         tasks = {_run_job.options(**self.resources(job)).remote(job, self.settings, threads): job for job in jobs}
@@ -130,7 +143,8 @@ class RayExecutor:
 
     def _row(self, job: Job, task) -> dict:
         """The task's row, or a ``failed`` row if Ray gave up on it (retries spent, cancelled)."""
-        from suite.runner import one_line, unrun_row
+        from suite.errors import one_line
+        from suite.runner import unrun_row
 
         try:
             return ray.get(task)

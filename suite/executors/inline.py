@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suite import progress
-from suite.executors import Job, Settings
+from suite.executors.base import Job, OneAtATime, Settings
 
 
-class InlineExecutor:
+class InlineExecutor(OneAtATime):
+    """Each job in this process, one at a time, through one ``Runner`` (datasets loaded once)."""
+
     def __init__(self, settings: Settings):
         from suite.profiles import get_profile
         from suite.runner import Runner
 
-        self.settings = settings
+        super().__init__(settings)
+        settings = self.settings
         self.runner = Runner(get_profile(settings.profile), settings.results_dir, settings.device, settings.data_dir)
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:

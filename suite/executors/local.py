@@ -12,7 +12,6 @@ traceback file. If this process is killed, the worker dies with it (Linux
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -25,22 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suite import progress, storage
-from suite.executors import Job, Settings
+from suite.executors.base import Job, OneAtATime
 
 
-class LocalExecutor:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.failed_sources: dict[str, str] = {}  # carried from job to job, see Runner.failed_sources
+class LocalExecutor(OneAtATime):
+    """Each job in a fresh worker process on this machine, one at a time."""
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         """Runs ``job`` in a worker process; returns its row, or a ``failed`` row if the worker gave none."""
         log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".log")
-        answer, outcome = self._ask(job, log_path, on_event, failed_sources=self.failed_sources)
-        if answer is None:
-            return self._failed_row(job, outcome, log_path)
-        self.failed_sources.update(answer["failed_sources"])
-        return answer["row"]
+        answer, outcome = self._ask(job, log_path, on_event)
+        return answer["row"] if answer is not None else self._failed_row(job, outcome, log_path)
 
     def probe(self, job: Job) -> dict | None:
         """Times a few steps of ``job``'s model in a worker (``Runner.probe``), plus the worker's start-up."""
@@ -49,8 +43,11 @@ class LocalExecutor:
         answer, _ = self._ask(job, log_path, lambda event: None, probe=True)
         if answer is None:
             return None
+        from suite.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
+
         timings = answer["probe"]
-        measured = timings["trace_s"] + 4 * timings["step_s"] + timings["infer_trace_s"] + 5 * timings["infer_s"]
+        measured = timings["trace_s"] + PROBE_STEPS * timings["step_s"] + timings["infer_trace_s"]
+        measured += (PROBE_WARMUP + PROBE_CALLS) * timings["infer_s"]
         return {**timings, "startup_s": max(0.0, time.perf_counter() - started - measured)}
 
     def _ask(self, job: Job, log_path: Path, on_event: Callable[[dict], None], **extra) -> tuple[dict | None, str]:
@@ -62,7 +59,7 @@ class LocalExecutor:
             spec.write_text(
                 json.dumps(
                     {
-                        "case": {f.name: getattr(job.case, f.name) for f in dataclasses.fields(job.case)},
+                        "case": job.case.to_json(),
                         "seed": job.seed,
                         "profile": settings.profile,
                         "results_dir": str(settings.results_dir),

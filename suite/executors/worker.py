@@ -43,16 +43,12 @@ def main(spec_path: str) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
     from suite.profiles import get_profile
-    from suite.registry import Case
+    from suite.registry import Case  # TEMPORARY
     from suite.runner import Runner
 
-    case = Case(**{k: tuple(tuple(p) for p in v) if k == "overrides" else v for k, v in spec["case"].items()})
+    case = Case.from_json(spec["case"])
     runner = Runner(get_profile(spec["profile"]), Path(spec["results_dir"]), spec["device"], spec["data_dir"])
-    if spec.get("probe"):
-        answer = {"probe": runner.probe(case)}
-    else:
-        runner.failed_sources.update(spec["failed_sources"])
-        answer = {"row": runner.run_case(case, spec["seed"]), "failed_sources": runner.failed_sources}
+    answer = {"probe": runner.probe(case)} if spec.get("probe") else {"row": runner.run_case(case, spec["seed"])}
     result = Path(spec["result"])
     partial = result.with_suffix(".partial")
     partial.write_text(json.dumps(answer, default=_plain))

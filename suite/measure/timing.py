@@ -43,6 +43,18 @@ def timed(call: Call, images: tf.Tensor, calls: int = 1) -> float:
     return time.perf_counter() - started
 
 
+def batch1_seconds(model, side: int, calls: int, warmup: int = 2) -> tuple[float, float]:
+    """Seconds of ``model``'s first batch-1 call in graph mode (tracing) and the median of ``calls`` more, after
+    ``warmup`` untimed ones: the quick figure a tuner's trial or a ``--budget`` probe needs (the row's figures
+    come from the full protocol, ``suite.measure.inference``)."""
+    call = compiled_call(model, xla=False)
+    image = random_images(1, side)
+    first = timed(call, image)
+    if warmup:
+        timed(call, image, calls=warmup)
+    return first, float(np.median([timed(call, image) for _ in range(calls)]))
+
+
 def bootstrap_ci(samples: np.ndarray, statistic=np.median, level: float = 0.95, resamples: int = 2000) -> tuple:
     """Percentile-bootstrap interval of ``statistic`` over ``samples`` (seeded, so reruns agree)."""
     if len(samples) < 2:

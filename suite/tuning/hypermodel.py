@@ -19,7 +19,6 @@ from typing import Any
 
 import keras
 import keras_tuner
-import numpy as np
 
 from suite.profiles import Profile
 from suite.regimes import Regime
@@ -34,11 +33,7 @@ def batch1_latency_ms(model: keras.Model, side: int, calls: int = LATENCY_CALLS)
     """Median batch-1 latency of ``model`` in ms, in graph mode (``suite.measure.timing``, never ``predict``)."""
     from suite.measure import timing
 
-    call = timing.compiled_call(model, xla=False)
-    image = timing.random_images(1, side)
-    timing.timed(call, image)  # traces
-    timing.timed(call, image, calls=2)  # warms up
-    return float(np.median([timing.timed(call, image) for _ in range(calls)]) * 1e3)
+    return timing.batch1_seconds(model, side, calls, warmup=2)[1] * 1e3
 
 
 def score(val_accuracy: float, latency_ms: float | None, budget_ms: float) -> float:

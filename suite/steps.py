@@ -1,0 +1,235 @@
+"""One case as typed steps, in the order they run: search, resolve, build, train, evaluate, measure.
+
+Each step is a function of what the steps before it produced; it returns a
+dataclass with its results and its part of the row (``columns``).
+``suite.runner.Runner.run_case`` runs them in order and owns what lies
+between them: the out-of-memory retry (build, train and evaluate again at
+half the batch; never the search) and the failed row. A new stage (export to
+a deployed format, measure it) is one more step here and one more line there.
+
+``runner`` below is the ``suite.runner.Runner`` of the process: its profile,
+results folder, device and loaded datasets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from suite import progress, storage
+from suite.errors import PrerequisiteFailed, one_line
+from suite.regimes import REGIMES, Regime
+from suite.registry import Case
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Searched:
+    """The case to train: a tuned case's best configuration (``suite.tuning``), any other case as it is."""
+
+    case: Case
+    regime: Regime
+    columns: dict[str, Any] = field(default_factory=dict)
+
+
+def search(runner, case: Case, seed: int) -> Searched:
+    """Runs (or resumes) a tuned case's KerasTuner search; other regimes pass through."""
+    regime = REGIMES[case.regime]
+    if not regime.searched:
+        return Searched(case, regime)
+    from suite.models import ARCHITECTURES
+    from suite.tuning import search as tuning
+
+    if ARCHITECTURES[case.arch].hub:  # an unreachable module fails the case now, not trial by trial
+        from suite.models.hub import load_module
+
+        load_module(case.handle or ARCHITECTURES[case.arch].handle)
+    found = tuning.search(runner, case, seed)
+    return Searched(found.case, found.regime, found.row())
+
+
+@dataclass
+class Inputs:
+    """What the case trains on: the dataset's splits, the model's input side, the weights it starts from."""
+
+    raw: Any  # suite.data.loaders.RawSplits
+    side: int
+    weights: str  # "none", "imagenet", "source:<name>" or a file: transfer.resolve_weights
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        return {"image_size": self.side, "weights": self.weights}
+
+
+def resolve(runner, case: Case) -> Inputs:
+    """The case's data (loaded once per process), input side and weights."""
+    from suite import transfer
+    from suite.data.pipeline import input_side
+
+    raw = runner.dataset(case.dataset, case.image_size)
+    side = input_side(case.arch, raw.side, case.image_size, case.handle)
+    return Inputs(raw, side, transfer.resolve_weights(case, runner.profile))
+
+
+@dataclass
+class Built:
+    """The classifier, its backbone with its starting weights, and the strategy it trains under."""
+
+    model: Any
+    backbone: Any
+    strategy: Any  # tf.distribute strategy (suite.distribute); the default one for strategy "none"
+    run: Case  # the case at the global batch and peak learning rate of its replicas
+    columns: dict[str, Any]
+
+
+def build(runner, case: Case, seed: int, inputs: Inputs) -> Built:
+    """A fresh session, the backbone with its weights and a new head, under the case's strategy."""
+    import keras
+
+    from suite.distribute import make_strategy, scaled
+    from suite.measure import model_facts
+    from suite.models import build_backbone, build_classifier
+
+    keras.backend.clear_session()
+    model_facts.reset_gpu_peak()
+    keras.utils.set_random_seed(seed)
+    strategy = make_strategy(case)
+    columns = {"strategy": case.strategy, "replicas": strategy.num_replicas_in_sync}
+    with strategy.scope():
+        backbone = build_backbone(
+            case.arch, inputs.side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
+        )
+        columns.update(load_weights(runner, case, inputs, backbone))
+        keras.utils.set_random_seed(seed)
+        model = build_classifier(backbone, inputs.raw.num_classes, dropout=case.dropout, l2=case.l2)
+    return Built(model, backbone, strategy, scaled(case, strategy.num_replicas_in_sync), columns)
+
+
+def load_weights(runner, case: Case, inputs: Inputs, backbone) -> dict[str, Any]:
+    """Loads the starting weights into ``backbone``; returns the weights columns.
+
+    Source pretraining that failed for this architecture and side earlier in
+    this run (in any process: ``storage.failed_source``) is not tried again:
+    the case is ``skipped`` with the first failure's reason.
+    """
+    from suite import transfer
+
+    if not inputs.weights.startswith("source:"):
+        return {"weights": transfer.load_weights(backbone, inputs.weights, case.arch, case, runner.profile.source)}
+    key = f"{case.arch}@{inputs.side}"
+    earlier = storage.failed_source(runner.results_dir, key)
+    if earlier is not None:
+        raise PrerequisiteFailed(f"source pretraining of {case.arch} failed earlier in this run: {earlier}")
+    started = time.perf_counter()
+    progress.emit(stage="weights", message=inputs.weights)
+    cached = transfer.source_weights_path(case.arch, inputs.side, case, runner.profile.source).is_file()
+    try:
+        transfer.load_weights(backbone, inputs.weights, case.arch, case, runner.profile.source)
+    except Exception as error:
+        storage.record_failed_source(runner.results_dir, key, one_line(error))
+        raise
+    return {
+        "weights": inputs.weights,
+        "source_pretrain_seconds": 0.0 if cached else round(time.perf_counter() - started, 2),
+        "source_accuracy": transfer.source_accuracy(case.arch, inputs.side, case, runner.profile.source),
+    }
+
+
+@dataclass
+class Trained:
+    """The trained model's training record, and the held-out splits it is evaluated on."""
+
+    result: Any  # suite.train.TrainResult
+    val: Any  # tf.data.Dataset
+    test: Any
+    test_images: int
+    columns: dict[str, Any]
+
+
+def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: Built) -> Trained:
+    """Trains under ``regime`` (``suite.train``) and writes the epoch history to ``DIR/history/``."""
+    from suite import train as training
+    from suite.data.pipeline import case_split
+
+    splits = dict(side=inputs.side, seed=seed, batch_size=built.run.batch_size)
+    with built.strategy.scope():
+        train_ds, train_images = case_split(case, inputs.raw, "train", **splits)
+        val_ds, _ = case_split(case, inputs.raw, "val", **splits)
+        test_ds, test_images = case_split(case, inputs.raw, "test", **splits)
+        log.info(
+            "  %s seed %d: %s at %dpx, weights %s, %d train images",
+            case.id,
+            seed,
+            case.arch,
+            inputs.side,
+            built.columns["weights"],
+            train_images,
+        )
+        result = training.train(built.model, built.backbone, regime, built.run, train_ds, val_ds, train_images)
+    result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
+    columns = {
+        "epochs": result.epochs,
+        "train_seconds": round(result.seconds, 2),
+        "train_images_per_s": round(result.images_per_s, 1),
+        "time_to_target_s": None if result.time_to_target_s is None else round(result.time_to_target_s, 2),
+        "target_accuracy": case.target,
+        "train_images": train_images,
+    }
+    return Trained(result, val_ds, test_ds, test_images, columns)
+
+
+@dataclass
+class Evaluated:
+    """The model to measure (single-device) and its accuracy and size columns."""
+
+    model: Any
+    columns: dict[str, Any]
+
+
+def evaluate(runner, case: Case, seed: int, built: Built, trained: Trained) -> Evaluated:
+    """Validation and test accuracy; saves the model to ``DIR/models/``; a mirrored model is reloaded outside
+    the strategy's scope, as measurement is single-device."""
+    import keras
+
+    from suite.measure import model_facts
+
+    progress.emit(stage="evaluate")
+    with built.strategy.scope():
+        val_accuracy = built.model.evaluate(trained.val, verbose=0, return_dict=True)["accuracy"]
+        test_accuracy = built.model.evaluate(trained.test, verbose=0, return_dict=True)["accuracy"]
+    path = storage.case_file(runner.results_dir, "models", case.id, seed, ".keras")
+    built.model.save(path)
+    measured = built.model if case.strategy == "none" else keras.models.load_model(path, compile=False)
+    columns = {
+        "val_accuracy": round(float(val_accuracy), 5),
+        "test_accuracy": round(float(test_accuracy), 5),
+        "test_images": trained.test_images,
+        "params": built.model.count_params(),
+        "trainable_params": model_facts.trainable_params(built.model),
+        "model_mb": model_facts.weights_mb(built.model),
+        "checkpoint_mb": model_facts.serialized_mb(path),
+    }
+    return Evaluated(measured, columns)
+
+
+@dataclass
+class Measured:
+    """The inference protocol's report (``suite.measure.inference``) and the row's speed and memory columns."""
+
+    report: Any  # suite.measure.InferenceReport
+    columns: dict[str, Any]
+
+
+def measure(runner, case: Case, seed: int, side: int, model) -> Measured:
+    """Runs the measurement protocol; writes every latency sample and throughput point to the side tables."""
+    from suite.measure import measure_inference, model_facts
+
+    progress.emit(stage="measure")
+    report = measure_inference(model, side, runner.profile.measure, runner.device)
+    report.samples.to_csv(storage.case_file(runner.results_dir, "latency", case.id, seed, ".csv"), index=False)
+    report.points.to_csv(storage.case_file(runner.results_dir, "throughput", case.id, seed, ".csv"), index=False)
+    columns = {**report.row, "peak_rss_mb": model_facts.peak_rss_mb(), "peak_gpu_mb": model_facts.peak_gpu_mb()}
+    return Measured(report, columns)
