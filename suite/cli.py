@@ -73,7 +73,7 @@ def cmd_run(args) -> int:
     """Runs the selected cases and rebuilds the report."""
     from suite.executors import require
     from suite.profiles import get_profile
-    from suite.registry import select_cases
+    from suite.registry import select_cases, validate
 
     profile = get_profile(args.profile)
     require(args.executor)  # before TensorFlow starts: a missing optional extra is one line
@@ -93,7 +93,7 @@ def cmd_run(args) -> int:
     overrides = parse_overrides(args.set)
     if args.strategy is not None:
         overrides["strategy"] = args.strategy
-    cases = [dataclasses.replace(profile.apply(case), **overrides).validate() for case in cases]
+    cases = [validate(dataclasses.replace(profile.apply(case), **overrides)) for case in cases]
     if args.first_seed < 0:
         raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
     cases = _with_latency_budget(cases, args.latency_budget_ms)

@@ -13,8 +13,9 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+from suite.case import Case
 from suite.errors import SuiteError
-from suite.registry import Case
+from suite.registry import validate
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Profile:
             if fnmatch.fnmatchcase(case.id, pattern):
                 budget.update(fields)
         budget.update(dict(case.overrides))
-        return dataclasses.replace(case, **budget).validate()
+        return validate(dataclasses.replace(case, **budget))
 
 
 PROFILES: dict[str, Profile] = {
