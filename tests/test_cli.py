@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
-from suite.cli import main
+from suite.cli import build_parser, main
 
 
 def suite(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -93,6 +94,25 @@ def test_tune_takes_set_as_run_does(capsys):
     assert "dropout is out of range. Received: dropout=1.5" in capsys.readouterr().err
     assert main(["tune", "simple_cnn.*.digits", "--profile", "smoke"]) == 2
     assert "suite tune searches one case; 'simple_cnn.*.digits' matches 7" in capsys.readouterr().err
+
+
+def test_profile_choices_and_help_come_from_profiles(monkeypatch, capsys):
+    """Bug 5: a profile added to PROFILES is one `suite run` and `suite tune` accept, and their help describes."""
+    from suite.profiles import PROFILES
+
+    added = dataclasses.replace(PROFILES["smoke"], name="nightly", summary="the smoke cases, added by a test")
+    monkeypatch.setitem(PROFILES, "nightly", added)
+    parser = build_parser()
+    assert parser.parse_args(["run", "--profile", "nightly"]).profile == "nightly"
+    assert parser.parse_args(["tune", "simple_cnn.tuned.digits", "--profile", "nightly"]).profile == "nightly"
+    assert main(["tune", "simple_cnn.scratch.digits", "--profile", "nightly"]) == 2  # parsed, then refused
+    assert "regime tuned" in capsys.readouterr().err
+    for command in ("run", "tune"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "nightly: the smoke cases, added by a test." in text
+        assert "minutes" not in text  # no time claim that no measurement keeps true
 
 
 @pytest.mark.parametrize(

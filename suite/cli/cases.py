@@ -18,14 +18,16 @@ log = logging.getLogger("suite")
 
 
 def case_options() -> argparse.ArgumentParser:
-    """The options ``run`` and ``tune`` share, as a parent parser."""
+    """The options ``run`` and ``tune`` share, as a parent parser; profile choices and help come from PROFILES."""
+    from suite.profiles import DEFAULT_PROFILE, PROFILES
+
     parser = argparse.ArgumentParser(add_help=False)
+    profiles = " ".join(f"{p.name}: {p.summary}." for p in PROFILES.values()).replace("%", "%%")
     parser.add_argument(
         "--profile",
-        default="quick",
-        choices=["smoke", "quick", "overnight"],
-        help="budgets, and the cases `run` runs without PATTERNs or --cases (default: quick, about 15 minutes on "
-        "2 CPU cores)",
+        default=DEFAULT_PROFILE,
+        choices=list(PROFILES),
+        help=f"budgets, and the cases `run` runs without PATTERNs or --cases (default: {DEFAULT_PROFILE}). {profiles}",
     )
     parser.add_argument(
         "--results",
