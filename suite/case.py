@@ -44,7 +44,7 @@ def dataset_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
 
 
-def default_target(dataset: str) -> float:
+def dataset_target(dataset: str) -> float:
     """The validation accuracy a case on ``dataset`` is timed to when its ``target_accuracy`` is 0."""
     return DEFAULT_TARGETS.get(dataset, OTHER_TARGET)
 
@@ -110,7 +110,7 @@ class Case:
     @property
     def target(self) -> float:
         """The validation accuracy ``time_to_target_s`` measures: ``target_accuracy`` or the dataset's default."""
-        return self.target_accuracy or default_target(self.dataset)
+        return self.target_accuracy or dataset_target(self.dataset)
 
     def validate(self) -> Case:
         """``suite.registry.validate(self)``: kept as a method for callers that have a case in hand.

@@ -107,6 +107,15 @@ def test_dataset_slugs_make_lower_case_ids(tmp_path):
     assert Case("simple_cnn", "scratch", f"folder:{folder}").id == "simple_cnn.scratch.folder_my_flowers"
 
 
+def test_time_to_target_waits_for_the_dataset_default_unless_the_case_sets_one(tmp_path):
+    from suite.data import parse_dataset
+
+    for dataset, target in (("digits", 0.95), ("cifar10", 0.94), ("tfds:mnist", 0.90), (f"folder:{tmp_path}", 0.90)):
+        assert Case("simple_cnn", "scratch", dataset).target == parse_dataset(dataset).default_target == target
+        assert parse_dataset(dataset).slug == Case("simple_cnn", "scratch", dataset).id.split(".", 2)[2]
+    assert Case("simple_cnn", "scratch", "digits", target_accuracy=0.5).target == 0.5
+
+
 def test_profiles_set_budgets_but_explicit_fields_win():
     quick, smoke = get_profile("quick"), get_profile("smoke")
     case = get_case("resnet50.finetune.digits")

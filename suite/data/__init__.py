@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.case import dataset_slug, default_target
+from suite.case import dataset_slug, dataset_target
 from suite.errors import SuiteError
 
 BUILTIN_DATASETS: dict[str, str] = {
@@ -34,7 +34,7 @@ class DatasetSpec:
 
         CIFAR-10: 94%, airbench's target; digits: 95%; anything else: 90% (``suite.case.DEFAULT_TARGETS``).
         """
-        return default_target(self.name)
+        return dataset_target(self.name)
 
     @property
     def slug(self) -> str:
