@@ -60,10 +60,10 @@ def selected_cases(results: str | None, profile: str) -> list[dict]:
         ]
     from suite.data.pipeline import input_side
     from suite.profiles import get_profile
-    from suite.registry import select_cases
+    from suite.selection import resolve_cases
 
     chosen = get_profile(profile)
-    cases = [chosen.apply(case) for case in select_cases(*chosen.patterns, exclude=chosen.exclude)]
+    cases = resolve_cases(profile=chosen)
     return [
         {
             "case_id": case.id,

@@ -30,11 +30,12 @@ import json
 import tomllib
 from pathlib import Path
 
+from suite.case import CASE_FIELDS, FIELD_TYPES, Case
 from suite.errors import SuiteError
-from suite.registry import CASE_FIELDS, Case
+from suite.registry import validate
 
 REQUIRED = ("arch", "regime", "dataset")
-TYPES = {"int": (int,), "float": (int, float), "str": (str,)}
+ACCEPTED = {int: (int,), float: (int, float), str: (str,)}  # TOML value types each field type takes
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -67,9 +68,9 @@ def load_cases(path: str | Path) -> list[Case]:
         for key, value in table.items():
             if key not in CASE_FIELDS:
                 raise SuiteError(f"{where}: unknown key {key!r}; valid: {', '.join(CASE_FIELDS)}")
-            expected = TYPES[str(CASE_FIELDS[key].type)]
-            if isinstance(value, bool) or not isinstance(value, expected):
-                raise SuiteError(f"{where}: {key} must be {CASE_FIELDS[key].type}. Received: {key}={value!r}")
+            kind = FIELD_TYPES[key]
+            if isinstance(value, bool) or not isinstance(value, ACCEPTED[kind]):
+                raise SuiteError(f"{where}: {key} must be {kind.__name__}. Received: {key}={value!r}")
         fields = {k: v for k, v in table.items() if k not in (*REQUIRED, "id")}
         case = Case(
             table["arch"],
@@ -79,7 +80,7 @@ def load_cases(path: str | Path) -> list[Case]:
             **fields,
             overrides=tuple(sorted(fields.items())),
         )
-        cases.append(case.validate())
+        cases.append(validate(case))
     ids = [c.id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -96,9 +97,9 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or key not in CASE_FIELDS or key in ("id", *REQUIRED):
             valid = ", ".join(k for k in CASE_FIELDS if k not in ("id", *REQUIRED))
             raise SuiteError(f"--set takes FIELD=VALUE with a case field; valid fields: {valid}. Received: {item!r}")
-        kind = str(CASE_FIELDS[key].type)
+        kind = FIELD_TYPES[key]
         try:
-            overrides[key] = {"int": int, "float": float, "str": str}[kind](text.strip())
+            overrides[key] = kind(text.strip())
         except ValueError:
-            raise SuiteError(f"--set {key} must be {kind}. Received: {item!r}") from None
+            raise SuiteError(f"--set {key} must be {kind.__name__}. Received: {item!r}") from None
     return overrides

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from suite.registry import Case
+from suite.case import Case
 
 LOGICAL_CPUS_ENV = "SUITE_LOGICAL_CPUS"  # testing aid: split the CPU into this many logical devices
 

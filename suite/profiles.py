@@ -13,8 +13,9 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+from suite.case import Case
 from suite.errors import SuiteError
-from suite.registry import Case
+from suite.registry import validate
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Profile:
     """A named budget for a whole run."""
 
     name: str
-    summary: str
+    summary: str  # what it runs and how long it trains, in `suite run --help`
     patterns: tuple[str, ...]  # cases a run without patterns selects ...
     exclude: tuple[str, ...] = ()  # ... except these (globs over ids)
     seeds: int = 1  # seeds per case, 0..seeds-1
@@ -65,15 +66,17 @@ class Profile:
             if fnmatch.fnmatchcase(case.id, pattern):
                 budget.update(fields)
         budget.update(dict(case.overrides))
-        return dataclasses.replace(case, **budget).validate()
+        return validate(dataclasses.replace(case, **budget))
 
+
+DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
             "smoke",
-            "seconds per case: tiny subsets, one epoch; for tests and CI",
+            "tiny subsets, one epoch, for tests and CI",
             patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
             exclude=("hub_*",),  # TF-Hub modules need the network or a local handle: run them by pattern
             budgets=(
@@ -94,8 +97,8 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "quick",
-            "the default: the embedded digits, every architecture under scratch, frozen and finetune, "
-            "about 15 minutes on 2 CPU cores",
+            "the embedded digits, every architecture but hub_* under scratch, frozen and finetune, "
+            "2-12 epochs by architecture",
             patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
             exclude=("hub_*",),  # TF-Hub modules need the network or a local handle: run them by pattern
             budgets=(

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from suite import steps, storage
+from suite.case import Case
 from suite.data import parse_dataset
 from suite.errors import PrerequisiteFailed, SuiteError, one_line
 from suite.profiles import Profile
 from suite.regimes import Regime
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def case_json(case: Case) -> str:
-    """The resolved case as sorted JSON: what the row was produced from, and its identity for resume."""
-    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(case) if f.name != "overrides"}
-    return json.dumps(fields, sort_keys=True)
-
-
 def case_key(case: Case, env: dict[str, str]) -> str:
     """12 hex digits naming what a row was produced from: the case's fields, the suite version, the machine.
 
     A rerun skips a case whose key already has an ``ok`` row in the folder.
     """
-    identity = json.dumps([case_json(case), env["suite_version"], env["fingerprint"]])
+    identity = json.dumps([case.to_json(), env["suite_version"], env["fingerprint"]])
     return hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
@@ -70,7 +64,7 @@ def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
         "device": device,
         "device_name": device_name(device),
         "started_at": _now(),
-        "case_json": case_json(case),
+        "case_json": case.to_json(),
         **env,
     }
 

@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from suite import budget, storage
+from suite.case import Case
 from suite.errors import SuiteError
 from suite.executors import Executor, Job, Settings, make_executor
 from suite.profiles import Profile
 from suite.progress import View, duration
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite import progress, storage
+from suite.case import Case
 from suite.errors import PrerequisiteFailed, one_line
 from suite.regimes import REGIMES, Regime
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 

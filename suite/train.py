@@ -22,8 +22,8 @@ import keras
 import pandas as pd
 
 from suite import progress
+from suite.case import Case
 from suite.regimes import Regime
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import keras
 
+from suite.case import Case
 from suite.environment import cache_dir
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.profiles import Profile, SourceBudget
 from suite.regimes import REGIMES
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 

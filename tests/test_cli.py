@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
 import pytest
 
-from suite.cli import main
+from suite.cli import build_parser, main
 
 
 def suite(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -36,12 +37,12 @@ def test_list_includes_user_cases(tmp_path, capsys):
 
 
 def test_a_toml_case_with_a_builtin_id_replaces_it_for_one_command(tmp_path):
-    from suite.cli import _user_cases
     from suite.registry import get_case, list_cases
+    from suite.selection import user_cases
 
     body = '[[case]]\narch = "hub_mobilenet_v2"\nregime = "frozen"\ndataset = "digits"\nhandle = "/models/mine"\n'
     before = list_cases()
-    with _user_cases(write_toml(tmp_path, body)) as cases:
+    with user_cases(write_toml(tmp_path, body)) as cases:
         assert [c.id for c in cases] == ["hub_mobilenet_v2.frozen.digits"]
         assert get_case("hub_mobilenet_v2.frozen.digits").handle == "/models/mine"
         assert list_cases() == before
@@ -53,6 +54,65 @@ def write_toml(tmp_path, body: str) -> str:
     path = tmp_path / "cases.toml"
     path.write_text(body)
     return str(path)
+
+
+def test_run_tune_and_the_benchmarks_resolve_cases_one_way(tmp_path):
+    """Patterns, the TOML file (its fields win over the profile), --set, --strategy and the latency budget."""
+    from suite.profiles import get_profile
+    from suite.registry import get_case, list_cases
+    from suite.selection import resolve_cases
+
+    smoke = get_profile("smoke")
+    toml = write_toml(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "tuned"\ndataset = "digits"\nepochs = 4\n')
+    cases = resolve_cases(
+        ["simple_cnn.*.digits"],
+        profile=smoke,
+        cases_file=toml,
+        settings=["dropout=0.25"],
+        strategy="mirrored",
+        latency_budget_ms=5.0,
+    )
+    by_id = {case.id: case for case in cases}
+    assert sorted(by_id) == list_cases("simple_cnn.*.digits")  # the file's case in place of the built-in one
+    tuned, scratch = by_id["simple_cnn.tuned.digits"], by_id["simple_cnn.scratch.digits"]
+    assert (tuned.epochs, tuned.train_limit, tuned.trials) == (4, 128, 3)  # the file's field, the profile's others
+    assert scratch.epochs == 1 and get_case("simple_cnn.tuned.digits").epochs == 10  # the built-in is back
+    assert {(c.dropout, c.strategy) for c in cases} == {(0.25, "mirrored")}
+    assert (tuned.latency_budget_ms, scratch.latency_budget_ms) == (5.0, 0.0)  # only tuned cases search
+    assert [c.id for c in resolve_cases(profile=smoke, cases_file=toml)] == ["simple_cnn.tuned.digits"]
+    assert {c.id for c in resolve_cases(profile=smoke)} == set(select_ids(smoke))
+
+
+def select_ids(profile) -> list[str]:
+    from suite.registry import select_cases
+
+    return [c.id for c in select_cases(*profile.patterns, exclude=profile.exclude)]
+
+
+def test_tune_takes_set_as_run_does(capsys):
+    assert main(["tune", "simple_cnn.tuned.digits", "--profile", "smoke", "--set", "dropout=1.5"]) == 2
+    assert "dropout is out of range. Received: dropout=1.5" in capsys.readouterr().err
+    assert main(["tune", "simple_cnn.*.digits", "--profile", "smoke"]) == 2
+    assert "suite tune searches one case; 'simple_cnn.*.digits' matches 7" in capsys.readouterr().err
+
+
+def test_profile_choices_and_help_come_from_profiles(monkeypatch, capsys):
+    """Bug 5: a profile added to PROFILES is one `suite run` and `suite tune` accept, and their help describes."""
+    from suite.profiles import PROFILES
+
+    added = dataclasses.replace(PROFILES["smoke"], name="nightly", summary="the smoke cases, added by a test")
+    monkeypatch.setitem(PROFILES, "nightly", added)
+    parser = build_parser()
+    assert parser.parse_args(["run", "--profile", "nightly"]).profile == "nightly"
+    assert parser.parse_args(["tune", "simple_cnn.tuned.digits", "--profile", "nightly"]).profile == "nightly"
+    assert main(["tune", "simple_cnn.scratch.digits", "--profile", "nightly"]) == 2  # parsed, then refused
+    assert "regime tuned" in capsys.readouterr().err
+    for command in ("run", "tune"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "nightly: the smoke cases, added by a test." in text
+        assert "minutes" not in text  # no time claim that no measurement keeps true
 
 
 @pytest.mark.parametrize(

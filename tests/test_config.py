@@ -82,3 +82,38 @@ def test_bad_files_give_one_line_naming_the_problem(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(SuiteError, match="does not exist"):
         load_cases(tmp_path / "nope.toml")
+
+
+def test_field_types_are_read_as_types_not_as_annotation_strings(tmp_path, monkeypatch):
+    """Bug 4: ``Field.type`` is the string "int" only under ``from __future__ import annotations``.
+
+    Here every field carries its real type object, as it would in a module without that import; reading types
+    from ``str(field.type)`` breaks (a KeyError, not even a SuiteError), reading them from the type hints doesn't.
+    """
+    import typing
+
+    from suite.config import parse_overrides
+    from suite.registry import CASE_FIELDS, Case
+    from suite.tuning.space import parse_space
+
+    hints = typing.get_type_hints(Case)
+    for name, field in CASE_FIELDS.items():
+        monkeypatch.setattr(field, "type", hints[name])
+    assert parse_overrides(["epochs=3", "learning_rate=0.5", "optimizer=sgd"]) == {
+        "epochs": 3,
+        "learning_rate": 0.5,
+        "optimizer": "sgd",
+    }
+    with pytest.raises(SuiteError, match="--set epochs must be int"):
+        parse_overrides(["epochs=2.5"])
+    with pytest.raises(SuiteError, match="epochs must be int. Received: epochs='3'"):
+        load_cases(
+            write(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochs = "3"\n')
+        )
+    (case,) = load_cases(
+        write(tmp_path, '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nlearning_rate = 1\n')
+    )
+    assert case.learning_rate == 1  # a TOML integer is a valid float
+    assert parse_space('{"batch_size": {"min": 16, "max": 64}}')["batch_size"] == {"min": 16, "max": 64, "log": False}
+    with pytest.raises(SuiteError, match="batch_size must be a int"):
+        parse_space('{"batch_size": 0.5}')

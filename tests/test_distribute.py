@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 from suite import storage
+from suite.case import Case
 from suite.cli import main
 from suite.distribute import LOGICAL_CPUS_ENV, scaled
-from suite.registry import Case, get_case
+from suite.registry import get_case
 
 
 def test_the_global_batch_and_the_peak_learning_rate_scale_with_the_replicas():

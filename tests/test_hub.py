@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from suite.case import Case
 from suite.data.pipeline import input_side
 from suite.measure import model_facts
 from suite.models import build_backbone, build_classifier, hub
 from suite.models.hub import HubFeatureVector, HubUnavailable, resolve_handle
 from suite.regimes import REGIMES
-from suite.registry import Case
+from suite.registry import validate
 from suite.train import train
 
 UNREACHABLE = "https://hub.invalid/google/imagenet/inception_v3/feature_vector/5"  # .invalid never resolves (RFC 2606)
@@ -34,7 +35,7 @@ def hub_model(handle: str, regime: str, **fields):
     fields = {"epochs": 1, "head_epochs": 1, "batch_size": 8, **fields}
     case = Case("hub_mobilenet_v2", regime, "digits", handle=handle, **fields)
     backbone = build_backbone(case.arch, 32, handle=handle)
-    return case.validate(), backbone, build_classifier(backbone, 3)
+    return validate(case), backbone, build_classifier(backbone, 3)
 
 
 def module_weights(backbone: keras.Model) -> dict[str, np.ndarray]:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from suite.case import OPTIMIZERS, SCHEDULES, Case
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.regimes import REGIMES
-from suite.registry import OPTIMIZERS, SCHEDULES, Case
 from suite.train import freeze, train
 
 

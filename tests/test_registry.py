@@ -1,16 +1,18 @@
-"""The registry as a whole: every built-in case is valid under every profile."""
+"""The registry as a whole: every built-in case is valid under every profile; a case's JSON form."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
+from suite.case import CASE_FIELDS, FIELD_TYPES, Case
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.profiles import PROFILES, get_profile
 from suite.regimes import REGIMES
-from suite.registry import Case, get_case, list_cases, register, select_cases, unregister
+from suite.registry import get_case, list_cases, register, select_cases, unregister, validate
 
 
 def test_catalogue_is_every_architecture_by_regime_it_takes_by_builtin_dataset():
@@ -84,25 +86,34 @@ def test_register_and_unregister_a_custom_case():
 def test_bad_fields_name_the_valid_choices(field, value, message):
     case = Case("inception_v3", "scratch", "digits")
     with pytest.raises(SuiteError, match=message):
-        dataclasses.replace(case, **{field: value}).validate()
+        validate(dataclasses.replace(case, **{field: value}))
 
 
 def test_unknown_dataset_names_the_valid_forms():
     with pytest.raises(SuiteError, match="valid: digits, cifar10, tfds:<name>, folder:<path>"):
-        Case("simple_cnn", "scratch", "imagenette")
+        validate(Case("simple_cnn", "scratch", "imagenette"))
 
 
 def test_transfer_never_starts_from_random_weights():
     with pytest.raises(SuiteError, match="random weights are never presented as transfer"):
-        Case("resnet50", "frozen", "digits", weights="none").validate()
+        validate(Case("resnet50", "frozen", "digits", weights="none"))
     with pytest.raises(SuiteError, match="scratch trains from random initialisation"):
-        Case("resnet50", "scratch", "digits", weights="imagenet").validate()
+        validate(Case("resnet50", "scratch", "digits", weights="imagenet"))
 
 
 def test_dataset_slugs_make_lower_case_ids(tmp_path):
     assert Case("simple_cnn", "scratch", "tfds:MNIST").id == "simple_cnn.scratch.tfds_mnist"
     folder = tmp_path / "My Flowers"
     assert Case("simple_cnn", "scratch", f"folder:{folder}").id == "simple_cnn.scratch.folder_my_flowers"
+
+
+def test_time_to_target_waits_for_the_dataset_default_unless_the_case_sets_one(tmp_path):
+    from suite.data import parse_dataset
+
+    for dataset, target in (("digits", 0.95), ("cifar10", 0.94), ("tfds:mnist", 0.90), (f"folder:{tmp_path}", 0.90)):
+        assert Case("simple_cnn", "scratch", dataset).target == parse_dataset(dataset).default_target == target
+        assert parse_dataset(dataset).slug == Case("simple_cnn", "scratch", dataset).id.split(".", 2)[2]
+    assert Case("simple_cnn", "scratch", "digits", target_accuracy=0.5).target == 0.5
 
 
 def test_profiles_set_budgets_but_explicit_fields_win():
@@ -129,3 +140,38 @@ def test_quick_profile_selects_every_offline_architecture_under_three_regimes():
 def test_unknown_profile_names_the_valid_ones():
     with pytest.raises(SuiteError, match="valid: smoke, quick, overnight"):
         get_profile("weekend")
+
+
+# What runner.case_json wrote for this case before Case.to_json existed: row keys hash it, so it must not change.
+DEFAULT_CASE_JSON = (
+    '{"arch": "simple_cnn", "augment": 0.1, "batch_size": 64, "bn_momentum": 0.9, "dataset": "digits", "depth": 0, '
+    '"dropout": 0.0, "early_stopping": 0, "epochs": 10, "eval_limit": 0, "finetune_lr_scale": 0.1, "handle": "", '
+    '"head_epochs": 2, "id": "simple_cnn.scratch.digits", "image_size": 0, "l2": 0.0, "label_noise": 0.0, '
+    '"label_smoothing": 0.0, "latency_budget_ms": 0.0, "learning_rate": 0.001, "momentum": 0.9, "optimizer": "adam", '
+    '"regime": "scratch", "schedule": "cosine", "search_space": "", "strategy": "none", "target_accuracy": 0.0, '
+    '"task_cpus": 1, "task_gpus": 0, "train_limit": 0, "trial_epochs": 2, "trials": 10, "tuner": "random", '
+    '"warmup_epochs": 0.0, "weight_decay": 0.0, "weights": "auto"}'
+)
+
+
+def test_case_json_is_byte_identical_to_the_rows_already_stored():
+    case = Case("simple_cnn", "scratch", "digits", overrides=(("epochs", 10),))
+    assert case.to_json() == DEFAULT_CASE_JSON  # overrides are bookkeeping, not part of what ran
+
+
+def test_case_json_round_trips_every_field():
+    defaults = Case("simple_cnn", "scratch", "digits")
+    changed = {"int": 3, "float": 0.25, "str": "-changed"}  # added to each default, so every field differs
+    fields = {name: getattr(defaults, name) + changed[kind.__name__] for name, kind in FIELD_TYPES.items()}
+    case = Case(**fields, overrides=(("epochs", fields["epochs"]),))
+    assert all(getattr(case, name) != getattr(defaults, name) for name in CASE_FIELDS)
+    back = Case.from_json(case.to_json())
+    assert back == case and back.overrides == ()
+    assert {name: type(getattr(back, name)) for name in CASE_FIELDS} == FIELD_TYPES  # 1.0 stays a float
+    assert list(json.loads(case.to_json())) == sorted(CASE_FIELDS)  # every field but overrides, sorted
+
+
+def test_field_types_are_type_objects_for_every_field():
+    assert set(FIELD_TYPES) == set(CASE_FIELDS) and "overrides" not in FIELD_TYPES
+    assert (FIELD_TYPES["epochs"], FIELD_TYPES["learning_rate"], FIELD_TYPES["optimizer"]) == (int, float, str)
+    assert set(FIELD_TYPES.values()) == {int, float, str}

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from suite import transfer
+from suite.case import Case
 from suite.models import build_backbone
 from suite.profiles import SourceBudget, get_profile
-from suite.registry import Case, get_case
+from suite.registry import get_case
 
 
 def test_scratch_never_gets_weights_and_transfer_never_gets_random_ones(monkeypatch):

@@ -21,7 +21,7 @@ import pytest
 from suite.errors import SuiteError
 from suite.profiles import get_profile
 from suite.regimes import REGIMES
-from suite.registry import get_case
+from suite.registry import get_case, validate
 from suite.tuning import space as space_module
 
 CASE = "simple_cnn.tuned.digits"
@@ -79,7 +79,7 @@ def test_case_space_narrows_widens_and_fixes_the_default():
 )
 def test_bad_spaces_are_one_line_errors(text, message):
     with pytest.raises(SuiteError, match=re.escape(message)):
-        smoke_case(search_space=text).validate()
+        validate(smoke_case(search_space=text))
 
 
 def test_toml_inline_table_becomes_the_case_space(tmp_path):

@@ -7,10 +7,10 @@ can reject a bad name at once. ``suite.data.loaders`` reads the images and
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite.case import dataset_slug, dataset_target
 from suite.errors import SuiteError
 
 BUILTIN_DATASETS: dict[str, str] = {
@@ -32,18 +32,14 @@ class DatasetSpec:
     def default_target(self) -> float:
         """The validation accuracy a case on this dataset is timed to (``time_to_target_s``).
 
-        CIFAR-10: 94%, airbench's target; digits: 95%; anything else: 90%.
+        CIFAR-10: 94%, airbench's target; digits: 95%; anything else: 90% (``suite.case.DEFAULT_TARGETS``).
         """
-        return {"digits": 0.95, "cifar10": 0.94}.get(self.name, 0.90)
+        return dataset_target(self.name)
 
     @property
     def slug(self) -> str:
-        """The lower-case form used in case ids: ``tfds:mnist`` -> ``tfds_mnist``."""
-        if self.kind == "folder":
-            base = "folder_" + Path(self.target).expanduser().resolve().name
-        else:
-            base = self.name
-        return re.sub(r"[^a-z0-9_]+", "_", base.lower()).strip("_")
+        """The lower-case form used in case ids: ``tfds:mnist`` -> ``tfds_mnist`` (``suite.case.dataset_slug``)."""
+        return dataset_slug(self.name)
 
 
 def parse_dataset(name: str) -> DatasetSpec:

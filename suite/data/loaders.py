@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from suite.data import DatasetSpec, parse_dataset
+from suite.data import DatasetSpec, check_path, parse_dataset
 from suite.errors import SuiteError
 
 log = logging.getLogger(__name__)
@@ -184,80 +184,94 @@ def _readable(paths: list[Path]) -> list[Path]:
     return good
 
 
+Parts = dict[str, tuple[list[str], np.ndarray]]  # split name -> (image paths, int64 labels)
+
+
 def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
     """A directory with one sub-folder per class, or ``train/`` and ``test/`` (and ``val/``) of those.
 
     Images are decoded to RGB and resized to ``side``. Corrupt files are skipped
     with a warning that counts them (documented in the README).
     """
+    check_path(spec)
     root = Path(spec.target).expanduser()
-    if not root.exists():
-        raise SuiteError(f"dataset folder {root} does not exist")
-    if not root.is_dir():
-        raise SuiteError(f"dataset folder {root} is not a directory")
     presplit = (root / "train").is_dir() and (root / "test").is_dir()
-    class_root = root / "train" if presplit else root
-    class_names = sorted(p.name for p in class_root.iterdir() if p.is_dir() and _images_in(p))
-    if not class_names:
-        raise SuiteError(f"dataset folder {root} is empty: it needs one sub-folder of images per class")
-    if len(class_names) < 2:
-        raise SuiteError(f"dataset folder {root} has one class ({class_names[0]}); a classifier needs at least two")
-
-    def listing(base: Path) -> tuple[list[str], np.ndarray]:
-        paths, labels = [], []
-        for label, name in enumerate(class_names):
-            found = _readable(_images_in(base / name)) if (base / name).is_dir() else []
-            paths += [str(p) for p in found]
-            labels += [label] * len(found)
-        return paths, np.asarray(labels, dtype="int64")
-
-    if presplit:
-        train_paths, train_labels = listing(root / "train")
-        test_paths, test_labels = listing(root / "test")
-        val_dir = next((root / d for d in ("val", "validation") if (root / d).is_dir()), None)
-        if val_dir is not None:
-            val_paths, val_labels = listing(val_dir)
-        else:
-            from sklearn.model_selection import train_test_split
-
-            index = np.arange(len(train_labels))
-            keep, val = train_test_split(index, test_size=0.1, stratify=train_labels, random_state=SPLIT_SEED)
-            val_paths, val_labels = [train_paths[i] for i in val], train_labels[val]
-            train_paths, train_labels = [train_paths[i] for i in keep], train_labels[keep]
-        parts = {
-            "train": (train_paths, train_labels),
-            "val": (val_paths, val_labels),
-            "test": (test_paths, test_labels),
-        }
-    else:
-        paths, labels = listing(root)
-        if np.bincount(labels).min() < 5:
-            raise SuiteError(f"dataset folder {root} needs at least 5 readable images per class to split 70/10/20")
-        train, val, test = _stratified_split(labels, 0.1, 0.2)
-        parts = {
-            key: ([paths[i] for i in index], labels[index])
-            for key, index in zip(("train", "val", "test"), (train, val, test))
-        }
+    class_names = _class_names(root, root / "train" if presplit else root)
+    parts = _presplit_parts(root, class_names) if presplit else _carved_parts(root, class_names)
     for key, (paths, _) in parts.items():
         if not paths:
             raise SuiteError(f"dataset folder {root} has no readable images for the {key} split")
-
-    def decode(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(image, (side, side))
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
-
-    def split(paths: list[str], labels: np.ndarray) -> tf.data.Dataset:
-        # Shuffled once with the split seed, so a train_limit takes a sample of every class.
-        order = np.random.default_rng(SPLIT_SEED).permutation(len(paths))
-        return tf.data.Dataset.from_tensor_slices(([paths[i] for i in order], labels[order])).map(decode)
-
     return RawSplits(
         spec.name,
-        *(split(*parts[k]) for k in ("train", "val", "test")),
+        *(_decoded(*parts[k], side) for k in ("train", "val", "test")),
         {k: len(v[0]) for k, v in parts.items()},
         len(class_names),
         side,
         True,
         class_names,
     )
+
+
+def _class_names(root: Path, class_root: Path) -> list[str]:
+    """The sub-folders of ``class_root`` that hold images, sorted; at least two, or ``SuiteError``."""
+    class_names = sorted(p.name for p in class_root.iterdir() if p.is_dir() and _images_in(p))
+    if not class_names:
+        raise SuiteError(f"dataset folder {root} is empty: it needs one sub-folder of images per class")
+    if len(class_names) < 2:
+        raise SuiteError(f"dataset folder {root} has one class ({class_names[0]}); a classifier needs at least two")
+    return class_names
+
+
+def _listing(base: Path, class_names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The readable images under ``base/<class>/`` and their labels (the class's index in ``class_names``)."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        found = _readable(_images_in(base / name)) if (base / name).is_dir() else []
+        paths += [str(p) for p in found]
+        labels += [label] * len(found)
+    return paths, np.asarray(labels, dtype="int64")
+
+
+def _presplit_parts(root: Path, class_names: list[str]) -> Parts:
+    """``train/`` and ``test/`` as they are; ``val/`` (or ``validation/``) if there, else 10% of train, stratified."""
+    train_paths, train_labels = _listing(root / "train", class_names)
+    test = _listing(root / "test", class_names)
+    val_dir = next((root / d for d in ("val", "validation") if (root / d).is_dir()), None)
+    if val_dir is not None:
+        return {"train": (train_paths, train_labels), "val": _listing(val_dir, class_names), "test": test}
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(train_labels))
+    keep, val = train_test_split(index, test_size=0.1, stratify=train_labels, random_state=SPLIT_SEED)
+    return {
+        "train": ([train_paths[i] for i in keep], train_labels[keep]),
+        "val": ([train_paths[i] for i in val], train_labels[val]),
+        "test": test,
+    }
+
+
+def _carved_parts(root: Path, class_names: list[str]) -> Parts:
+    """One folder per class, split 70/10/20 with the fixed split seed."""
+    paths, labels = _listing(root, class_names)
+    if np.bincount(labels).min() < 5:
+        raise SuiteError(f"dataset folder {root} needs at least 5 readable images per class to split 70/10/20")
+    train, val, test = _stratified_split(labels, 0.1, 0.2)
+    return {
+        key: ([paths[i] for i in index], labels[index])
+        for key, index in zip(("train", "val", "test"), (train, val, test))
+    }
+
+
+def _decoded(paths: list[str], labels: np.ndarray, side: int) -> tf.data.Dataset:
+    """The split's images decoded to RGB at ``side``, shuffled once with the split seed.
+
+    Shuffled here so that a ``train_limit`` takes a sample of every class.
+    """
+
+    def decode(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(image, (side, side))
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
+
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(paths))
+    return tf.data.Dataset.from_tensor_slices(([paths[i] for i in order], labels[order])).map(decode)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from suite.registry import Case
+from suite.case import Case
 
 
 @dataclass(frozen=True)

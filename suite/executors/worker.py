@@ -42,8 +42,8 @@ def main(spec_path: str) -> int:
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
+    from suite.case import Case
     from suite.profiles import get_profile
-    from suite.registry import Case  # TEMPORARY
     from suite.runner import Runner
 
     case = Case.from_json(spec["case"])

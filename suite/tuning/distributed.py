@@ -23,8 +23,8 @@ import os
 import time
 from pathlib import Path
 
+from suite.case import Case
 from suite.errors import SuiteError
-from suite.registry import Case
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,10 @@ from typing import Any
 import keras
 import keras_tuner
 
+from suite.case import Case
 from suite.profiles import Profile
 from suite.regimes import Regime
-from suite.registry import Case
+from suite.registry import validate
 from suite.tuning.space import Spec, configure, declare
 
 LATENCY_CALLS = 10  # timed batch-1 calls per trial, after one tracing call and two warm-up calls
@@ -71,7 +72,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
     def configured(self, hp: keras_tuner.HyperParameters) -> tuple[Case, Regime]:
         """The case and regime this trial trains (its last phase lasts ``trial_epochs``)."""
         case, regime = configure(self.case, self.regime, self.space, hp.values)
-        return dataclasses.replace(case, epochs=case.trial_epochs), regime
+        return validate(dataclasses.replace(case, epochs=case.trial_epochs)), regime
 
     def _side(self) -> tuple[Any, int]:
         from suite.data.pipeline import input_side

@@ -35,8 +35,9 @@ import pandas as pd
 from keras_tuner.src.engine import base_tuner
 
 from suite import progress
+from suite.case import Case
 from suite.regimes import REGIMES, Regime
-from suite.registry import Case
+from suite.registry import validate
 from suite.tuning.hypermodel import CaseHyperModel
 from suite.tuning.space import configure, resolve_space, space_hash
 
@@ -205,7 +206,7 @@ def result_of(tuner: CaseTuner, case: Case, results_dir: Path) -> SearchResult:
     hypermodel: CaseHyperModel = tuner.hypermodel
     best_case, best_regime = configure(case, hypermodel.regime, hypermodel.space, values)
     seconds = sum(_metric(t, "trial_seconds") or 0.0 for t in trials)
-    return SearchResult(best_case, best_regime, values, len(trials), seconds, table)
+    return SearchResult(validate(best_case), best_regime, values, len(trials), seconds, table)
 
 
 def search(runner, case: Case, seed: int) -> SearchResult:

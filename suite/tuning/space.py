@@ -21,10 +21,10 @@ import hashlib
 import json
 from typing import Any
 
+from suite.case import FIELD_TYPES, OPTIMIZERS, SCHEDULES, Case
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.regimes import Regime
-from suite.registry import CASE_FIELDS, OPTIMIZERS, SCHEDULES, Case
 
 Spec = dict[str, Any]
 
@@ -60,15 +60,17 @@ DEFAULT_SPACE: dict[str, Spec] = {
 }
 
 
-def _field_type(name: str) -> str:
-    return "float" if name in REGIME_FIELDS else str(CASE_FIELDS[name].type)
+def _field_type(name: str) -> type:
+    """The type of a tunable name's values: its ``Case`` field's, or float for a regime field."""
+    return float if name in REGIME_FIELDS else FIELD_TYPES[name]
 
 
 def _spec(name: str, raw: Any, where: str) -> Spec:
     """One name's spec in canonical form, or ``SuiteError`` saying what was received."""
-    kind = _field_type(name)
-    number = (int,) if kind == "int" else (int, float)
-    wanted = str if kind == "str" else number
+    field_type = _field_type(name)
+    kind = field_type.__name__
+    number = (int,) if field_type is int else (int, float)
+    wanted = str if field_type is str else number
 
     def fail(why: str) -> SuiteError:
         return SuiteError(
@@ -91,7 +93,7 @@ def _spec(name: str, raw: Any, where: str) -> Spec:
             raise fail(f"choices must all be {kind}s")
         return {"choices": list(dict.fromkeys(values))}
     if keys in ({"min", "max"}, {"min", "max", "log"}):
-        if kind == "str":
+        if field_type is str:
             raise fail("is a name, so it takes choices, not a range")
         low, high, log = raw["min"], raw["max"], bool(raw.get("log", False))
         if any(isinstance(v, bool) or not isinstance(v, number) for v in (low, high)) or not low < high:
@@ -145,7 +147,7 @@ def declare(hp, space: dict[str, Spec]) -> None:
             hp.Choice(name, spec["choices"])
         elif "min" in spec:
             sampling = "log" if spec["log"] else "linear"
-            if _field_type(name) == "int":
+            if _field_type(name) is int:
                 hp.Int(name, spec["min"], spec["max"], sampling=sampling)
             else:
                 hp.Float(name, float(spec["min"]), float(spec["max"]), sampling=sampling)
@@ -161,4 +163,5 @@ def configure(case: Case, regime: Regime, space: dict[str, Spec], values: dict[s
     fraction = chosen.pop("freeze_fraction", regime.freeze_fraction)
     # A fully frozen backbone trains the head in one phase, as the frozen regime does.
     regime = dataclasses.replace(regime, freeze_fraction=float(fraction), head_first=fraction < 1.0)
-    return dataclasses.replace(case, **chosen).validate(), regime
+    # Not validated here (the registry, which validates, imports this module): callers pass it to registry.validate.
+    return dataclasses.replace(case, **chosen), regime

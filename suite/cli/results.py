@@ -1,0 +1,98 @@
+"""The commands that read results folders and train nothing: ``report``, ``compare`` and ``gate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from suite.cli._command import Command
+
+
+class Report(Command):
+    name = "report"
+    help = "rebuild tables, charts and report.html from a results folder"
+    description = (
+        "Rebuild DIR/summary.csv, DIR/tables/, DIR/charts/ and DIR/report.html from DIR/results.csv "
+        "and the side tables beside it; trains nothing."
+    )
+
+    @classmethod
+    def arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("results_dir", metavar="DIR")
+        parser.add_argument(
+            "--force", action="store_true", help="summarise rows from different machine fingerprints together"
+        )
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        """Rebuilds summary.csv, the tables, the charts and report.html from a results folder."""
+        from suite import report
+
+        for path in report.write_report(Path(args.results_dir), force=args.force):
+            print(path)
+        return 0
+
+
+class Compare(Command):
+    name = "compare"
+    help = "set two results folders side by side"
+    description = (
+        "Match the cases that ran ok in both RUN_A (the baseline) and RUN_B; print their accuracy, "
+        "latency p50 and throughput with deltas, marking those beyond the noise (seed spread for accuracy, the p50 "
+        "confidence interval for latency); write compare.csv, compare.md, compare.html and an accuracy-against-"
+        "latency chart with arrows from A to B. Trains nothing."
+    )
+
+    @classmethod
+    def arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run_a", metavar="RUN_A", help="the baseline results folder")
+        parser.add_argument("run_b", metavar="RUN_B", help="the results folder compared with it")
+        parser.add_argument("--out", metavar="DIR", help="where to write (default: RUN_B/compare-<RUN_A folder name>)")
+        parser.add_argument(
+            "--force", action="store_true", help="compare runs measured under different machine fingerprints"
+        )
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        """Prints the cases of two runs side by side and writes the table, a chart and a page to a folder."""
+        from suite.report import compare
+
+        comparison = compare.compare_runs(Path(args.run_a), Path(args.run_b), force=args.force)
+        out = Path(args.out) if args.out else compare.default_out(Path(args.run_a), Path(args.run_b))
+        paths = compare.write_comparison(comparison, out)
+        print(comparison.to_text())
+        print(f"\nwritten: {', '.join(str(p) for p in paths)}")
+        return 0
+
+
+class Gate(Command):
+    name = "gate"
+    help = "fail if a candidate run regressed against a baseline run"
+    description = (
+        "Compare CANDIDATE with BASELINE case by case: test accuracy may drop only within its noise "
+        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance. "
+        "Exit 1 names each regression."
+    )
+
+    @classmethod
+    def arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("baseline", metavar="BASELINE", help="results folder of the reference run")
+        parser.add_argument("candidate", metavar="CANDIDATE", help="results folder of the run under test")
+        parser.add_argument("--thresholds", metavar="FILE", help='TOML: [defaults] and [cases."GLOB"] thresholds')
+        parser.add_argument("--force", action="store_true", help="compare rows from different machine fingerprints")
+
+    @classmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        """Compares a candidate results folder with a baseline; exit 1 if any case regressed beyond its noise."""
+        from suite import gate
+
+        checks, only_one = gate.gate(Path(args.baseline), Path(args.candidate), args.thresholds, force=args.force)
+        print(gate.table(checks).to_string(index=False))
+        if only_one:
+            print(f"not compared (in one folder only): {', '.join(only_one)}")
+        failed = [c for c in checks if not c.passed]
+        for check in failed:
+            print(f"REGRESSION {check.message()}", file=sys.stderr)
+        print(f"gate: {len(checks) - len(failed)} of {len(checks)} checks passed")
+        return 1 if failed else 0
