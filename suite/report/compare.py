@@ -25,11 +25,10 @@ from suite.report import charts
 from suite.report._labels import place_labels
 from suite.report.folder import ResultsFolder
 from suite.report.html import STYLE, Image, table_html
-from suite.report.summary import point_label, summarise
+from suite.report.summary import by_case_and_device, per_case, point_label
 from suite.report.tables import Table, environment_table, number, percent
 
-KEYS = ["case_id", "device"]
-FIGURES = [
+FIGURES = [  # the per_case columns a comparison sets side by side
     "arch",
     "regime",
     "dataset",
@@ -128,13 +127,6 @@ def accuracy_noise(
     return half.where((n_a >= 2) & (n_b >= 2))
 
 
-def _per_case(folder: ResultsFolder) -> pd.DataFrame:
-    summary = summarise(folder.results)
-    if summary.empty:
-        return pd.DataFrame(columns=[*KEYS, *FIGURES]).set_index(KEYS)
-    return summary.drop_duplicates(KEYS).set_index(KEYS)[FIGURES]
-
-
 def deltas(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds B-minus-A deltas, the accuracy noise and the ``accuracy_changed``/``latency_changed`` marks.
 
@@ -166,7 +158,7 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
     """Matches the ok cases of ``run_a`` and ``run_b`` and computes deltas and noise (see the module docstring)."""
     a, b = ResultsFolder.read(run_a), ResultsFolder.read(run_b)
     require_one_fingerprint(pd.concat([a.ok, b.ok], ignore_index=True), force, f"{a.path} and {b.path}")
-    left, right = _per_case(a), _per_case(b)
+    left, right = (by_case_and_device(per_case(run.results), FIGURES) for run in (a, b))
     both = left.join(right, how="inner", lsuffix="_a", rsuffix="_b")
     several = len(set(left.index.get_level_values("device")) | set(right.index.get_level_values("device"))) > 1
     only_a, only_b = (
