@@ -24,11 +24,13 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from suite.regimes import FREEZE_SWEEP, REGIMES  # noqa: E402
 from suite.report._labels import place_labels  # noqa: E402
 from suite.report.summary import pareto_front, point_label, regime_order  # noqa: E402
-from suite.report.tables import FREEZE_SWEEP, FROZEN_PERCENT, with_models  # noqa: E402
+from suite.report.tables import with_models  # noqa: E402
 
-REGIME_MARKERS = {"scratch": "o", "frozen": "s", "finetune": "D", "freeze25": "v", "freeze50": "^", "freeze75": "<"}
+# Presentation only (the order is ``regime_order``'s); a regime without a marker here takes a spare one.
+REGIME_MARKERS = {"scratch": "o", "frozen": "s", "freeze75": "<", "freeze50": "^", "freeze25": "v", "finetune": "D"}
 SPARE_MARKERS = ("P", "X", "*", "h", "p", ">")
 LEGEND_RIGHT = 0.78  # share of the figure width left to the panels; the legend takes the rest
 
@@ -325,7 +327,8 @@ def freeze_depth_sweep(summary: pd.DataFrame, device: str, style: Style | None =
     dashes = {m: ("-", "--", ":", "-.")[i % 4] for i, m in enumerate(models)}
     for axis, dataset in zip(axes, datasets):
         for model, line in rows[rows["dataset"] == dataset].groupby("model"):
-            line = line.assign(frozen=line["regime"].map(FROZEN_PERCENT)).sort_values("frozen", ascending=False)
+            frozen = line["regime"].map(lambda r: REGIMES[r].frozen_percent)
+            line = line.assign(frozen=frozen).sort_values("frozen", ascending=False)
             axis.errorbar(
                 line["frozen"],
                 100 * line["test_accuracy_mean"],
@@ -338,8 +341,8 @@ def freeze_depth_sweep(summary: pd.DataFrame, device: str, style: Style | None =
                 label=model,
             )
         axis.set_xlim(105, -5)
-        axis.set_xticks(list(FROZEN_PERCENT.values()))
-        axis.set_xticklabels([f"{p}%\n{r}" for r, p in FROZEN_PERCENT.items()], fontsize=8)
+        axis.set_xticks([REGIMES[r].frozen_percent for r in FREEZE_SWEEP])
+        axis.set_xticklabels([f"{REGIMES[r].frozen_percent}%\n{r}" for r in FREEZE_SWEEP], fontsize=8)
         axis.set_xlabel("backbone weight layers frozen (%)")
         axis.set_ylabel("test accuracy (%)")
         axis.set_title(dataset, fontsize=10)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-# The regimes in the order the freeze-depth study reads: random start, then from all frozen to none frozen.
-REGIME_ORDER = ("scratch", "frozen", "freeze75", "freeze50", "freeze25", "finetune")
+from suite.regimes import REGIMES
+
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
 MATCH_KEYS = ["case_id", "device"]  # what two runs are matched on (compare, gate): a case on one device
 
@@ -100,9 +100,9 @@ def pareto_front(points: pd.DataFrame, x: str, y: str, lower_x_is_better: bool =
 
 
 def regime_order(regimes) -> list[str]:
-    """``regimes`` in ``REGIME_ORDER``, any others after them alphabetically."""
-    known = [r for r in REGIME_ORDER if r in set(regimes)]
-    return known + sorted(set(regimes) - set(REGIME_ORDER))
+    """``regimes`` in the study's reading order (``suite.regimes.REGIMES``), any others after them alphabetically."""
+    known = [r for r in REGIMES if r in set(regimes)]
+    return known + sorted(set(regimes) - set(REGIMES))
 
 
 def model_label(case_id: str, arch: str, regime: str) -> str:
