@@ -24,7 +24,7 @@ from suite.errors import SuiteError
 from suite.report import charts
 from suite.report._labels import place_labels
 from suite.report.folder import ResultsFolder
-from suite.report.html import STYLE, Image, table_html
+from suite.report.html import Image, page, table_html
 from suite.report.summary import by_case_and_device, per_case, point_label
 from suite.report.tables import Table, environment_table, number, percent
 
@@ -258,21 +258,13 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         paths += [png, svg]
         images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes()))
     both = pd.concat([comparison.a.results, comparison.b.results], ignore_index=True)
-    only = "".join(
+    only = [
         f"<p>Only in {side} ({len(ids)}): {html.escape(', '.join(ids))}</p>"
         for side, ids in (("A", comparison.only_a), ("B", comparison.only_b))
         if ids
-    )
-    title = html.escape(table.title)
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Compare: {title}</title>'
-        f"<style>{STYLE}</style></head><body><h1>Compare: {title}</h1>"
-        + "".join(image.to_html() for image in images)
-        + table_html(table, level=2)
-        + only
-        + table_html(environment_table(both), level=2)
-        + "</body></html>\n"
-    )
+    ]
+    body = [image.to_html() for image in images]
+    body += [table_html(table, level=2), *only, table_html(environment_table(both), level=2)]
     html_path = out / "compare.html"
-    html_path.write_text(page, encoding="utf-8")
+    html_path.write_text(page(f"Compare: {table.title}", body), encoding="utf-8")
     return [html_path, *paths]
