@@ -205,12 +205,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
             axis.annotate(
                 "", end, start, arrowprops=dict(arrowstyle="->", color=colour, linewidth=1, shrinkA=4, shrinkB=4)
             )
-        charts.log_axis(axis)
-        axis.set_xlabel("latency p50 at batch 1 (ms, log scale)")
-        axis.set_ylabel("test accuracy (%)")
-        axis.set_title(dataset, fontsize=10)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.margins(x=0.15, y=0.12)
+        charts.accuracy_axis(axis, charts.METRICS["latency"].label, dataset)
     handles = style.handles(frame["arch"], frame["regime"])
     handles += [
         plt.Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="", label=f"A: {name_a}"),
@@ -220,9 +215,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
     for axis, dataset in zip(axes, datasets):
         rows = frame[frame["dataset"] == dataset]
         changed = rows[rows["accuracy_changed"].fillna(False) | rows["latency_changed"].fillna(False)]
-        axis.autoscale_view()
-        axis.set_xlim(axis.get_xlim())
-        axis.set_ylim(axis.get_ylim())
+        charts.freeze_limits(axis)
         points = list(zip(rows["latency_p50_ms_a"], 100 * rows["test_accuracy_mean_a"]))
         points += list(zip(rows["latency_p50_ms_b"], 100 * rows["test_accuracy_mean_b"]))
         place_labels(
