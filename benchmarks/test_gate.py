@@ -1,4 +1,4 @@
-"""The accuracy and latency-p90 gate as pytest tests: one test per case and figure (see ``suite.gate``).
+"""The accuracy and latency-p90 gate as pytest tests: one test per case, device and figure (see ``suite.gate``).
 
     pytest benchmarks/test_gate.py --baseline results/main --candidate results/branch [--gate-thresholds FILE]
 
@@ -24,7 +24,8 @@ def pytest_generate_tests(metafunc):
     checks, _ = gate(
         baseline, candidate, metafunc.config.getoption("gate_thresholds"), metafunc.config.getoption("gate_force")
     )
-    metafunc.parametrize("check", checks, ids=[f"{c.case_id}-{c.figure}" for c in checks])
+    ids = ["-".join(filter(None, (c.case_id, c.device, c.figure))) for c in checks]
+    metafunc.parametrize("check", checks, ids=ids)
 
 
 def test_case_has_not_regressed(check):

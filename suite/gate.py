@@ -1,8 +1,10 @@
 """The regression gate pytest-benchmark lacks: test accuracy within its noise, latency p90 within a tolerance.
 
 ``suite gate BASELINE CANDIDATE`` (or ``pytest benchmarks/test_gate.py
---baseline A --candidate B``) compares two results folders case by case, over
-the ``ok`` rows of the cases both hold:
+--baseline A --candidate B``) compares two results folders case by case and
+device by device (a case's CPU and GPU rows are never pooled), over the ``ok``
+rows of the cases and devices both hold, as ``suite.report.summary.per_case``
+aggregates them:
 
 - **accuracy**: the candidate fails if its mean test accuracy is below the
   baseline's by more than ``max(accuracy_min_drop, accuracy_z * sqrt(se_a**2 + se_b**2))``.
@@ -39,6 +41,7 @@ import pandas as pd
 from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
+from suite.report.summary import by_case_and_device, per_case
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,10 @@ def thresholds_for(case_id: str, defaults: Thresholds, per_case: list[tuple[str,
 
 @dataclass(frozen=True)
 class Check:
-    """One figure of one case: both values, the allowed band, and the verdict."""
+    """One figure of one case on one device: both values, the allowed band, and the verdict."""
 
     case_id: str
+    device: str  # cpu or gpu; "" where the rows do not say
     figure: str  # test_accuracy or latency_p90_ms
     baseline: float
     candidate: float
@@ -97,75 +101,69 @@ class Check:
     def message(self) -> str:
         verdict = "ok" if self.passed else "REGRESSED"
         return (
-            f"{self.case_id}: {self.figure} {self.candidate:.4g} against baseline {self.baseline:.4g}; "
-            f"allowed {self.band}: {verdict}"
+            f"{case_name(self.case_id, self.device)}: {self.figure} {self.candidate:.4g} against baseline "
+            f"{self.baseline:.4g}; allowed {self.band}: {verdict}"
         )
 
 
-def _per_case(frame: pd.DataFrame) -> pd.DataFrame:
-    ok = frame[frame["status"] == "ok"]
-    return ok.groupby("case_id").agg(
-        n=("seed", "nunique"),
-        accuracy=("test_accuracy", "mean"),
-        accuracy_std=("test_accuracy", "std"),
-        test_images=("test_images", "median"),
-        latency_p90_ms=("latency_p90_ms", "median"),
-    )
+def case_name(case_id: str, device: str) -> str:
+    """``case_id (device)``, or the id alone where the rows name no device."""
+    return f"{case_id} ({device})" if device else case_id
 
 
-def standard_error(row: pd.Series) -> float:
+FIGURES = ["seeds", "test_accuracy_mean", "test_accuracy_std", "test_images", "latency_p90_ms"]  # of per_case
+
+
+def standard_error(case: pd.Series) -> float:
     """The larger of the seed spread's and the test set's standard error of a run's mean accuracy."""
-    p = min(max(row["accuracy"], 0.0), 1.0)
-    binomial = math.sqrt(p * (1 - p) / max(1.0, row["test_images"] * row["n"]))
-    seeds = row["accuracy_std"] / math.sqrt(row["n"]) if row["n"] >= 2 else 0.0
+    n, p = case["seeds"], min(max(case["test_accuracy_mean"], 0.0), 1.0)
+    binomial = math.sqrt(p * (1 - p) / max(1.0, case["test_images"] * n))
+    seeds = case["test_accuracy_std"] / math.sqrt(n) if n >= 2 else 0.0
     return max(binomial, seeds)
+
+
+def accuracy_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check:
+    """Fails a mean accuracy that dropped by more than ``accuracy_z`` standard errors (or ``accuracy_min_drop``)."""
+    noise = limits.accuracy_z * math.hypot(standard_error(old), standard_error(new))
+    drop = max(limits.accuracy_min_drop, noise)
+    floor = old["test_accuracy_mean"] - drop
+    band = (
+        f">= {floor:.4f} (a drop of {drop:.4f}: {limits.accuracy_z:g} standard errors, "
+        f"seeds {int(old['seeds'])} and {int(new['seeds'])})"
+    )
+    mean = new["test_accuracy_mean"]
+    return Check(*key, "test_accuracy", old["test_accuracy_mean"], mean, floor, band, bool(mean >= floor))
+
+
+def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check | None:
+    """Fails a batch-1 p90 above the baseline's by more than ``latency_p90_tolerance``; None where one lacks it."""
+    before, after = old["latency_p90_ms"], new["latency_p90_ms"]
+    if pd.isna(before) or pd.isna(after):
+        return None
+    ceiling = before * (1 + limits.latency_p90_tolerance)
+    band = f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%)"
+    return Check(*key, "latency_p90_ms", before, after, ceiling, band, bool(after <= ceiling))
 
 
 def gate(
     baseline_dir: Path, candidate_dir: Path, thresholds: str | Path | None = None, force: bool = False
 ) -> tuple[list[Check], list[str]]:
-    """Every check of every case in both folders, and the case ids only one of them holds."""
-    defaults, per_case = load_thresholds(thresholds)
+    """Every check of every case and device in both folders, and the ``case (device)`` only one of them holds."""
+    defaults, per_glob = load_thresholds(thresholds)
     baseline, candidate = storage.read_results(Path(baseline_dir)), storage.read_results(Path(candidate_dir))
     both = pd.concat([baseline[baseline["status"] == "ok"], candidate[candidate["status"] == "ok"]])
     require_one_fingerprint(both, force, f"the baseline {baseline_dir} and the candidate {candidate_dir}")
-    a, b = _per_case(baseline), _per_case(candidate)
+    a, b = (by_case_and_device(per_case(rows), FIGURES) for rows in (baseline, candidate))
     common = sorted(set(a.index) & set(b.index))
     if not common:
         raise SuiteError(f"no ok case is in both {baseline_dir} and {candidate_dir}; nothing to gate")
     checks = []
-    for case_id in common:
-        limits = thresholds_for(case_id, defaults, per_case)
-        old, new = a.loc[case_id], b.loc[case_id]
-        noise = limits.accuracy_z * math.hypot(standard_error(old), standard_error(new))
-        drop = max(limits.accuracy_min_drop, noise)
-        checks.append(
-            Check(
-                case_id,
-                "test_accuracy",
-                old["accuracy"],
-                new["accuracy"],
-                old["accuracy"] - drop,
-                f">= {old['accuracy'] - drop:.4f} (a drop of {drop:.4f}: {limits.accuracy_z:g} standard errors, "
-                f"seeds {int(old['n'])} and {int(new['n'])})",
-                bool(new["accuracy"] >= old["accuracy"] - drop),
-            )
-        )
-        if pd.notna(old["latency_p90_ms"]) and pd.notna(new["latency_p90_ms"]):
-            ceiling = old["latency_p90_ms"] * (1 + limits.latency_p90_tolerance)
-            checks.append(
-                Check(
-                    case_id,
-                    "latency_p90_ms",
-                    old["latency_p90_ms"],
-                    new["latency_p90_ms"],
-                    ceiling,
-                    f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%)",
-                    bool(new["latency_p90_ms"] <= ceiling),
-                )
-            )
-    only_one = sorted(set(a.index) ^ set(b.index))
-    return checks, only_one
+    for key in common:
+        limits = thresholds_for(key[0], defaults, per_glob)
+        old, new = a.loc[key], b.loc[key]
+        checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits)]
+    only_one = sorted(case_name(*key) for key in set(a.index) ^ set(b.index))
+    return [c for c in checks if c is not None], only_one
 
 
 def table(checks: list[Check]) -> pd.DataFrame:
@@ -173,6 +171,7 @@ def table(checks: list[Check]) -> pd.DataFrame:
         [
             {
                 "case_id": c.case_id,
+                "device": c.device,
                 "figure": c.figure,
                 "baseline": round(c.baseline, 4),
                 "candidate": round(c.candidate, 4),

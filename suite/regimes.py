@@ -22,12 +22,22 @@ class Regime:
     summary: str
     searched: bool = False  # a KerasTuner search (suite.tuning) picks the settings, then the best is trained
 
+    @property
+    def frozen_percent(self) -> int:
+        """``freeze_fraction`` in whole percent, as the reports label it (``freeze75`` -> 75)."""
+        return round(100 * self.freeze_fraction)
 
+
+# In the order the study reads them (reports list regimes so): random start, then from all frozen to none
+# frozen, then the searched one.
 REGIMES: dict[str, Regime] = {
     r.name: r
     for r in (
         Regime("scratch", False, 0.0, False, "random initialisation, everything trainable"),
         Regime("frozen", True, 1.0, False, "pretrained backbone frozen, new head trained"),
+        Regime("freeze75", True, 0.75, True, "first 75% of backbone layers frozen, the rest fine-tuned"),
+        Regime("freeze50", True, 0.50, True, "first 50% of backbone layers frozen, the rest fine-tuned"),
+        Regime("freeze25", True, 0.25, True, "first 25% of backbone layers frozen, the rest fine-tuned"),
         Regime(
             "finetune",
             True,
@@ -35,9 +45,6 @@ REGIMES: dict[str, Regime] = {
             True,
             "head first, then the whole backbone at a lower learning rate, batch norm in inference mode",
         ),
-        Regime("freeze25", True, 0.25, True, "first 25% of backbone layers frozen, the rest fine-tuned"),
-        Regime("freeze50", True, 0.50, True, "first 50% of backbone layers frozen, the rest fine-tuned"),
-        Regime("freeze75", True, 0.75, True, "first 75% of backbone layers frozen, the rest fine-tuned"),
         Regime(
             "tuned",
             True,
@@ -49,3 +56,8 @@ REGIMES: dict[str, Regime] = {
         ),
     )
 }
+
+# The freeze-depth study: the pretrained regimes whose frozen share is fixed (not searched), most frozen first.
+FREEZE_SWEEP: tuple[str, ...] = tuple(
+    r.name for r in sorted(REGIMES.values(), key=lambda r: -r.freeze_fraction) if r.pretrained and not r.searched
+)

@@ -17,6 +17,7 @@ from suite import storage
 from suite.cli import main
 from suite.errors import SuiteError
 from suite.report import charts, compare
+from suite.report import html as report_html
 
 FIXTURES = Path(__file__).resolve().parent.parent / "results" / "fixtures"
 RUN_A, RUN_B = FIXTURES / "report-smoke", FIXTURES / "report-rerun"
@@ -151,6 +152,8 @@ def test_suite_compare_prints_the_table_and_writes_its_folder(tmp_path, capsys):
     assert len(pd.read_csv(out / "compare.csv")) == len(storage.read_results(RUN_B)["case_id"].unique())
     page = (out / "compare.html").read_text()
     assert "data:image/png;base64," in page and "<table" in page
+    skeleton = report_html.page("Compare: report-smoke → report-rerun", []).removesuffix("</body></html>\n")
+    assert page.startswith(skeleton) and page.endswith("</body></html>\n")  # the report's own page skeleton
 
 
 def test_the_default_folder_is_inside_run_b(tmp_path):

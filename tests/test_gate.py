@@ -58,7 +58,15 @@ def test_a_baseline_8x_faster_fails_the_compare_and_one_8x_slower_passes(tmp_pat
     assert "Performance has regressed" in faster.stdout + faster.stderr
 
 
-def rows(results: Path, accuracies: list[float], p90_ms: float, fingerprint: str = "aaaaaaaaaaaa", images=360):
+def rows(
+    results: Path,
+    accuracies: list[float],
+    p90_ms: float,
+    fingerprint: str = "aaaaaaaaaaaa",
+    images: int = 360,
+    device: str | None = None,
+) -> Path:
+    """Appends one ok row of simple_cnn.scratch.digits per accuracy (seeds 0, 1, ...), on ``device`` if given."""
     storage.prepare(results)
     for seed, accuracy in enumerate(accuracies):
         storage.append_row(
@@ -71,6 +79,7 @@ def rows(results: Path, accuracies: list[float], p90_ms: float, fingerprint: str
                 "test_images": images,
                 "latency_p90_ms": p90_ms,
                 "fingerprint": fingerprint,
+                **({"device": device} if device else {}),
             },
         )
     return results
@@ -107,6 +116,46 @@ def test_latency_p90_may_rise_only_within_the_tolerance_and_toml_sets_it_per_cas
     assert latency.passed and latency.limit == pytest.approx(2.6)
 
 
+def test_a_gpu_regression_is_not_hidden_by_the_cpu_rows_of_the_same_case(tmp_path, capsys):
+    baseline, candidate = tmp_path / "a", tmp_path / "b"
+    for folder, gpu_p90_ms in ((baseline, 1.0), (candidate, 2.0)):
+        rows(folder, [0.95], 10.0, device="cpu")
+        rows(folder, [0.95], gpu_p90_ms, device="gpu")
+    # Pooled over both devices the p90 medians are 5.5 and 6.0 ms, within 15%; on the GPU alone it doubled.
+    checks, only_one = gate.gate(baseline, candidate)
+    assert [c.passed for c in checks if c.figure == "latency_p90_ms"] == [True, False]
+    assert only_one == []
+    latency = {c.device: c for c in checks if c.figure == "latency_p90_ms"}
+    assert (latency["cpu"].baseline, latency["cpu"].candidate) == (10.0, 10.0)
+    assert (latency["gpu"].baseline, latency["gpu"].candidate) == (1.0, 2.0)
+    assert "simple_cnn.scratch.digits (gpu): latency_p90_ms 2 against baseline 1" in latency["gpu"].message()
+    assert main(["gate", str(baseline), str(candidate)]) == 1
+    out, err = capsys.readouterr()
+    printed = [line.split() for line in out.splitlines()]
+    assert printed[0] == ["case_id", "device", "figure", "baseline", "candidate", "limit", "verdict"]
+    verdicts = {(line[1], line[2]): line[-1] for line in printed[1:5]}
+    assert verdicts == {
+        ("cpu", "test_accuracy"): "ok",
+        ("cpu", "latency_p90_ms"): "ok",
+        ("gpu", "test_accuracy"): "ok",
+        ("gpu", "latency_p90_ms"): "REGRESSED",
+    }
+    assert "REGRESSION simple_cnn.scratch.digits (gpu): latency_p90_ms" in err
+
+
+def test_a_device_in_one_folder_only_is_listed_not_pooled_into_the_other(tmp_path):
+    baseline, candidate = tmp_path / "a", tmp_path / "b"
+    rows(baseline, [0.95], 2.0, images=10_000, device="cpu")
+    rows(baseline, [0.99], 2.0, images=10_000, device="gpu")
+    rows(candidate, [0.95], 2.0, images=10_000, device="cpu")
+    # Pooled, the baseline's 0.97 against the candidate's CPU-only 0.95 is a drop of 0.02, beyond the 0.0054
+    # that 10,000 test images allow; per device the CPU did not move and the GPU has nothing to compare.
+    checks, only_one = gate.gate(baseline, candidate)
+    assert all(c.passed for c in checks)
+    assert {c.device for c in checks} == {"cpu"}
+    assert only_one == ["simple_cnn.scratch.digits (gpu)"]
+
+
 def test_the_gate_refuses_other_machines_and_bad_thresholds(tmp_path, capsys):
     baseline = rows(tmp_path / "a", [0.95], 2.0)
     elsewhere = rows(tmp_path / "b", [0.95], 2.0, fingerprint="bbbbbbbbbbbb")
@@ -140,6 +189,6 @@ def test_the_accuracy_gate_passes_another_seed_and_fails_a_run_on_shuffled_label
     assert main(["gate", str(base / "seed0"), str(base / "seed1"), "--thresholds", str(thresholds)]) == 0
     assert main(["gate", str(base / "seed0"), str(base / "shuffled"), "--thresholds", str(thresholds)]) == 1
     err = capsys.readouterr().err
-    assert "REGRESSION simple_cnn.scratch.digits: test_accuracy" in err and "allowed >=" in err
+    assert "REGRESSION simple_cnn.scratch.digits (cpu): test_accuracy" in err and "allowed >=" in err
     shuffled = storage.read_results(base / "shuffled").iloc[0]
     assert shuffled["test_accuracy"] < 0.3 and json.loads(shuffled["case_json"])["label_noise"] == 1.0

@@ -20,8 +20,10 @@ from matplotlib.text import Annotation, Text
 from suite import report, storage
 from suite.cli import main
 from suite.errors import SuiteError
+from suite.regimes import FREEZE_SWEEP, REGIMES
 from suite.report import charts, tables
 from suite.report.folder import ResultsFolder
+from suite.report.summary import regime_order
 
 FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "report-smoke"
 CPU = "cpu: Intel(R) Xeon(R) Processor @ 2.80GHz x2"
@@ -113,6 +115,19 @@ def test_freeze_depth_table_runs_from_frozen_to_finetune(rows, summary):
         assert frame.loc[(CPU, arch), "finetune_minus_frozen_points"] == pytest.approx(100 * change)
     # resnet50 and the hub twin ran frozen and finetune only: still a sweep of two points.
     assert (CPU, "resnet50") in frame.index and pd.isna(frame.loc[(CPU, "resnet50"), "freeze50_mean"])
+
+
+def test_regimes_read_in_the_order_of_suite_regimes_and_the_sweep_is_its_fixed_freezes():
+    assert regime_order(["tuned", "zeta", "finetune", "freeze75", "scratch", "alpha"]) == [
+        "scratch",
+        "freeze75",
+        "finetune",
+        "tuned",
+        "alpha",
+        "zeta",
+    ]
+    assert FREEZE_SWEEP == ("frozen", "freeze75", "freeze50", "freeze25", "finetune")  # pretrained, not searched
+    assert [REGIMES[r].frozen_percent for r in FREEZE_SWEEP] == [100, 75, 50, 25, 0]
 
 
 def test_the_suite_resnet_is_set_beside_keras_resnet50_in_the_regimes_both_ran(summary):

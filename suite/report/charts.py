@@ -24,11 +24,13 @@ from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from suite.regimes import FREEZE_SWEEP, REGIMES  # noqa: E402
 from suite.report._labels import place_labels  # noqa: E402
 from suite.report.summary import pareto_front, point_label, regime_order  # noqa: E402
-from suite.report.tables import FREEZE_SWEEP, FROZEN_PERCENT, with_models  # noqa: E402
+from suite.report.tables import with_models  # noqa: E402
 
-REGIME_MARKERS = {"scratch": "o", "frozen": "s", "finetune": "D", "freeze25": "v", "freeze50": "^", "freeze75": "<"}
+# Presentation only (the order is ``regime_order``'s); a regime without a marker here takes a spare one.
+REGIME_MARKERS = {"scratch": "o", "frozen": "s", "freeze75": "<", "freeze50": "^", "freeze25": "v", "finetune": "D"}
 SPARE_MARKERS = ("P", "X", "*", "h", "p", ">")
 LEGEND_RIGHT = 0.78  # share of the figure width left to the panels; the legend takes the rest
 
@@ -111,6 +113,60 @@ def finish(figure: Figure, title: str, handles: list) -> None:
     figure.tight_layout(rect=(0, 0, LEGEND_RIGHT, 1))
 
 
+def accuracy_axis(axis, xlabel: str, dataset: str) -> None:
+    """A panel of test accuracy against a log-scale ``xlabel``, titled by its dataset."""
+    log_axis(axis)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title(dataset, fontsize=10)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.margins(x=0.15, y=0.12)
+
+
+def freeze_limits(axis) -> None:
+    """Fixes the axis limits to what is drawn, so that labels placed next cannot move them."""
+    axis.autoscale_view()
+    axis.set_xlim(axis.get_xlim())
+    axis.set_ylim(axis.get_ylim())
+
+
+def _error_bars(axis, points: pd.DataFrame, style: Style, latency_ci: bool) -> None:
+    """One marker per case at (``x``, ``y``): accuracy ± seed std and, if ``latency_ci``, the p50 95% interval."""
+    for _, row in points.iterrows():
+        xerr = None
+        if latency_ci and pd.notna(row.get("latency_p50_ci_low_ms")):
+            x = row["x"]
+            xerr = [[max(x - row["latency_p50_ci_low_ms"], 0)], [max(row["latency_p50_ci_high_ms"] - x, 0)]]
+        axis.errorbar(
+            row["x"],
+            row["y"],
+            yerr=100 * row["test_accuracy_std"],
+            xerr=xerr,
+            fmt=style.markers[row["regime"]],
+            color=style.colours[row["arch"]],
+            markersize=7,
+            markeredgecolor="black",
+            markeredgewidth=0.5,
+            elinewidth=0.8,
+            capsize=2,
+            alpha=0.9,
+        )
+
+
+def _frontier(axis, points: pd.DataFrame, lower_x_is_better: bool) -> None:
+    """The Pareto frontier of (``x``, ``y``) as a dashed staircase, its cases labelled clear of every marker."""
+    front = pareto_front(points, "x", "y", lower_x_is_better=lower_x_is_better)
+    freeze_limits(axis)
+    where = "post" if lower_x_is_better else "pre"
+    axis.step(front["x"], front["y"], where=where, color="0.4", linestyle="--", linewidth=1, zorder=0)
+    place_labels(
+        axis,
+        list(zip(front["x"], front["y"])),
+        [point_label(c, a, r) for c, a, r in zip(front["case_id"], front["arch"], front["regime"])],
+        avoid=list(zip(points["x"], points["y"])),
+    )
+
+
 def accuracy_against(summary: pd.DataFrame, metric: str, device: str, style: Style | None = None) -> Figure | None:
     """Test accuracy against ``METRICS[metric]`` (log x) for one device, one panel per dataset.
 
@@ -125,63 +181,23 @@ def accuracy_against(summary: pd.DataFrame, metric: str, device: str, style: Sty
         return None
     style = style or Style.of(summary)
     datasets = sorted(rows["dataset"].unique())
+    points = {
+        dataset: with_models(rows[rows["dataset"] == dataset]).assign(
+            x=lambda f: f[spec.column] * spec.scale, y=lambda f: 100 * f["test_accuracy_mean"]
+        )
+        for dataset in datasets
+    }
     figure, axes = panels(len(datasets))
     for axis, dataset in zip(axes, datasets):
-        points = with_models(rows[rows["dataset"] == dataset])
-        x = points[spec.column] * spec.scale
-        y = 100 * points["test_accuracy_mean"]
-        for (_, row), px, py in zip(points.iterrows(), x, y):
-            xerr = None
-            if metric == "latency" and pd.notna(row.get("latency_p50_ci_low_ms")):
-                xerr = [[max(px - row["latency_p50_ci_low_ms"], 0)], [max(row["latency_p50_ci_high_ms"] - px, 0)]]
-            axis.errorbar(
-                px,
-                py,
-                yerr=100 * row["test_accuracy_std"],
-                xerr=xerr,
-                fmt=style.markers[row["regime"]],
-                color=style.colours[row["arch"]],
-                markersize=7,
-                markeredgecolor="black",
-                markeredgewidth=0.5,
-                elinewidth=0.8,
-                capsize=2,
-                alpha=0.9,
-            )
-        log_axis(axis)
-        axis.set_xlabel(spec.label)
-        axis.set_ylabel("test accuracy (%)")
-        axis.set_title(dataset, fontsize=10)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.margins(x=0.15, y=0.12)
+        _error_bars(axis, points[dataset], style, latency_ci=metric == "latency")
+        accuracy_axis(axis, spec.label, dataset)
     handles = style.handles(rows["arch"], rows["regime"])
     handles.append(Line2D([], [], color="0.4", linestyle="--", label="Pareto frontier"))
     bars = "error bars: accuracy ± seed std" + ("\nand latency p50 95% CI" if metric == "latency" else "")
     handles.append(Line2D([], [], color="0.2", marker="|", linestyle="-", linewidth=0.8, label=bars))
     finish(figure, f"Test accuracy against {spec.title}\n{device}", handles)
     for axis, dataset in zip(axes, datasets):
-        points = with_models(rows[rows["dataset"] == dataset]).assign(
-            x=lambda f: f[spec.column] * spec.scale, y=lambda f: 100 * f["test_accuracy_mean"]
-        )
-        front = pareto_front(points, "x", "y", lower_x_is_better=spec.lower_is_better)
-        axis.autoscale_view()
-        axis.set_xlim(axis.get_xlim())
-        axis.set_ylim(axis.get_ylim())
-        axis.step(
-            front["x"],
-            front["y"],
-            where="post" if spec.lower_is_better else "pre",
-            color="0.4",
-            linestyle="--",
-            linewidth=1,
-            zorder=0,
-        )
-        place_labels(
-            axis,
-            list(zip(front["x"], front["y"])),
-            [point_label(c, a, r) for c, a, r in zip(front["case_id"], front["arch"], front["regime"])],
-            avoid=list(zip(points["x"], points["y"])),
-        )
+        _frontier(axis, points[dataset], spec.lower_is_better)
     return figure
 
 
@@ -325,7 +341,8 @@ def freeze_depth_sweep(summary: pd.DataFrame, device: str, style: Style | None =
     dashes = {m: ("-", "--", ":", "-.")[i % 4] for i, m in enumerate(models)}
     for axis, dataset in zip(axes, datasets):
         for model, line in rows[rows["dataset"] == dataset].groupby("model"):
-            line = line.assign(frozen=line["regime"].map(FROZEN_PERCENT)).sort_values("frozen", ascending=False)
+            frozen = line["regime"].map(lambda r: REGIMES[r].frozen_percent)
+            line = line.assign(frozen=frozen).sort_values("frozen", ascending=False)
             axis.errorbar(
                 line["frozen"],
                 100 * line["test_accuracy_mean"],
@@ -338,8 +355,8 @@ def freeze_depth_sweep(summary: pd.DataFrame, device: str, style: Style | None =
                 label=model,
             )
         axis.set_xlim(105, -5)
-        axis.set_xticks(list(FROZEN_PERCENT.values()))
-        axis.set_xticklabels([f"{p}%\n{r}" for r, p in FROZEN_PERCENT.items()], fontsize=8)
+        axis.set_xticks([REGIMES[r].frozen_percent for r in FREEZE_SWEEP])
+        axis.set_xticklabels([f"{REGIMES[r].frozen_percent}%\n{r}" for r in FREEZE_SWEEP], fontsize=8)
         axis.set_xlabel("backbone weight layers frozen (%)")
         axis.set_ylabel("test accuracy (%)")
         axis.set_title(dataset, fontsize=10)

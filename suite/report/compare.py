@@ -24,12 +24,11 @@ from suite.errors import SuiteError
 from suite.report import charts
 from suite.report._labels import place_labels
 from suite.report.folder import ResultsFolder
-from suite.report.html import STYLE, Image, table_html
-from suite.report.summary import point_label, summarise
+from suite.report.html import Image, page, table_html
+from suite.report.summary import by_case_and_device, per_case, point_label
 from suite.report.tables import Table, environment_table, number, percent
 
-KEYS = ["case_id", "device"]
-FIGURES = [
+FIGURES = [  # the per_case columns a comparison sets side by side
     "arch",
     "regime",
     "dataset",
@@ -128,13 +127,6 @@ def accuracy_noise(
     return half.where((n_a >= 2) & (n_b >= 2))
 
 
-def _per_case(folder: ResultsFolder) -> pd.DataFrame:
-    summary = summarise(folder.results)
-    if summary.empty:
-        return pd.DataFrame(columns=[*KEYS, *FIGURES]).set_index(KEYS)
-    return summary.drop_duplicates(KEYS).set_index(KEYS)[FIGURES]
-
-
 def deltas(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds B-minus-A deltas, the accuracy noise and the ``accuracy_changed``/``latency_changed`` marks.
 
@@ -166,7 +158,7 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
     """Matches the ok cases of ``run_a`` and ``run_b`` and computes deltas and noise (see the module docstring)."""
     a, b = ResultsFolder.read(run_a), ResultsFolder.read(run_b)
     require_one_fingerprint(pd.concat([a.ok, b.ok], ignore_index=True), force, f"{a.path} and {b.path}")
-    left, right = _per_case(a), _per_case(b)
+    left, right = (by_case_and_device(per_case(run.results), FIGURES) for run in (a, b))
     both = left.join(right, how="inner", lsuffix="_a", rsuffix="_b")
     several = len(set(left.index.get_level_values("device")) | set(right.index.get_level_values("device"))) > 1
     only_a, only_b = (
@@ -213,12 +205,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
             axis.annotate(
                 "", end, start, arrowprops=dict(arrowstyle="->", color=colour, linewidth=1, shrinkA=4, shrinkB=4)
             )
-        charts.log_axis(axis)
-        axis.set_xlabel("latency p50 at batch 1 (ms, log scale)")
-        axis.set_ylabel("test accuracy (%)")
-        axis.set_title(dataset, fontsize=10)
-        axis.grid(True, which="both", alpha=0.3)
-        axis.margins(x=0.15, y=0.12)
+        charts.accuracy_axis(axis, charts.METRICS["latency"].label, dataset)
     handles = style.handles(frame["arch"], frame["regime"])
     handles += [
         plt.Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="", label=f"A: {name_a}"),
@@ -228,9 +215,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
     for axis, dataset in zip(axes, datasets):
         rows = frame[frame["dataset"] == dataset]
         changed = rows[rows["accuracy_changed"].fillna(False) | rows["latency_changed"].fillna(False)]
-        axis.autoscale_view()
-        axis.set_xlim(axis.get_xlim())
-        axis.set_ylim(axis.get_ylim())
+        charts.freeze_limits(axis)
         points = list(zip(rows["latency_p50_ms_a"], 100 * rows["test_accuracy_mean_a"]))
         points += list(zip(rows["latency_p50_ms_b"], 100 * rows["test_accuracy_mean_b"]))
         place_labels(
@@ -266,21 +251,13 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         paths += [png, svg]
         images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes()))
     both = pd.concat([comparison.a.results, comparison.b.results], ignore_index=True)
-    only = "".join(
+    only = [
         f"<p>Only in {side} ({len(ids)}): {html.escape(', '.join(ids))}</p>"
         for side, ids in (("A", comparison.only_a), ("B", comparison.only_b))
         if ids
-    )
-    title = html.escape(table.title)
-    page = (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Compare: {title}</title>'
-        f"<style>{STYLE}</style></head><body><h1>Compare: {title}</h1>"
-        + "".join(image.to_html() for image in images)
-        + table_html(table, level=2)
-        + only
-        + table_html(environment_table(both), level=2)
-        + "</body></html>\n"
-    )
+    ]
+    body = [image.to_html() for image in images]
+    body += [table_html(table, level=2), *only, table_html(environment_table(both), level=2)]
     html_path = out / "compare.html"
-    html_path.write_text(page, encoding="utf-8")
+    html_path.write_text(page(f"Compare: {table.title}", body), encoding="utf-8")
     return [html_path, *paths]

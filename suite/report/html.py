@@ -2,7 +2,8 @@
 
 The page shows the environment block, the charts, the tables, failed cases with
 their errors, what data was missing, and a short account of how the numbers were
-measured (the long one is ``results/README.md``).
+measured (the long one is ``results/README.md``). ``page`` is the skeleton it
+shares with ``compare.html``.
 """
 
 from __future__ import annotations
@@ -85,6 +86,19 @@ def method_items(results: pd.DataFrame) -> list[str]:
     ]
 
 
+def page(title: str, parts: list[str]) -> str:
+    """The report's page skeleton around ``parts``: head with ``title`` and the inline style, the ``title`` heading.
+
+    ``report.html`` and ``compare.html`` both come from it, so they look alike and stay self-contained.
+    """
+    head = [
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    return "\n".join([*head, *parts]) + "</body></html>\n"
+
+
 def render(
     title: str,
     results: pd.DataFrame,
@@ -102,9 +116,6 @@ def render(
     by_name = {t.name: t for t in tables}
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     parts = [
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
         f'<p class="note">{len(results)} row(s): {ok} ok, {len(results) - ok} failed or skipped; '
         f"{results['case_id'].nunique() if 'case_id' in results else 0} case(s). Generated {generated} "
         "from results.csv and the side tables beside it; nothing was trained.</p>",
@@ -143,5 +154,5 @@ def render(
         parts.append('<p class="empty">None: every ok case has its history and throughput files.</p>')
     parts.append('<h2 id="method">How the numbers were measured</h2><ul class="method">')
     parts.extend(f"<li>{html.escape(item, quote=False)}</li>" for item in method_items(results))
-    parts.append("</ul></body></html>\n")
-    return "\n".join(parts)
+    parts.append("</ul>")
+    return page(title, parts)

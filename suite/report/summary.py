@@ -8,26 +8,38 @@ from __future__ import annotations
 
 import pandas as pd
 
-# The regimes in the order the freeze-depth study reads: random start, then from all frozen to none frozen.
-REGIME_ORDER = ("scratch", "frozen", "freeze75", "freeze50", "freeze25", "finetune")
+from suite.regimes import REGIMES
+
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
-FIGURES = [  # the row columns the summary aggregates
-    "seed",
-    "test_accuracy",
-    "test_images",
-    "latency_p50_ms",
-    "latency_p50_ci_low_ms",
-    "latency_p50_ci_high_ms",
-    "latency_p99_ms",
-    "xla",
-    "throughput_ips",
-    "throughput_batch",
-    "params",
-    "gflops_per_image",
-    "image_size",
-    "train_seconds",
-    "time_to_target_s",
-]
+MATCH_KEYS = ["case_id", "device"]  # what two runs are matched on (compare, gate): a case on one device
+
+
+def _mode_flag(column: pd.Series):
+    """The most common value of a boolean column, or None where it is empty."""
+    return bool(column.dropna().mode().iloc[0]) if column.notna().any() else None
+
+
+# Each figure of a case: the row column it comes from and how its seeds combine, in summary.csv's column order.
+PER_CASE = {
+    "seeds": ("seed", "nunique"),
+    "test_accuracy_mean": ("test_accuracy", "mean"),
+    "test_accuracy_std": ("test_accuracy", "std"),
+    "test_images": ("test_images", "median"),
+    "latency_p50_ms": ("latency_p50_ms", "median"),
+    "latency_p50_ci_low_ms": ("latency_p50_ci_low_ms", "median"),
+    "latency_p50_ci_high_ms": ("latency_p50_ci_high_ms", "median"),
+    "latency_p99_ms": ("latency_p99_ms", "median"),
+    "xla": ("xla", _mode_flag),
+    "throughput_ips": ("throughput_ips", "median"),
+    "throughput_batch": ("throughput_batch", "first"),
+    "params": ("params", "first"),
+    "gflops_per_image": ("gflops_per_image", "first"),
+    "image_size": ("image_size", "first"),
+    "train_seconds": ("train_seconds", "mean"),
+    "time_to_target_s": ("time_to_target_s", "median"),
+    "latency_p90_ms": ("latency_p90_ms", "median"),  # the gate's figure
+}
+NOT_SUMMARISED = ["latency_p90_ms"]  # per_case figures summary.csv leaves out (its columns are documented)
 
 
 def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
@@ -38,45 +50,39 @@ def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
     return half.where(n > 1)
 
 
-def _mode_flag(column: pd.Series):
-    """The most common value of a boolean column, or None where it is empty."""
-    return bool(column.dropna().mode().iloc[0]) if column.notna().any() else None
+def per_case(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``ok`` case and device (``SUMMARY_KEYS``) with every ``PER_CASE`` figure over its seeds.
 
-
-def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per ``ok`` case and device: accuracy mean, std, n and 95% interval over seeds; median speed figures.
-
-    Rows with an empty key column (a hand-edited row without ``weights``) are kept, not dropped by the grouping;
-    a figure column the frame lacks gives an empty summary column.
+    The one aggregation of rows that ``summarise``, ``compare`` and the gate share, so none of them pools what
+    another keeps apart. Accuracy: mean, std (0 for one seed), n and the half-width of its 95% interval; speed:
+    medians. Rows with an empty key column (a hand-edited row without ``weights``) are kept, not dropped by the
+    grouping; a figure column the frame lacks gives an empty column.
     """
     ok = results[results["status"] == "ok"]
-    missing = [c for c in FIGURES if c not in ok]  # a hand-made or older frame: those figures stay empty
-    ok = ok.reindex(columns=[*ok.columns, *missing])
+    needed = {column for column, _ in PER_CASE.values()}
+    ok = ok.reindex(columns=[*ok.columns, *sorted(needed - set(ok.columns))])
     keys = [k for k in SUMMARY_KEYS if k in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])
-    grouped = ok.groupby(keys, sort=True, dropna=False)
-    summary = grouped.agg(
-        seeds=("seed", "nunique"),
-        test_accuracy_mean=("test_accuracy", "mean"),
-        test_accuracy_std=("test_accuracy", "std"),
-        test_images=("test_images", "median"),
-        latency_p50_ms=("latency_p50_ms", "median"),
-        latency_p50_ci_low_ms=("latency_p50_ci_low_ms", "median"),
-        latency_p50_ci_high_ms=("latency_p50_ci_high_ms", "median"),
-        latency_p99_ms=("latency_p99_ms", "median"),
-        xla=("xla", _mode_flag),
-        throughput_ips=("throughput_ips", "median"),
-        throughput_batch=("throughput_batch", "first"),
-        params=("params", "first"),
-        gflops_per_image=("gflops_per_image", "first"),
-        image_size=("image_size", "first"),
-        train_seconds=("train_seconds", "mean"),
-        time_to_target_s=("time_to_target_s", "median"),
-    ).reset_index()
-    summary["test_accuracy_ci95"] = t_interval(summary["test_accuracy_std"], summary["seeds"])
-    summary["test_accuracy_std"] = summary["test_accuracy_std"].fillna(0.0)
-    return summary
+    cases = ok.groupby(keys, sort=True, dropna=False).agg(**PER_CASE).reset_index()
+    cases["test_accuracy_ci95"] = t_interval(cases["test_accuracy_std"], cases["seeds"])
+    cases["test_accuracy_std"] = cases["test_accuracy_std"].fillna(0.0)
+    return cases
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """``summary.csv``: ``per_case`` without the figures only the gate reads."""
+    cases = per_case(results)
+    return cases.drop(columns=[c for c in NOT_SUMMARISED if c in cases])
+
+
+def by_case_and_device(cases: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of ``per_case`` rows indexed by ``MATCH_KEYS``, for setting two runs side by side.
+
+    A case and device with several rows (other weights) keeps the first; a missing device is "".
+    """
+    cases = cases.assign(device=cases["device"].fillna("")) if "device" in cases else cases.assign(device="")
+    return cases.drop_duplicates(MATCH_KEYS).set_index(MATCH_KEYS).reindex(columns=columns)
 
 
 def pareto_front(points: pd.DataFrame, x: str, y: str, lower_x_is_better: bool = True) -> pd.DataFrame:
@@ -94,9 +100,9 @@ def pareto_front(points: pd.DataFrame, x: str, y: str, lower_x_is_better: bool =
 
 
 def regime_order(regimes) -> list[str]:
-    """``regimes`` in ``REGIME_ORDER``, any others after them alphabetically."""
-    known = [r for r in REGIME_ORDER if r in set(regimes)]
-    return known + sorted(set(regimes) - set(REGIME_ORDER))
+    """``regimes`` in the study's reading order (``suite.regimes.REGIMES``), any others after them alphabetically."""
+    known = [r for r in REGIMES if r in set(regimes)]
+    return known + sorted(set(regimes) - set(REGIMES))
 
 
 def model_label(case_id: str, arch: str, regime: str) -> str:

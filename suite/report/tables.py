@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from suite.environment import FINGERPRINT_FIELDS
-from suite.report.summary import REGIME_ORDER, model_label, regime_order
+from suite.regimes import FREEZE_SWEEP, REGIMES
+from suite.report.summary import model_label, regime_order
 
-FREEZE_SWEEP = ("frozen", "freeze75", "freeze50", "freeze25", "finetune")  # from all frozen to none
-FROZEN_PERCENT = {"frozen": 100, "freeze75": 75, "freeze50": 50, "freeze25": 25, "finetune": 0}
 SUITE_VS_KERAS = (("resnet_scratch", "resnet50"),)  # the suite's own ResNet beside keras.applications.ResNet50
 HUB_PREFIX = "hub_"  # hub_<name> is the TF-Hub version of the Keras Applications architecture <name>
 ENVIRONMENT_FIELDS = (*FINGERPRINT_FIELDS, "device_name", "python_version", "suite_version", "git_commit", "hostname")
@@ -223,7 +222,7 @@ def freeze_depth_table(summary: pd.DataFrame) -> Table:
     frame["finetune_minus_frozen_points"] = 100 * change
     text = pd.DataFrame(index=mean.index)
     for regime in order:
-        text[f"{regime} ({FROZEN_PERCENT[regime]}% frozen)"] = [
+        text[f"{regime} ({REGIMES[regime].frozen_percent}% frozen)"] = [
             percent(m, s, n) for m, s, n in zip(mean[regime], std[regime], seeds[regime])
         ]
     text["finetune − frozen (points)"] = [f"{v:+.1f}" if pd.notna(v) else "" for v in 100 * change]
@@ -271,7 +270,7 @@ def paired_table(
     if not blocks:
         return _empty(name, title, missing)
     frame = pd.concat(blocks, ignore_index=True)
-    order = {r: i for i, r in enumerate(REGIME_ORDER)}
+    order = {r: i for i, r in enumerate(regime_order(frame["regime"].unique()))}
     frame = frame.sort_values([f"{left_name}_arch", "regime"], key=lambda c: c.map(order) if c.name == "regime" else c)
     frame["accuracy_delta_points"] = 100 * (
         frame[f"{right_name}_test_accuracy_mean"] - frame[f"{left_name}_test_accuracy_mean"]
