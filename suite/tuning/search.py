@@ -21,7 +21,6 @@ loop the search forever. A trial that raises is failed at once
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -139,9 +138,9 @@ def case_dir(results_dir: Path, case: Case) -> Path:
 
 def search_name(case: Case, space: dict, weights: str, seed: int) -> str:
     """The search's folder name: a hash of the space and of everything else its trials depend on."""
-    fields = {f.name: getattr(case, f.name) for f in dataclasses.fields(case)}
+    fields = json.loads(case.to_json())
     # Trials train on one device whatever the case's strategy and Ray reservation (suite.distribute, --executor ray).
-    for not_in_trials in ("trials", "epochs", "overrides", "search_space", "strategy", "task_cpus", "task_gpus"):
+    for not_in_trials in ("trials", "epochs", "search_space", "strategy", "task_cpus", "task_gpus"):
         fields.pop(not_in_trials)
     return space_hash(space, fields, weights, seed)
 
