@@ -41,7 +41,7 @@ import pandas as pd
 from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
-from suite.report.summary import by_case_and_device, per_case
+from suite.report.summary import MATCH_KEYS, by_case_and_device, per_case
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,9 @@ def gate(
     baseline, candidate = storage.read_results(Path(baseline_dir)), storage.read_results(Path(candidate_dir))
     both = pd.concat([baseline[baseline["status"] == "ok"], candidate[candidate["status"] == "ok"]])
     require_one_fingerprint(both, force, f"the baseline {baseline_dir} and the candidate {candidate_dir}")
-    a, b = (by_case_and_device(per_case(rows), FIGURES) for rows in (baseline, candidate))
+    # Grouped on the match keys alone: a case's seeds with other weights (weights=auto resolving to imagenet one
+    # night and source:glyphs another) are pooled as before, never dropped; devices are never pooled.
+    a, b = (by_case_and_device(per_case(rows, MATCH_KEYS), FIGURES) for rows in (baseline, candidate))
     common = sorted(set(a.index) & set(b.index))
     if not common:
         raise SuiteError(f"no ok case is in both {baseline_dir} and {candidate_dir}; nothing to gate")

@@ -181,9 +181,10 @@ class Runner:
         while True:
             try:
                 built = steps.build(self, case, seed, inputs)
+                row.update(built.columns)  # a case that fails in training still says how it started
                 trained = steps.train(self, case, seed, regime, inputs, built)
                 evaluated = steps.evaluate(self, case, seed, built, trained)
-                row.update({**built.columns, **trained.columns, **evaluated.columns})
+                row.update({**trained.columns, **evaluated.columns})
                 return evaluated.model
             except tf.errors.ResourceExhaustedError:
                 if case.batch_size <= 1:

@@ -290,23 +290,33 @@ def locked(results_dir: Path) -> Iterator[None]:
 # Source pretraining that failed in this run (suite.steps.build): one file per "arch@side" under DIR/errors/, so
 # every executor's workers see it, whichever process or machine they run in; each run starts without them.
 FAILED_SOURCE = "failed-source-{}.txt"
+_UNWRITTEN_FAILURES: dict[Path, str] = {}  # failures a full disk kept out of the folder: known to this process only
 
 
 def failed_source(results_dir: Path, key: str) -> str | None:
     """The one-line error of ``key``'s source pretraining if it failed earlier in this run, else None."""
     path = Path(results_dir) / "errors" / FAILED_SOURCE.format(key)
-    return path.read_text().strip() if path.is_file() else None
+    return path.read_text().strip() if path.is_file() else _UNWRITTEN_FAILURES.get(path)
 
 
 def record_failed_source(results_dir: Path, key: str, error: str) -> None:
-    """Remembers for the rest of this run that ``key``'s source pretraining failed with ``error``."""
+    """Remembers for the rest of this run that ``key``'s source pretraining failed with ``error``.
+
+    Written to a temporary name and renamed, so a worker reading it at that moment sees the whole reason or no
+    file; on a full disk this process still remembers it.
+    """
+    path = Path(results_dir) / "errors" / FAILED_SOURCE.format(key)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
     try:
-        (Path(results_dir) / "errors" / FAILED_SOURCE.format(key)).write_text(error + "\n")
-    except OSError:  # a full disk: the case's row still says what failed; the next case may try again
-        pass
+        partial.write_text(error + "\n")
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        _UNWRITTEN_FAILURES[path] = error
 
 
 def forget_failed_sources(results_dir: Path) -> None:
     """Clears the failures of earlier runs (call under the folder's lock): a new run tries every source again."""
     for path in (Path(results_dir) / "errors").glob(FAILED_SOURCE.format("*")):
         path.unlink(missing_ok=True)
+    _UNWRITTEN_FAILURES.clear()

@@ -164,3 +164,9 @@ def test_bad_toml_and_datasets_exit_2_in_a_real_process(tmp_path):
 def test_python_m_suite_and_help_work():
     result = suite("run", "--help")
     assert result.returncode == 0 and "--profile" in result.stdout and "--cases FILE" in result.stdout
+    # benchmarks/gpu_check.sh starts the suite as `python -m suite.cli`: the package must run as a module too.
+    as_cli = subprocess.run([sys.executable, "-m", "suite.cli", "list", "simple_cnn.scratch.digits"], **QUIET)
+    assert as_cli.returncode == 0 and as_cli.stdout.split() == ["simple_cnn.scratch.digits"], as_cli.stderr
+
+
+QUIET = dict(capture_output=True, text=True, timeout=300)

@@ -65,10 +65,13 @@ def rows(
     fingerprint: str = "aaaaaaaaaaaa",
     images: int = 360,
     device: str | None = None,
+    weights: str | None = None,
+    first_seed: int = 0,
 ) -> Path:
-    """Appends one ok row of simple_cnn.scratch.digits per accuracy (seeds 0, 1, ...), on ``device`` if given."""
+    """Appends one ok row of simple_cnn.scratch.digits per accuracy (seeds 0, 1, ...), on ``device`` and with
+    ``weights`` if given."""
     storage.prepare(results)
-    for seed, accuracy in enumerate(accuracies):
+    for seed, accuracy in enumerate(accuracies, start=first_seed):
         storage.append_row(
             results,
             {
@@ -80,6 +83,7 @@ def rows(
                 "latency_p90_ms": p90_ms,
                 "fingerprint": fingerprint,
                 **({"device": device} if device else {}),
+                **({"weights": weights} if weights else {}),
             },
         )
     return results
@@ -154,6 +158,19 @@ def test_a_device_in_one_folder_only_is_listed_not_pooled_into_the_other(tmp_pat
     assert all(c.passed for c in checks)
     assert {c.device for c in checks} == {"cpu"}
     assert only_one == ["simple_cnn.scratch.digits (gpu)"]
+
+
+def test_seeds_whose_weights_resolved_differently_are_pooled_not_dropped(tmp_path):
+    """weights=auto may resolve to imagenet one night and source:glyphs another: still one case and device."""
+    baseline, candidate = tmp_path / "a", tmp_path / "b"
+    rows(baseline, [0.95] * 3, 2.0, weights="imagenet")
+    rows(baseline, [0.85] * 3, 2.0, weights="source:glyphs", first_seed=3)
+    rows(candidate, [0.90] * 3, 2.0, weights="imagenet")
+    rows(candidate, [0.90] * 3, 2.0, weights="source:glyphs", first_seed=3)
+    # Keeping only the imagenet group would compare 0.95 with 0.90 and fail; all six seeds give 0.90 and 0.90.
+    accuracy = by_figure(gate.gate(baseline, candidate)[0])["test_accuracy"]
+    assert (accuracy.baseline, accuracy.candidate) == pytest.approx((0.90, 0.90))
+    assert accuracy.passed
 
 
 def test_the_gate_refuses_other_machines_and_bad_thresholds(tmp_path, capsys):

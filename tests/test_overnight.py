@@ -324,3 +324,40 @@ def test_a_dataset_only_some_cases_need_fails_those_cases_as_rows(tmp_path):
     assert cifar["status"] == "failed" and cifar["error"].startswith("DatasetUnavailable:")
     assert "suite prepare cifar10" in cifar["error"]
     assert frame.loc["simple_cnn.scratch.digits", "status"] == "ok"
+
+
+def test_a_case_that_fails_in_training_still_says_how_it_started(tmp_path, monkeypatch):
+    from suite import train
+    from suite.profiles import get_profile
+    from suite.runner import Runner
+
+    def broken(*args):
+        raise RuntimeError("the loss went away")
+
+    monkeypatch.setattr(train, "train", broken)
+    profile = get_profile("smoke")
+    row = Runner(profile, storage.prepare(tmp_path).parent, device="cpu").run_case(
+        profile.apply(get_case("simple_cnn.scratch.digits")), seed=0
+    )
+    assert (row["status"], row["error"]) == ("failed", "RuntimeError: the loss went away")
+    assert (row["strategy"], row["replicas"], row["weights"], row["image_size"]) == ("none", 1, "none", 32)
+
+
+def test_a_source_failure_the_full_disk_kept_out_of_the_folder_is_still_known_to_this_process(tmp_path, monkeypatch):
+    import errno
+
+    storage.prepare(tmp_path)
+
+    def full(self, target):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", full)
+    storage.record_failed_source(tmp_path, "resnet50@32", "OSError: disk full")
+    assert not list((tmp_path / "errors").iterdir()), "no partial file left behind"
+    assert storage.failed_source(tmp_path, "resnet50@32") == "OSError: disk full"
+    monkeypatch.undo()
+    storage.record_failed_source(tmp_path, "mobilenet_v2@32", "OSError: disk full")
+    assert storage.failed_source(tmp_path, "mobilenet_v2@32") == "OSError: disk full"
+    storage.forget_failed_sources(tmp_path)
+    assert storage.failed_source(tmp_path, "resnet50@32") is None
+    assert storage.failed_source(tmp_path, "mobilenet_v2@32") is None

@@ -57,7 +57,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("suite: interrupted; rows already written are kept", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,9 +26,10 @@ from pathlib import Path
 import ray
 
 from suite import storage
+from suite.environment import configure_device
 from suite.errors import SuiteError
 from suite.executors.base import Job, Settings
-from suite.executors.local import LocalExecutor
+from suite.executors.local import run_in_worker
 
 MAX_RETRIES = 3  # Ray reruns a task this often when its node or worker process dies
 THREADS = "OMP_NUM_THREADS"  # Ray caps it at the task's num_cpus; the suite's fingerprint records it
@@ -99,7 +100,7 @@ def _run_job(job: Job, settings: Settings, threads: str | None) -> dict:
     _threads_as(threads)
     for folder in storage.FOLDERS:  # a node without the shared folder still gets somewhere to write
         (Path(settings.results_dir) / folder).mkdir(parents=True, exist_ok=True)
-    return LocalExecutor(settings).run(job, lambda event: None)
+    return run_in_worker(job, settings, lambda event: None)
 
 
 class RayExecutor:
@@ -110,6 +111,9 @@ class RayExecutor:
     def __init__(self, settings: Settings):
         self.started_ray = connect(settings.address)
         device, self.environment = where(settings.device)
+        # The jobs train in Ray tasks; this process only reads datasets (preflight) and must not take the GPUs'
+        # memory that TensorFlow would reserve here.
+        configure_device("cpu")
         # Absolute paths: a Ray worker's working directory is not the caller's.
         self.settings = dataclasses.replace(settings, device=device, results_dir=Path(settings.results_dir).resolve())
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suite import progress, storage
-from suite.executors.base import Job, OneAtATime
+from suite.executors.base import Job, OneAtATime, Settings
 
 
 class LocalExecutor(OneAtATime):
@@ -32,15 +32,13 @@ class LocalExecutor(OneAtATime):
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         """Runs ``job`` in a worker process; returns its row, or a ``failed`` row if the worker gave none."""
-        log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".log")
-        answer, outcome = self._ask(job, log_path, on_event)
-        return answer["row"] if answer is not None else self._failed_row(job, outcome, log_path)
+        return run_in_worker(job, self.settings, on_event)
 
     def probe(self, job: Job) -> dict | None:
         """Times a few steps of ``job``'s model in a worker (``Runner.probe``), plus the worker's start-up."""
         log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".probe.log")
         started = time.perf_counter()
-        answer, _ = self._ask(job, log_path, lambda event: None, probe=True)
+        answer, _ = _ask(job, self.settings, log_path, lambda event: None, probe=True)
         if answer is None:
             return None
         from suite.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
@@ -50,71 +48,83 @@ class LocalExecutor(OneAtATime):
         measured += (PROBE_WARMUP + PROBE_CALLS) * timings["infer_s"]
         return {**timings, "startup_s": max(0.0, time.perf_counter() - started - measured)}
 
-    def _ask(self, job: Job, log_path: Path, on_event: Callable[[dict], None], **extra) -> tuple[dict | None, str]:
-        """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended."""
-        settings = self.settings
-        with tempfile.TemporaryDirectory(prefix="suite-job-") as scratch:
-            spec = Path(scratch) / "job.json"
-            result = Path(scratch) / "result.json"
-            spec.write_text(
-                json.dumps(
-                    {
-                        "case": job.case.to_json(),
-                        "seed": job.seed,
-                        "profile": settings.profile,
-                        "results_dir": str(settings.results_dir),
-                        "device": settings.device,
-                        "data_dir": settings.data_dir,
-                        "result": str(result),
-                        "parent_pid": os.getpid(),
-                        **extra,
-                    }
-                )
-            )
-            outcome = self._spawn(spec, log_path, on_event)
-            return (json.loads(result.read_text()) if result.is_file() else None), outcome
 
-    def _spawn(self, spec: Path, log_path: Path, on_event: Callable[[dict], None]) -> str:
-        """Runs the worker to its end; returns how it ended, in words."""
-        read_end, write_end = os.pipe()
-        env = {**os.environ, progress.PROGRESS_FD: str(write_end)}
-        with log_path.open("w") as log_file:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "suite.executors.worker", str(spec)],
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                pass_fds=(write_end,),
-                env=env,
-                start_new_session=True,  # its own process group, so a timeout kills its children too
+def run_in_worker(job: Job, settings: Settings, on_event: Callable[[dict], None]) -> dict:
+    """Runs ``job`` in a fresh worker process (``settings.device`` already resolved); returns its row, or a
+    ``failed`` row if the worker gave none. The ``ray`` executor's tasks call this too."""
+    log_path = storage.case_file(settings.results_dir, "logs", job.case.id, job.seed, ".log")
+    answer, outcome = _ask(job, settings, log_path, on_event)
+    return answer["row"] if answer is not None else _failed_row(job, settings, outcome, log_path)
+
+
+def _ask(
+    job: Job, settings: Settings, log_path: Path, on_event: Callable[[dict], None], **extra
+) -> tuple[dict | None, str]:
+    """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended."""
+    with tempfile.TemporaryDirectory(prefix="suite-job-") as scratch:
+        spec = Path(scratch) / "job.json"
+        result = Path(scratch) / "result.json"
+        spec.write_text(
+            json.dumps(
+                {
+                    "case": job.case.to_json(),
+                    "seed": job.seed,
+                    "profile": settings.profile,
+                    "results_dir": str(settings.results_dir),
+                    "device": settings.device,
+                    "data_dir": settings.data_dir,
+                    "result": str(result),
+                    "parent_pid": os.getpid(),
+                    **extra,
+                }
             )
-        os.close(write_end)
-        listener = threading.Thread(target=_relay, args=(read_end, on_event), daemon=True)
-        listener.start()
-        try:
-            code = worker.wait(timeout=self.settings.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(worker)
-            listener.join(timeout=5)
-            return f"Timeout: no result after {self.settings.timeout_s:.0f} s (the case's timeout); killed"
-        except BaseException:  # Ctrl-C or the scheduler failing: the worker must not outlive us
-            _kill_group(worker)
-            raise
+        )
+        outcome = _spawn(spec, log_path, on_event, settings.timeout_s)
+        return (json.loads(result.read_text()) if result.is_file() else None), outcome
+
+
+def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout_s: float | None) -> str:
+    """Runs the worker to its end; returns how it ended, in words."""
+    read_end, write_end = os.pipe()
+    env = {**os.environ, progress.PROGRESS_FD: str(write_end)}
+    with log_path.open("w") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "suite.executors.worker", str(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            pass_fds=(write_end,),
+            env=env,
+            start_new_session=True,  # its own process group, so a timeout kills its children too
+        )
+    os.close(write_end)
+    listener = threading.Thread(target=_relay, args=(read_end, on_event), daemon=True)
+    listener.start()
+    try:
+        code = worker.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(worker)
         listener.join(timeout=5)
-        if code < 0:
-            name = signal.Signals(-code).name
-            hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
-            return f"Crashed: the worker was killed by {name}{hint}"
-        return f"Crashed: the worker exited with code {code} without a result"
+        return f"Timeout: no result after {timeout_s:.0f} s (the case's timeout); killed"
+    except BaseException:  # Ctrl-C or the scheduler failing: the worker must not outlive us
+        _kill_group(worker)
+        raise
+    listener.join(timeout=5)
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -code == signal.SIGKILL else ""
+        return f"Crashed: the worker was killed by {name}{hint}"
+    return f"Crashed: the worker exited with code {code} without a result"
 
-    def _failed_row(self, job: Job, outcome: str, log_path: Path) -> dict:
-        """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
-        from suite.runner import unrun_row
 
-        tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
-        trace = storage.case_file(self.settings.results_dir, "errors", job.case.id, job.seed, ".txt")
-        trace.write_text(f"{outcome}\n\nlast lines of {log_path}:\n" + "\n".join(tail) + "\n")
-        return unrun_row(job.case, job.seed, self.settings.profile, self.settings.device, outcome)
+def _failed_row(job: Job, settings: Settings, outcome: str, log_path: Path) -> dict:
+    """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
+    from suite.runner import unrun_row
+
+    tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
+    trace = storage.case_file(settings.results_dir, "errors", job.case.id, job.seed, ".txt")
+    trace.write_text(f"{outcome}\n\nlast lines of {log_path}:\n" + "\n".join(tail) + "\n")
+    return unrun_row(job.case, job.seed, settings.profile, settings.device, outcome)
 
 
 def _relay(descriptor: int, on_event: Callable[[dict], None]) -> None:

@@ -50,8 +50,8 @@ def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
     return half.where(n > 1)
 
 
-def per_case(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per ``ok`` case and device (``SUMMARY_KEYS``) with every ``PER_CASE`` figure over its seeds.
+def per_case(results: pd.DataFrame, keys: list[str] = SUMMARY_KEYS) -> pd.DataFrame:
+    """One row per ``ok`` case and device (``keys``) with every ``PER_CASE`` figure over its seeds.
 
     The one aggregation of rows that ``summarise``, ``compare`` and the gate share, so none of them pools what
     another keeps apart. Accuracy: mean, std (0 for one seed), n and the half-width of its 95% interval; speed:
@@ -61,7 +61,7 @@ def per_case(results: pd.DataFrame) -> pd.DataFrame:
     ok = results[results["status"] == "ok"]
     needed = {column for column, _ in PER_CASE.values()}
     ok = ok.reindex(columns=[*ok.columns, *sorted(needed - set(ok.columns))])
-    keys = [k for k in SUMMARY_KEYS if k in ok]
+    keys = [k for k in keys if k in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])
     cases = ok.groupby(keys, sort=True, dropna=False).agg(**PER_CASE).reset_index()
