@@ -58,15 +58,37 @@ def test_deltas_are_b_minus_a_from_the_rows(comparison):
         assert row["throughput_delta_percent"] == pytest.approx(100 * (throughput_b / throughput_a - 1))
 
 
-def test_accuracy_noise_is_welchs_interval_of_the_difference():
+def test_accuracy_noise_combines_the_reports_intervals_of_both_runs():
     from scipy import stats
 
-    std_a, std_b, n_a, n_b = pd.Series([0.02]), pd.Series([0.04]), pd.Series([3]), pd.Series([5])
-    half = compare.accuracy_noise(std_a, n_a, std_b, n_b).iloc[0]
-    se2_a, se2_b = 0.02**2 / 3, 0.04**2 / 5
-    dof = (se2_a + se2_b) ** 2 / (se2_a**2 / 2 + se2_b**2 / 4)
-    assert half == pytest.approx(stats.t.ppf(0.975, dof) * (se2_a + se2_b) ** 0.5)
-    assert pd.isna(compare.accuracy_noise(std_a, pd.Series([1]), std_b, n_b).iloc[0])  # one seed: unknown
+    # A: 3 seeds spread by 2 points on 1,000 test images (the seeds' t-interval is the wider);
+    # B: one seed on 1,000 images (its Wilson interval alone).
+    frame = figures(
+        test_accuracy_mean_a=[0.90] * 3, test_accuracy_std_a=[0.02] * 3, seeds_a=[3] * 3, test_images_a=[1000] * 3,
+        test_accuracy_mean_b=[0.95] * 3, test_accuracy_std_b=[0.0] * 3, seeds_b=[1] * 3, test_images_b=[1000] * 3,
+    )  # fmt: skip
+    half_a = stats.t.ppf(0.975, 2) * 0.02 / 3**0.5
+    wilson = stats.binomtest(950, 1000).proportion_ci(method="wilson")
+    half_b = max(0.95 - wilson.low, wilson.high - 0.95)
+    assert compare.accuracy_noise(frame).iloc[0] == pytest.approx((half_a**2 + half_b**2) ** 0.5)
+    # Without a test-set size, one seed has no interval: the noise is unknown.
+    assert pd.isna(compare.accuracy_noise(figures()).iloc[2])
+
+
+def test_one_seed_runs_are_marked_by_their_test_sets_wilson_intervals():
+    from scipy import stats
+
+    one_seed = dict(seeds_a=[1] * 3, seeds_b=[1] * 3, test_images_a=[360] * 3, test_images_b=[360] * 3)
+    b = [328 / 360, 349 / 360, 342 / 360]  # whole images right: +1.1, +7.0 and +5.0 points over A's 324 / 360
+    frame = compare.deltas(figures(test_accuracy_mean_b=b, **one_seed))
+
+    def half(p: float) -> float:  # the larger side of the Wilson interval of p on 360 images, in points
+        wilson = stats.binomtest(round(p * 360), 360).proportion_ci(method="wilson")
+        return 100 * max(p - wilson.low, wilson.high - p)
+
+    expected = [(half(0.90) ** 2 + half(p) ** 2) ** 0.5 for p in b]  # about 4.2 to 4.9 points
+    assert frame["accuracy_noise_points"].tolist() == pytest.approx(expected, rel=1e-3)
+    assert frame["accuracy_changed"].tolist() == [False, True, True]
 
 
 def test_the_quick_rerun_of_simple_cnn_is_marked_beyond_the_noise(comparison):
@@ -100,8 +122,8 @@ def figures(**columns) -> pd.DataFrame:
 
 def test_changes_are_marked_only_beyond_the_noise():
     frame = compare.deltas(figures())
-    # Accuracy: +1 point is inside Welch's interval for std 1 point over 3 seeds (about ±2.3), +5 is not;
-    # with one seed on a side the noise is unknown and nothing is marked.
+    # Accuracy: +1 point is inside the noise of two 3-seed t-intervals at std 1 point (about ±3.5), +5 is not;
+    # with one seed on a side and no test-set size the noise is unknown and nothing is marked.
     assert frame["accuracy_changed"].tolist() == [False, True, pd.NA]
     # Latency: overlapping p50 intervals are noise, separate ones a change, a missing interval unknown.
     assert frame["latency_changed"].tolist() == [False, True, pd.NA]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
 from matplotlib.text import Annotation, Text
+from scipy import stats
 
 from suite import report, storage
 from suite.cli import main
@@ -23,6 +24,7 @@ from suite.errors import SuiteError
 from suite.regimes import FREEZE_SWEEP, REGIMES
 from suite.report import charts, tables
 from suite.report.folder import ResultsFolder
+from suite.report.front import latency_front
 from suite.report.summary import regime_order
 
 FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "report-smoke"
@@ -83,10 +85,14 @@ def test_accuracy_pivot_cells_are_the_seed_means(rows, summary):
         assert frame.loc[(device, model), f"{regime}_seeds"] == row["count"]
         checked += 1
     assert checked == len(expected) and checked > 20
-    # The text cells say mean ± std in percent; the cell of a case that did not run is empty.
+    # The text cells say mean [95% interval] in percent; the cell of a case that did not run is empty.
+    # Both seeds of simple_cnn.scratch scored the same, so the interval is the Wilson one of 2 x 64 images.
     text = table.display.set_index(["device_name", "model"])
     mean, std = expected.loc[("simple_cnn.scratch.digits", CPU), ["mean", "std"]]
-    assert text.loc[(CPU, "simple_cnn"), "scratch"] == f"{100 * mean:.1f} ± {100 * std:.1f}"
+    assert std == 0
+    wilson = stats.binomtest(round(mean * 128), 128).proportion_ci(method="wilson")
+    expected_text = f"{100 * mean:.1f} [{100 * wilson.low:.1f}, {100 * wilson.high:.1f}]"
+    assert text.loc[(CPU, "simple_cnn"), "scratch"] == expected_text
     assert text.loc[(CPU, "resnet50"), "freeze50"] == ""
     assert list(text.columns) == ["scratch", "frozen", "freeze75", "freeze50", "freeze25", "finetune"]
 
@@ -183,9 +189,7 @@ def dominated(points: pd.DataFrame, x: str, y: str, lower_x: bool = True) -> set
     return out
 
 
-@pytest.mark.parametrize(
-    "metric, column, lower", [("latency", "latency_p50_ms", True), ("throughput", "throughput_ips", False)]
-)
+@pytest.mark.parametrize("metric, column, lower", [("throughput", "throughput_ips", False), ("params", "params", True)])
 def test_the_frontier_is_every_undominated_case_and_only_it_is_labelled(summary, metric, column, lower):
     cpu = summary[summary["device_name"] == CPU]
     front = report.pareto_front(cpu, column, "test_accuracy_mean", lower_x_is_better=lower)
@@ -209,7 +213,8 @@ def test_accuracy_against_latency_has_title_units_legend_and_one_marker_per_case
     assert len(bars) == len(cpu)  # one marker with error bars per case
     assert all(c.has_xerr and c.has_yerr for c in bars)  # latency CI and seed spread
     legend = {t.get_text() for t in figure.legends[0].get_texts()}
-    assert set(cpu["arch"]) | set(cpu["regime"]) | {"Pareto frontier"} <= legend
+    assert set(cpu["arch"]) | set(cpu["regime"]) | {"on the front (ties kept)", "one network's regimes"} <= legend
+    assert not any("std" in text for text in legend)  # the bars are intervals, and the legend says so
     charts.plt.close(figure)
 
 
@@ -224,8 +229,8 @@ def test_there_is_one_latency_chart_per_device(built):
 def forty_cases() -> pd.DataFrame:
     """40 made-up cases whose frontier is long and crowded: the chart must still label it without overlaps."""
     rows = []
-    for index in range(40):
-        arch, regime = f"net{index % 8}", ["scratch", "frozen", "finetune", "freeze25", "freeze50"][index // 8]
+    for index in range(40):  # 40 networks (one latency each), so the front is long
+        arch, regime = f"net{index}", ["scratch", "frozen", "finetune", "freeze25", "freeze50"][index // 8]
         latency = 1.0 * 1.12**index
         rows.append(
             dict(
@@ -254,8 +259,8 @@ def test_forty_cases_stay_readable_labels_do_not_overlap():
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
     labels = [t for t in axis.texts if isinstance(t, Annotation)]
-    front = report.pareto_front(summary, "latency_p50_ms", "test_accuracy_mean")
-    assert len(labels) == len(front) > 10
+    front = latency_front(summary)
+    assert len(labels) == front["on_front"].sum() > 10
     boxes = [Text.get_window_extent(t, renderer) for t in labels]  # the text, without the leader line
     for a, b in itertools.combinations(boxes, 2):
         assert not a.overlaps(b), "two frontier labels overlap"
@@ -346,7 +351,8 @@ def test_the_page_embeds_tables_images_failures_gaps_and_method(built):
     images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == len(list((folder / "charts").rglob("*.png")))
     assert 'src="http' not in page and "<link" not in page and "<script" not in page  # self-contained
-    assert page.count('<table class="dataframe data') == sum(not t.display.empty for t in result.tables)
+    headline = 2  # the front and the budget answers
+    assert page.count('<table class="dataframe data') == sum(not t.display.empty for t in result.tables) + headline
     assert "Test accuracy by architecture and regime" in page and "Keras Applications beside TF-Hub" in page
     assert "simple_cnn.frozen.digits.bad" in page and "Traceback" in page  # the failed case with its traceback
     assert "history/hub_mobilenet_v2.frozen.digits-s0.csv is missing" in page  # a gap is said, not a crash
@@ -376,7 +382,7 @@ def test_a_folder_of_failed_rows_only_still_gets_a_report(tmp_path, rows, capsys
     storage.append_row(tmp_path, {k: (None if pd.isna(v) else v) for k, v in failed.items()})
     assert main(["report", str(tmp_path)]) == 0
     printed = capsys.readouterr().out.split()
-    assert printed == [str(tmp_path / p) for p in ("report.html", "summary.csv", "tables", "charts")]
+    assert printed == [str(tmp_path / p) for p in ("report.html", "summary.csv", "tables", "charts", "summary.md")]
     page = (tmp_path / "report.html").read_text()
     assert "simple_cnn.frozen.digits.bad" in page and "No case finished ok." in page
     assert "Not drawn" in page and "<img" not in page

@@ -17,7 +17,7 @@ import pytest
 
 from suite import report
 
-FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "report-smoke"
+FIXTURES = Path(__file__).resolve().parent.parent / "results" / "fixtures"
 CHECK = """<script>
 window.addEventListener("load", () => {
   const images = Array.from(document.images);
@@ -27,6 +27,24 @@ window.addEventListener("load", () => {
     images: images.length,
     drawn: images.filter((image) => image.complete && image.naturalWidth > 0).length,
     headings: Array.from(document.querySelectorAll("h2")).map((h) => h.textContent),
+    // Where the headline block sits against the first chart, in layout pixels (details opened first).
+    headlineBottom: (() => {
+      const block = document.getElementById("headline");
+      return block ? block.getBoundingClientRect().bottom + window.scrollY : null;
+    })(),
+    firstImageTop: images.length ? images[0].getBoundingClientRect().top + window.scrollY : null,
+    captions: images.filter((image) => {
+      const figure = image.closest("figure");
+      const caption = figure && figure.querySelector("figcaption");
+      return caption && caption.textContent.trim().length > 20;
+    }).length,
+    // Every accuracy cell of the headline and of the tables, as the browser renders it.
+    accuracyCells: Array.from(document.querySelectorAll("table")).flatMap((table) => {
+      const heads = Array.from(table.querySelectorAll("thead th")).map((th) => th.textContent);
+      const columns = heads.map((h, i) => [h, i]).filter(([h]) => /accuracy %/.test(h)).map(([, i]) => i);
+      return Array.from(table.querySelectorAll("tbody tr")).flatMap((row) =>
+        columns.map((i) => row.children[i] && row.children[i].textContent.trim()));
+    }).filter((text) => text),
   };
   const out = document.createElement("pre");
   out.id = "render-check";
@@ -43,10 +61,11 @@ def chromium() -> str:
     pytest.skip("chromium not found: install Debian's chromium package (apt-get install chromium) to run this test")
 
 
-def test_report_html_shows_its_tables_and_images_in_chromium(tmp_path):
+def seen_in_chromium(tmp_path: Path, fixture: str) -> dict:
+    """Writes the report of a copy of ``fixture``, loads it in headless Chromium and returns what the page saw."""
     browser = chromium()
-    folder = tmp_path / "report-smoke"
-    shutil.copytree(FIXTURE, folder)
+    folder = tmp_path / fixture
+    shutil.copytree(FIXTURES / fixture, folder)
     page = report.write_report(folder)[0]
     checked = tmp_path / "checked.html"
     checked.write_text(page.read_text().replace("</body>", CHECK + "</body>"))
@@ -67,12 +86,17 @@ def test_report_html_shows_its_tables_and_images_in_chromium(tmp_path):
     )
     found = re.search(r'<pre id="render-check">(.*?)</pre>', done.stdout, re.S)
     assert found, f"chromium printed no check (exit {done.returncode}): {done.stderr[-2000:]}"
-    seen = json.loads(found.group(1))
-    pngs = list((folder / "charts").rglob("*.png"))
+    return {**json.loads(found.group(1)), "folder": folder}
+
+
+def test_report_html_shows_its_tables_and_images_in_chromium(tmp_path):
+    seen = seen_in_chromium(tmp_path, "report-smoke")
+    pngs = list((seen["folder"] / "charts").rglob("*.png"))
     assert seen["images"] == len(pngs) > 10
     assert seen["drawn"] == seen["images"], "some embedded image did not decode"
     assert seen["tables"] >= 8 and seen["rows"] > 40
     assert seen["headings"] == [
+        "The answer",
         "Environment",
         "Charts",
         "Tables",
@@ -80,3 +104,19 @@ def test_report_html_shows_its_tables_and_images_in_chromium(tmp_path):
         "Missing data",
         "How the numbers were measured",
     ]
+    assert seen["headlineBottom"] <= seen["firstImageTop"], "the headline block must come before the first chart"
+    assert seen["captions"] == seen["images"], "every chart image has a caption under it"
+
+
+def test_a_one_seed_report_still_shows_an_interval_beside_every_accuracy(tmp_path):
+    seen = seen_in_chromium(tmp_path, "report-one-seed")
+    assert seen["headings"][0] == "The answer" and seen["headlineBottom"] <= seen["firstImageTop"]
+    assert seen["captions"] == seen["images"] > 0
+    cells = seen["accuracyCells"]
+    assert len(cells) > 6  # the headline's front and budgets, the cases, the pivot
+    interval = re.compile(r"^(\d+\.\d) \[(\d+\.\d), (\d+\.\d)\]$")
+    for text in cells:
+        match = interval.match(text)
+        assert match, f"an accuracy without its interval: {text!r}"
+        mean, low, high = map(float, match.groups())
+        assert low < mean < high or low <= mean <= high == 100.0

@@ -91,7 +91,8 @@ def test_report_summarises_seeds_and_draws_the_chart(tmp_path):
         storage.append_row(tmp_path, row("simple_cnn.scratch.digits", seed, accuracy, 1.0))
     storage.append_row(tmp_path, row("resnet50.frozen.digits", 0, 0.8, 10.0))
     storage.append_row(tmp_path, dict(row("resnet50.scratch.digits", 0, None, None), status="failed", error="boom"))
-    page, summary_path, tables, charts = report.write_report(tmp_path)
+    page, summary_path, tables, charts, headline = report.write_report(tmp_path)
+    assert headline.name == "summary.md" and headline.read_text().startswith("# Which classifier")
     chart = charts / "accuracy_vs_latency.png"
     assert page.name == "report.html" and "boom" in page.read_text()
     summary = pd.read_csv(summary_path).set_index("case_id")

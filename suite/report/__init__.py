@@ -6,14 +6,18 @@
 - ``DIR/tables/<name>.csv`` and ``.md``: the tables of ``suite.report.tables``;
 - ``DIR/charts/<name>.png`` and ``.svg``: the charts of ``suite.report.charts``
   (training curves under ``charts/training/``);
-- ``DIR/report.html``: all of it on one self-contained page.
+- ``DIR/report.html``: all of it on one self-contained page, under a headline block that answers the
+  suite's question (``suite.report.headline``);
+- ``DIR/summary.md``: the same headline, as Markdown.
 
 A missing side table or a folder of failed rows only still gives a report, with the
 gap said on the page. ``suite.report.compare`` sets two runs side by side.
 
-The package: ``summary`` (rows to one row per case), ``tables``, ``charts`` (with
-``_labels`` placing point labels), ``html`` (the page), ``folder`` (reading the
-stored files), ``compare`` (two runs).
+The package: ``summary`` (rows to one row per case), ``intervals`` (every accuracy's 95%
+interval), ``front`` (the accuracy-against-latency front, ties kept), ``headline`` and
+``caveats`` (the answer and what it rests on), ``tables`` (with ``_format`` and ``pairs``),
+``charts`` (with ``accuracy_chart``, ``sweep_chart``, ``_figure`` and ``_labels``), ``html``
+(the page), ``folder`` (reading the stored files), ``compare`` (two runs).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from matplotlib.figure import Figure
 from suite.environment import require_one_fingerprint
 from suite.report import charts
 from suite.report.folder import ResultsFolder
+from suite.report.headline import Headline
 from suite.report.html import Image, render
 from suite.report.summary import pareto_front, summarise, t_interval
 from suite.report.tables import Table, build_tables
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Report", "build_report", "pareto_front", "summarise", "t_interval", "write_report"]
 
 REPORT_FILE = "report.html"
+HEADLINE_FILE = "summary.md"
 ACCURACY_CHARTS = {
     "latency": "Accuracy against latency",
     "throughput": "Accuracy against throughput",
@@ -65,8 +71,8 @@ def _clear_charts(chart_dir: Path) -> None:
             stale.unlink()
 
 
-def _add(report: Report, heading: str, stem: Path, build: Callable[[], Figure | None]) -> None:
-    """Draws one chart, saves it as PNG and SVG under ``stem`` and files it under ``heading`` for the page.
+def _add(report: Report, heading: str, stem: Path, build: Callable[[], Figure | None], caption: str) -> None:
+    """Draws one chart, saves it as PNG and SVG under ``stem`` and files it under ``heading`` with its caption.
 
     A chart that fails to draw is a gap on the page, not the end of the report: a run calls this after hours
     of training, and every other table and chart is still worth having.
@@ -84,7 +90,7 @@ def _add(report: Report, heading: str, stem: Path, build: Callable[[], Figure | 
     report.paths += [png, svg]
     title = figure.texts[0].get_text().replace("\n", " — ") if figure.texts else stem.name
     images = report.charts.setdefault(heading, [])
-    images.append(Image(title, png.read_bytes()))
+    images.append(Image(title, png.read_bytes(), caption))
 
 
 def _draw(report: Report, chart_dir: Path) -> None:
@@ -96,20 +102,23 @@ def _draw(report: Report, chart_dir: Path) -> None:
     for metric, heading in ACCURACY_CHARTS.items():
         for device in devices:
             stem = chart_dir / f"accuracy_vs_{metric}{suffix[device]}"
-            _add(report, heading, stem, partial(charts.accuracy_against, summary, metric, device, style))
+            build = partial(charts.accuracy_against, summary, metric, device, style)
+            _add(report, heading, stem, build, charts.CAPTIONS[metric])
         report.charts.setdefault(heading, f"no ok case has {charts.METRICS[metric].column}")
 
     points = folder.throughput_points()
     heading = "Throughput against batch size"
     for device in devices:
         stem = chart_dir / f"throughput_vs_batch{suffix[device]}"
-        _add(report, heading, stem, partial(charts.throughput_vs_batch, points, device, style))
+        build = partial(charts.throughput_vs_batch, points, device, style)
+        _add(report, heading, stem, build, charts.CAPTIONS["throughput_vs_batch"])
     report.charts.setdefault(heading, "no ok case has a readable throughput/<case>-s<seed>.csv")
 
     heading = "Freeze-depth sweep"
     for device in devices:
         stem = chart_dir / f"freeze_depth{suffix[device]}"
-        _add(report, heading, stem, partial(charts.freeze_depth_sweep, summary, device, style))
+        build = partial(charts.freeze_depth_sweep, summary, device, style)
+        _add(report, heading, stem, build, charts.CAPTIONS["freeze_depth"])
     report.charts.setdefault(heading, "no model ran two or more of frozen, freeze75/50/25 and finetune")
 
     heading = "Training curves (one chart per case)"
@@ -117,7 +126,8 @@ def _draw(report: Report, chart_dir: Path) -> None:
     for case_id in sorted(ok["case_id"].unique()):
         seeds = sorted(ok[ok["case_id"] == case_id]["seed"].unique())
         histories = {int(s): folder.history(case_id, s) for s in seeds}
-        _add(report, heading, chart_dir / "training" / case_id, partial(charts.training_curves, histories, case_id))
+        build = partial(charts.training_curves, histories, case_id)
+        _add(report, heading, chart_dir / "training" / case_id, build, charts.CAPTIONS["training"])
     report.charts.setdefault(heading, "no ok case has a readable history/<case>-s<seed>.csv")
 
 
@@ -144,19 +154,29 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         f"{row['case_id']} seed {row['seed']}": folder.traceback(row["case_id"], row["seed"])
         for _, row in folder.not_ok.iterrows()
     }
+    headline = Headline.of(folder.results)
+    headline_path = folder.path / HEADLINE_FILE
+    headline_path.write_text(headline.to_markdown(), encoding="utf-8")
     page = render(
-        f"Benchmark report: {folder.name}", folder.results, report.tables, report.charts, folder.gaps, tracebacks
+        f"Benchmark report: {folder.name}",
+        folder.results,
+        report.tables,
+        report.charts,
+        folder.gaps,
+        tracebacks,
+        headline.to_html(),
     )
     html_path = folder.path / REPORT_FILE
     html_path.write_text(page, encoding="utf-8")
-    report.paths = [html_path, summary_path, *report.paths]
+    report.paths = [html_path, summary_path, headline_path, *report.paths]
     return report
 
 
 def write_report(results_dir: Path, force: bool = False) -> list[Path]:
-    """Rebuilds the report of ``results_dir``; returns ``[report.html, summary.csv, tables/, charts/]``.
+    """Rebuilds the report of ``results_dir``; returns ``[report.html, summary.csv, tables/, charts/, summary.md]``.
 
     Refuses rows from different machine fingerprints unless ``force``.
     """
     report = build_report(results_dir, force=force)
-    return [report.paths[0], report.paths[1], report.folder.path / "tables", report.folder.path / "charts"]
+    folder = report.folder.path
+    return [report.paths[0], report.paths[1], folder / "tables", folder / "charts", report.paths[2]]

@@ -2,8 +2,9 @@
 
 A case is matched on ``case_id`` and ``device`` (``cpu``/``gpu``). Noise:
 
-- accuracy: Welch's 95% interval of the difference of the two seed means (needs two seeds or more on each
-  side; with one seed the noise is unknown and nothing is marked);
+- accuracy: each run's 95% interval is the report's (``suite.report.intervals``: the Wilson interval of the
+  pooled test images, widened to the seeds' t-interval), so the noise exists even for one seed; the noise of
+  the difference is the root sum of squares of the two half-widths (independent runs);
 - latency: the two runs' 95% intervals of p50 do not overlap;
 - throughput: no noise estimate is stored, so its delta is shown but never marked.
 
@@ -16,17 +17,18 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
 from suite.report import charts
+from suite.report._format import accuracy_texts
 from suite.report._labels import place_labels
 from suite.report.folder import ResultsFolder
 from suite.report.html import Image, page, table_html
+from suite.report.intervals import difference_noise, half_width, with_intervals
 from suite.report.summary import by_case_and_device, per_case, point_label
-from suite.report.tables import Table, environment_table, number, percent
+from suite.report.tables import Table, environment_table, number
 
 FIGURES = [  # the per_case columns a comparison sets side by side
     "arch",
@@ -36,11 +38,18 @@ FIGURES = [  # the per_case columns a comparison sets side by side
     "seeds",
     "test_accuracy_mean",
     "test_accuracy_std",
+    "test_images",
     "latency_p50_ms",
     "latency_p50_ci_low_ms",
     "latency_p50_ci_high_ms",
     "throughput_ips",
 ]
+
+
+CAPTION = (
+    "Each point is one case in one run (A hollow, B filled) at its batch-1 latency p50, with an arrow from A to B; "
+    "its vertical bar is that run's 95% accuracy interval (Wilson, widened to the seeds' t-interval)."
+)
 
 
 @dataclass
@@ -67,19 +76,12 @@ class Comparison:
             display["device"] = frame["device"]
         display["seeds A/B"] = [f"{a}/{b}" for a, b in zip(frame["seeds_a"], frame["seeds_b"])]
         for side in ("a", "b"):
-            display[f"accuracy {side.upper()} (%)"] = [
-                percent(m, s, n)
-                for m, s, n in zip(
-                    frame[f"test_accuracy_mean_{side}"], frame[f"test_accuracy_std_{side}"], frame[f"seeds_{side}"]
-                )
-            ]
+            display[f"accuracy {side.upper()} % [95% CI]"] = accuracy_texts(frame, suffix=f"_{side}")
         display["Δ accuracy (points)"] = [
             _marked(f"{d:+.1f}", changed)
             for d, changed in zip(frame["accuracy_delta_points"], frame["accuracy_changed"])
         ]
-        display["noise (± points)"] = [
-            number(v, 2) if pd.notna(v) else "n/a (1 seed)" for v in frame["accuracy_noise_points"]
-        ]
+        display["noise (± points)"] = [number(v, 2) if pd.notna(v) else "n/a" for v in frame["accuracy_noise_points"]]
         for side in ("a", "b"):
             display[f"latency p50 {side.upper()} (ms)"] = [number(v, 3) for v in frame[f"latency_p50_ms_{side}"]]
         display["Δ latency (%)"] = [
@@ -91,8 +93,9 @@ class Comparison:
         display["Δ throughput (%)"] = [f"{d:+.1f}" if pd.notna(d) else "" for d in frame["throughput_delta_percent"]]
         note = (
             f"A = {name_a}, B = {name_b}; Δ is B minus A (latency and throughput in % of A). * marks a change beyond "
-            "the noise: for accuracy, outside Welch's 95% interval of the difference of the seed means (two seeds or "
-            "more on each side); for latency, 95% intervals of p50 that do not overlap. Throughput has no "
+            "the noise: for accuracy, beyond the root sum of squares of the two runs' 95% interval "
+            "half-widths (the report's intervals: Wilson on the pooled test images, widened to the seeds' "
+            "t-interval); for latency, 95% intervals of p50 that do not overlap. Throughput has no "
             "stored noise estimate and is never marked."
         )
         return Table("compare", f"{name_a} → {name_b}", frame, display, note)
@@ -112,32 +115,30 @@ def _marked(text: str, changed) -> str:
     return f"{text} *" if text and pd.notna(changed) and bool(changed) else text
 
 
-def accuracy_noise(
-    std_a: pd.Series, n_a: pd.Series, std_b: pd.Series, n_b: pd.Series, level: float = 0.95
-) -> pd.Series:
-    """Half-width of Welch's ``level`` interval of a difference of two means (NaN where a side has one seed)."""
-    from scipy import stats
+def accuracy_noise(frame: pd.DataFrame) -> pd.Series:
+    """Half-width of the 95% interval of B minus A: the root sum of squares of each run's interval half-width.
 
-    var_a, var_b = std_a**2 / n_a, std_b**2 / n_b
-    se = np.sqrt(var_a + var_b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dof = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
-    half = pd.Series(stats.t.ppf(0.5 + level / 2, dof.fillna(1).clip(lower=1)) * se, index=std_a.index)
-    half[se == 0] = 0.0
-    return half.where((n_a >= 2) & (n_b >= 2))
+    ``frame`` has each run's ``per_case`` figures with the suffixes ``_a`` and ``_b``; NaN where a run has no
+    interval (neither a test-set size nor two seeds).
+    """
+    return difference_noise(half_width(one_side(frame, "a")), half_width(one_side(frame, "b")))
+
+
+def one_side(frame: pd.DataFrame, side: str) -> pd.DataFrame:
+    """One run's accuracy figures (``test_accuracy_mean``, std, seeds, test images) from a frame of both."""
+    names = ("test_accuracy_mean", "test_accuracy_std", "seeds", "test_images")
+    return pd.DataFrame({n: frame[f"{n}_{side}"] for n in names if f"{n}_{side}" in frame})
 
 
 def deltas(frame: pd.DataFrame) -> pd.DataFrame:
     """Adds B-minus-A deltas, the accuracy noise and the ``accuracy_changed``/``latency_changed`` marks.
 
     ``frame`` has each run's figures with the suffixes ``_a`` and ``_b``; a mark is missing (NA) where
-    the noise is unknown: one seed on a side, or no latency interval stored.
+    the noise is unknown: no accuracy interval on a side, or no latency interval stored.
     """
     frame = frame.copy()
     frame["accuracy_delta_points"] = 100 * (frame["test_accuracy_mean_b"] - frame["test_accuracy_mean_a"])
-    noise = accuracy_noise(
-        frame["test_accuracy_std_a"], frame["seeds_a"], frame["test_accuracy_std_b"], frame["seeds_b"]
-    )
+    noise = accuracy_noise(frame)
     frame["accuracy_noise_points"] = 100 * noise
     frame["accuracy_changed"] = (
         (frame["accuracy_delta_points"].abs() > frame["accuracy_noise_points"]).where(noise.notna()).astype("boolean")
@@ -182,7 +183,8 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
 def chart(comparison: Comparison, device: str) -> charts.Figure | None:
     """Both runs on one accuracy-against-latency plane: A hollow, B filled, an arrow from A to B for each case.
 
-    Cases whose accuracy or latency changed beyond the noise are labelled (at B).
+    Each point's vertical bar is its run's 95% accuracy interval; cases whose accuracy or latency changed beyond
+    the noise are labelled (at B).
     """
     frame = comparison.frame[comparison.frame["device"] == device].dropna(
         subset=["latency_p50_ms_a", "latency_p50_ms_b", "test_accuracy_mean_a", "test_accuracy_mean_b"]
@@ -196,12 +198,16 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
     figure, axes = charts.panels(len(datasets))
     for axis, dataset in zip(axes, datasets):
         rows = frame[frame["dataset"] == dataset]
-        for _, row in rows.iterrows():
+        bars = {side: with_intervals(one_side(rows, side)) for side in ("a", "b")}
+        for index, row in rows.iterrows():
             colour, marker = style.colours[row["arch"]], style.markers[row["regime"]]
             start = (row["latency_p50_ms_a"], 100 * row["test_accuracy_mean_a"])
             end = (row["latency_p50_ms_b"], 100 * row["test_accuracy_mean_b"])
-            axis.plot(*start, marker=marker, markersize=7, markerfacecolor="white", markeredgecolor=colour)
-            axis.plot(*end, marker=marker, markersize=7, color=colour, markeredgecolor="black", markeredgewidth=0.5)
+            yerr = {side: _yerr(bars[side].loc[index]) for side in bars}
+            axis.errorbar(*start, yerr=yerr["a"], fmt=marker, markersize=7, markerfacecolor="white",
+                          color=colour, elinewidth=0.7, capsize=2)  # fmt: skip
+            axis.errorbar(*end, yerr=yerr["b"], fmt=marker, markersize=7, color=colour, markeredgecolor="black",
+                          markeredgewidth=0.5, elinewidth=0.7, capsize=2)  # fmt: skip
             axis.annotate(
                 "", end, start, arrowprops=dict(arrowstyle="->", color=colour, linewidth=1, shrinkA=4, shrinkB=4)
             )
@@ -210,6 +216,7 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
     handles += [
         plt.Line2D([], [], color="0.3", marker="o", markerfacecolor="white", linestyle="", label=f"A: {name_a}"),
         plt.Line2D([], [], color="0.3", marker="o", linestyle="", label=f"B: {name_b}"),
+        plt.Line2D([], [], color="0.2", marker="|", linestyle="-", linewidth=0.8, label="accuracy 95% interval"),
     ]
     charts.finish(figure, f"Accuracy against latency: A → B\n{device}", handles)
     for axis, dataset in zip(axes, datasets):
@@ -225,6 +232,14 @@ def chart(comparison: Comparison, device: str) -> charts.Figure | None:
             avoid=points,
         )
     return figure
+
+
+def _yerr(case: pd.Series) -> list[list[float]] | None:
+    """A point's vertical error bar (in points) from its accuracy interval, or None where it has none."""
+    if pd.isna(case["accuracy_low"]):
+        return None
+    mean = case["test_accuracy_mean"]
+    return [[100 * max(mean - case["accuracy_low"], 0)], [100 * max(case["accuracy_high"] - mean, 0)]]
 
 
 def default_out(run_a: Path, run_b: Path) -> Path:
@@ -249,7 +264,7 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         stem = out / ("accuracy_vs_latency" if len(devices) == 1 else f"accuracy_vs_latency-{charts.slug(device)}")
         png, svg = charts.save(figure, stem)
         paths += [png, svg]
-        images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes()))
+        images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes(), CAPTION))
     both = pd.concat([comparison.a.results, comparison.b.results], ignore_index=True)
     only = [
         f"<p>Only in {side} ({len(ids)}): {html.escape(', '.join(ids))}</p>"

@@ -1,6 +1,7 @@
 """``report.html``: one self-contained page (images embedded as data URIs, CSS inline, no script, no server).
 
-The page shows the environment block, the charts, the tables, failed cases with
+The page opens with the headline block (``suite.report.headline``: the question, the answer, the
+caveats), then shows the environment block, the charts, the tables, failed cases with
 their errors, what data was missing, and a short account of how the numbers were
 measured (the long one is ``results/README.md``). ``page`` is the skeleton it
 shares with ``compare.html``.
@@ -26,7 +27,9 @@ table.data th, table.data td { border: 1px solid #ddd; padding: .25em .6em; text
 table.data td { white-space: nowrap; } table.wrap td { white-space: normal; } table.data th { background: #f3f3f3; }
 table.data tr:nth-child(even) td { background: #fafafa; } div.scroll { overflow-x: auto; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #555; font-size: .9em; } nav a { margin-right: 1em; }
+figcaption { color: #555; font-size: .9em; max-width: 70em; }
+#headline { border: 1px solid #ccd; background: #f7f8fc; padding: 0 1em 1em; margin-bottom: 1em; }
+nav a { margin-right: 1em; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .8em; }
 .gaps li, .method li { margin-bottom: .3em; } .empty { color: #777; font-style: italic; }
 """
@@ -68,9 +71,11 @@ def method_items(results: pd.DataFrame) -> list[str]:
     profiles = ", ".join(sorted(str(p) for p in ok["profile"].dropna().unique())) if "profile" in ok else ""
     return [
         "Accuracy: top-1 on the held-out test split with the weights of the best validation epoch; "
-        f"mean ± standard deviation over seeds ({seeds or 'no'} seed(s) per case here"
+        f"the mean over seeds ({seeds or 'no'} seed(s) per case here"
         + (f", profile {profiles}" if profiles else "")
-        + "), with a Student-t 95% interval.",
+        + ") with a 95% interval: the Wilson interval of the pooled test images, widened to the seeds' "
+        "Student-t interval where there are two seeds or more (the larger of the two uncertainties, as the "
+        "gate takes the larger standard error).",
         "Latency: batch 1, the model inside one tf.function in graph mode and one XLA-compiled, never "
         "model.predict(); graph and XLA calls alternate after untimed warm-up; the faster mode's p50 is reported "
         "with a 95% interval over the medians of 8 windows of the run (so it covers the drift inside the run)"
@@ -99,33 +104,9 @@ def page(title: str, parts: list[str]) -> str:
     return "\n".join([*head, *parts]) + "</body></html>\n"
 
 
-def render(
-    title: str,
-    results: pd.DataFrame,
-    tables: list[Table],
-    charts: dict[str, list[Image] | str],
-    gaps: list[str],
-    tracebacks: dict[str, str],
-) -> str:
-    """The whole page.
-
-    ``charts`` maps a heading to its images, or to the reason there are none; ``tracebacks`` maps
-    ``case_id seed N`` to the end of the stored traceback.
-    """
-    ok = int((results["status"] == "ok").sum()) if "status" in results else 0
-    by_name = {t.name: t for t in tables}
-    generated = datetime.now(UTC).isoformat(timespec="seconds")
-    parts = [
-        f'<p class="note">{len(results)} row(s): {ok} ok, {len(results) - ok} failed or skipped; '
-        f"{results['case_id'].nunique() if 'case_id' in results else 0} case(s). Generated {generated} "
-        "from results.csv and the side tables beside it; nothing was trained.</p>",
-        '<nav><a href="#environment">Environment</a><a href="#charts">Charts</a><a href="#tables">Tables</a>'
-        '<a href="#failures">Failures</a><a href="#gaps">Missing data</a><a href="#method">Method</a></nav>',
-        '<h2 id="environment">Environment</h2>',
-    ]
-    if "environment" in by_name:
-        parts.append(table_html(by_name["environment"], heading=False))
-    parts.append('<h2 id="charts">Charts</h2>')
+def charts_html(charts: dict[str, list[Image] | str]) -> list[str]:
+    """Each chart heading with its captioned images (training curves folded away), or why it was not drawn."""
+    parts: list[str] = []
     for heading, images in charts.items():
         if isinstance(images, str):  # why the chart was not drawn
             parts.append(f'<h3>{html.escape(heading)}</h3><p class="empty">Not drawn: {html.escape(images)}</p>')
@@ -136,6 +117,40 @@ def render(
         else:
             parts.append(f"<h3>{html.escape(heading)}</h3>")
             parts.extend(image.to_html() for image in images)
+    return parts
+
+
+def render(
+    title: str,
+    results: pd.DataFrame,
+    tables: list[Table],
+    charts: dict[str, list[Image] | str],
+    gaps: list[str],
+    tracebacks: dict[str, str],
+    headline: str = "",
+) -> str:
+    """The whole page.
+
+    ``charts`` maps a heading to its images, or to the reason there are none; ``tracebacks`` maps
+    ``case_id seed N`` to the end of the stored traceback; ``headline`` is the block shown first.
+    """
+    ok = int((results["status"] == "ok").sum()) if "status" in results else 0
+    by_name = {t.name: t for t in tables}
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    parts = [
+        headline,
+        f'<p class="note">{len(results)} row(s): {ok} ok, {len(results) - ok} failed or skipped; '
+        f"{results['case_id'].nunique() if 'case_id' in results else 0} case(s). Generated {generated} "
+        "from results.csv and the side tables beside it; nothing was trained.</p>",
+        '<nav><a href="#answer">Answer</a><a href="#environment">Environment</a><a href="#charts">Charts</a>'
+        '<a href="#tables">Tables</a>'
+        '<a href="#failures">Failures</a><a href="#gaps">Missing data</a><a href="#method">Method</a></nav>',
+        '<h2 id="environment">Environment</h2>',
+    ]
+    if "environment" in by_name:
+        parts.append(table_html(by_name["environment"], heading=False))
+    parts.append('<h2 id="charts">Charts</h2>')
+    parts.extend(charts_html(charts))
     parts.append('<h2 id="tables">Tables</h2>')
     parts.extend(table_html(t) for t in tables if t.name not in ("environment", "failures"))
     parts.append('<h2 id="failures">Failed cases</h2>')

@@ -1,144 +1,87 @@
 """The report's tables, built with pandas from the summary (one row per case and device).
 
-Each ``Table`` holds a numeric ``frame`` (what the CSV gets, fractions and plain
-units as in ``results.csv``) and a ``display`` frame of formatted text (what the
-Markdown file and the HTML report show: percentages, ``mean ± std``).
-Architecture x regime tables get one row per model; when a summary spans several
-datasets or devices, those become leading columns, so values are never pooled
-across them.
+Each ``Table`` (``suite.report._format``) holds a numeric ``frame`` for the CSV and a ``display`` frame of text
+for Markdown and HTML, where every test accuracy carries its 95% interval (``suite.report.intervals``).
+Architecture x regime tables get one row per model; when a summary spans several datasets or devices, those
+become leading columns, so values are never pooled across them. The paired tables are in ``suite.report.pairs``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from suite.environment import FINGERPRINT_FIELDS
 from suite.regimes import FREEZE_SWEEP, REGIMES
-from suite.report.summary import model_label, regime_order
+from suite.report._format import (
+    Table,
+    accuracy_cells,
+    accuracy_texts,
+    arch_regime,
+    empty_table,
+    facets,
+    millions,
+    number,
+    with_models,
+)
+from suite.report.front import latency_front
+from suite.report.intervals import with_intervals
+from suite.report.pairs import HUB_PREFIX, SUITE_VS_KERAS, hub_pairs, hub_table, paired_table, suite_vs_keras_table
 
-SUITE_VS_KERAS = (("resnet_scratch", "resnet50"),)  # the suite's own ResNet beside keras.applications.ResNet50
-HUB_PREFIX = "hub_"  # hub_<name> is the TF-Hub version of the Keras Applications architecture <name>
+__all__ = [
+    "HUB_PREFIX",
+    "SUITE_VS_KERAS",
+    "Table",
+    "build_tables",
+    "hub_pairs",
+    "hub_table",
+    "number",
+    "paired_table",
+    "suite_vs_keras_table",
+    "with_models",
+]
 ENVIRONMENT_FIELDS = (*FINGERPRINT_FIELDS, "device_name", "python_version", "suite_version", "git_commit", "hostname")
 
-
-@dataclass
-class Table:
-    """One table of the report: numbers for the CSV, formatted text for Markdown and HTML."""
-
-    name: str  # file stem under tables/
-    title: str
-    frame: pd.DataFrame
-    display: pd.DataFrame
-    note: str = ""  # how to read it, or why it is empty
-    wrap: bool = False  # long text cells (errors) wrap on the page instead of running wide
-
-    def to_markdown(self) -> str:
-        # The display cells are already text ("+2.3", "1,234"): numparse would drop signs and separators.
-        shown = self.display.rename(columns={"device_name": "device"})
-        body = shown.to_markdown(index=False, disable_numparse=True) if not shown.empty else "_(empty)_"
-        return f"## {self.title}\n\n{self.note + chr(10) + chr(10) if self.note else ''}{body}\n"
-
-    def write(self, folder: Path) -> list[Path]:
-        """``folder/<name>.csv`` and ``folder/<name>.md``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        csv_path, md_path = folder / f"{self.name}.csv", folder / f"{self.name}.md"
-        self.frame.to_csv(csv_path, index=False)
-        md_path.write_text(self.to_markdown())
-        return [csv_path, md_path]
-
-
-# Formatting: text for people; the CSV keeps the numbers.
-
-
-def percent(mean, std=None, seeds=None) -> str:
-    """``91.2 ± 1.0`` (test accuracy in %, ± the seed std where there are two seeds or more)."""
-    if mean is None or pd.isna(mean):
-        return ""
-    if std is None or pd.isna(std) or seeds is None or pd.isna(seeds) or seeds < 2:
-        return f"{100 * mean:.1f}"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
-def number(value, digits: int = 2, unit: str = "") -> str:
-    """A figure with ``digits`` significant decimals for small values, thousands separators for large ones."""
-    if value is None or pd.isna(value):
-        return ""
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.{digits}g}" if value else "0"
-    return f"{text} {unit}".strip()
-
-
-def millions(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value / 1e6:.2f} M"
-
-
-def facets(summary: pd.DataFrame) -> list[str]:
-    """``dataset`` and ``device_name`` where the summary holds more than one of them: the columns kept apart."""
-    return [c for c in ("dataset", "device_name") if c in summary and summary[c].nunique(dropna=False) > 1]
-
-
-def with_models(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with a ``model`` column: the row name in architecture x regime tables.
-
-    Two summary rows that would share a cell (the same case with other weights) get the weights in the name.
-    """
-    frame = summary.copy()
-    labels = [model_label(c, a, r) for c, a, r in zip(frame["case_id"], frame["arch"], frame["regime"])]
-    frame["model"] = pd.Series(labels, index=frame.index, dtype=object)
-    clash = frame.duplicated([*facets(frame), "model", "regime"], keep=False)
-    if clash.any():
-        frame.loc[clash, "model"] = frame.loc[clash, "model"] + " [" + frame.loc[clash, "weights"].astype(str) + "]"
-    return frame
-
-
-def _empty(name: str, title: str, note: str) -> Table:
-    return Table(name, title, pd.DataFrame(), pd.DataFrame(), note)
-
-
-# The tables.
+CASE_COLUMNS = [  # the cases table's CSV columns, where the summary has them
+    "case_id",
+    "arch",
+    "regime",
+    "dataset",
+    "weights",
+    "device_name",
+    "seeds",
+    "test_accuracy_mean",
+    "test_accuracy_std",
+    "test_accuracy_ci95",
+    "test_images",
+    "accuracy_low",
+    "accuracy_high",
+    "latency_p50_ms",
+    "latency_p50_ci_low_ms",
+    "latency_p50_ci_high_ms",
+    "xla",
+    "throughput_ips",
+    "throughput_batch",
+    "params",
+    "gflops_per_image",
+    "train_seconds",
+]
 
 
 def case_table(summary: pd.DataFrame) -> Table:
     """Every ok case: accuracy over seeds with its interval, latency with its CI, throughput, size, cost."""
     title = "Cases"
     if summary.empty:
-        return _empty("cases", title, "No case finished ok.")
-    columns = [
-        "case_id",
-        "arch",
-        "regime",
-        "dataset",
-        "weights",
-        "device_name",
-        "seeds",
-        "test_accuracy_mean",
-        "test_accuracy_std",
-        "test_accuracy_ci95",
-        "latency_p50_ms",
-        "latency_p50_ci_low_ms",
-        "latency_p50_ci_high_ms",
-        "xla",
-        "throughput_ips",
-        "throughput_batch",
-        "params",
-        "gflops_per_image",
-        "train_seconds",
-    ]
-    frame = summary[[c for c in columns if c in summary]].sort_values(["dataset", "device_name", "arch", "regime"])
+        return empty_table("cases", title, "No case finished ok.")
+    summary = with_intervals(summary)
+    frame = summary[[c for c in CASE_COLUMNS if c in summary]].sort_values(["dataset", "device_name", "arch", "regime"])
     display = pd.DataFrame(
         {
             "case": frame["case_id"],
             **({"device_name": frame["device_name"]} if "device_name" in facets(frame) else {}),
             "weights": frame["weights"],
             "seeds": frame["seeds"],
-            "test accuracy (%)": [
-                percent(m, s, n)
-                for m, s, n in zip(frame["test_accuracy_mean"], frame["test_accuracy_std"], frame["seeds"])
-            ],
-            "95% CI (± points)": [number(100 * v, 2) for v in frame["test_accuracy_ci95"]],
+            "test accuracy % [95% CI]": accuracy_texts(frame),
             "latency p50 (ms)": [number(v, 3) for v in frame["latency_p50_ms"]],
             "p50 95% CI (ms)": [
                 f"{number(lo, 3)} – {number(hi, 3)}" if pd.notna(lo) else ""
@@ -155,39 +98,28 @@ def case_table(summary: pd.DataFrame) -> Table:
         }
     )
     note = (
-        "One row per case and device: test accuracy mean ± standard deviation over seeds, the half-width of its "
-        "Student-t 95% interval, batch-1 latency p50 with its 95% interval (median over seeds), and the "
+        "One row per case and device: test accuracy, mean over seeds with its 95% interval (the Wilson interval "
+        "of the pooled test images, widened to the seeds' Student-t interval where there are two or more), "
+        "batch-1 latency p50 with its 95% interval (median over seeds), and the "
         "best throughput of the batch sweep with its batch size."
     )
     return Table("cases", title, frame.reset_index(drop=True), display.reset_index(drop=True), note)
 
 
-def arch_regime(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Rows: model (with any facets); columns: regimes in study order; cells: ``column`` of the summary."""
-    frame = with_models(summary)
-    index = [*facets(frame), "model"]
-    pivot = frame.pivot_table(index=index, columns="regime", values=column, aggfunc="first", dropna=False)
-    pivot = pivot.reindex(columns=regime_order(frame["regime"].unique()))
-    pivot.columns.name = None
-    return pivot.dropna(how="all")
-
-
 def accuracy_pivot(summary: pd.DataFrame) -> Table:
-    """Architecture x regime: test accuracy mean ± std over seeds."""
+    """Architecture x regime: test accuracy mean over seeds with its 95% interval (std and seeds in the CSV)."""
     title = "Test accuracy by architecture and regime"
     if summary.empty:
-        return _empty("accuracy_by_arch_regime", title, "No case finished ok.")
+        return empty_table("accuracy_by_arch_regime", title, "No case finished ok.")
     mean, std, seeds = (arch_regime(summary, c) for c in ("test_accuracy_mean", "test_accuracy_std", "seeds"))
     frame = pd.concat({"mean": mean, "std": std, "seeds": seeds}, axis=1)
     frame.columns = [f"{regime}_{stat}" for stat, regime in frame.columns]
     frame = frame[[f"{r}_{s}" for r in mean.columns for s in ("mean", "std", "seeds")]].reset_index()
-    text = mean.copy().astype(object)
-    for regime in mean.columns:
-        text[regime] = [percent(m, s, n) for m, s, n in zip(mean[regime], std[regime], seeds[regime])]
+    text = accuracy_cells(summary).reindex(index=mean.index, columns=mean.columns).fillna("")
     usual = int(seeds.stack().mode().iloc[0])
     note = (
-        f"Test accuracy in %, mean ± standard deviation over seeds ({usual} seed(s) per cell; a cell without ± "
-        "had one). Empty: the case did not run ok."
+        f"Test accuracy in %, mean over seeds [95% interval] ({usual} seed(s) per cell; with one seed the "
+        "interval is the test set's Wilson interval alone). Empty: the case did not run ok."
     )
     return Table("accuracy_by_arch_regime", title, frame, text.reset_index(), note)
 
@@ -195,7 +127,7 @@ def accuracy_pivot(summary: pd.DataFrame) -> Table:
 def speed_pivot(summary: pd.DataFrame, column: str, name: str, title: str, unit: str, note: str) -> Table:
     """Architecture x regime of one speed figure (the summary's median over seeds)."""
     if summary.empty or column not in summary:
-        return _empty(name, title, "No case finished ok.")
+        return empty_table(name, title, "No case finished ok.")
     values = arch_regime(summary, column)
     text = values.apply(lambda column: column.map(lambda v: number(v, 3)))  # DataFrame.map needs pandas 2.1
     return Table(name, f"{title} ({unit})", values.reset_index(), text.reset_index(), note)
@@ -207,121 +139,59 @@ def freeze_depth_table(summary: pd.DataFrame) -> Table:
     name = "freeze_depth"
     sweep = summary[summary["regime"].isin(FREEZE_SWEEP)] if not summary.empty else summary
     if sweep.empty:
-        return _empty(name, title, "No transfer case (frozen, freezeN, finetune) finished ok.")
+        return empty_table(name, title, "No transfer case (frozen, freezeN, finetune) finished ok.")
     mean, std, seeds = (arch_regime(sweep, c) for c in ("test_accuracy_mean", "test_accuracy_std", "seeds"))
     order = [r for r in FREEZE_SWEEP if r in mean.columns]
     mean, std, seeds = mean[order], std[order], seeds[order]
     keep = mean.notna().sum(axis=1) >= 2
     if not keep.any():
-        return _empty(name, title, "No model ran two or more of frozen, freeze75/50/25 and finetune.")
+        return empty_table(name, title, "No model ran two or more of frozen, freeze75/50/25 and finetune.")
     mean, std, seeds = mean[keep], std[keep], seeds[keep]
     frame = pd.concat({"mean": mean, "std": std}, axis=1)
     frame.columns = [f"{regime}_{stat}" for stat, regime in frame.columns]
     frame = frame[[f"{r}_{s}" for r in order for s in ("mean", "std")]]
     change = mean.get("finetune", np.nan) - mean.get("frozen", np.nan)
     frame["finetune_minus_frozen_points"] = 100 * change
+    cells = accuracy_cells(sweep).reindex(index=mean.index, columns=order).fillna("")
     text = pd.DataFrame(index=mean.index)
     for regime in order:
-        text[f"{regime} ({REGIMES[regime].frozen_percent}% frozen)"] = [
-            percent(m, s, n) for m, s, n in zip(mean[regime], std[regime], seeds[regime])
-        ]
+        text[f"{regime} ({REGIMES[regime].frozen_percent}% frozen)"] = cells[regime]
     text["finetune − frozen (points)"] = [f"{v:+.1f}" if pd.notna(v) else "" for v in 100 * change]
     note = (
-        "Test accuracy in %, mean ± std over seeds, as more of the pretrained backbone is left to train "
+        "Test accuracy in %, mean over seeds [95% interval], as more of the pretrained backbone is left to train "
         "(left: backbone frozen, only the head trains; right: everything fine-tuned). Models with two or more of "
         "these regimes."
     )
     return Table(name, title, frame.reset_index(), text.reset_index(), note)
 
 
-def hub_pairs(archs) -> list[tuple[str, str]]:
-    """``(keras_arch, hub_arch)`` for every ``hub_<name>`` whose Keras Applications ``<name>`` is also present."""
-    archs = set(archs)
-    return sorted(
-        (a[len(HUB_PREFIX) :], a) for a in archs if a.startswith(HUB_PREFIX) and a[len(HUB_PREFIX) :] in archs
-    )
+def front_table(summary: pd.DataFrame) -> Table:
+    """Every case on the accuracy-against-latency plane: its network's latency band and whether it is on the front.
 
-
-def paired_table(
-    summary: pd.DataFrame, pairs, sides: tuple[str, str], name: str, title: str, note: str, missing: str
-) -> Table:
-    """Two architectures side by side, regime by regime, where both ran ok: accuracy, latency, throughput, size.
-
-    ``sides`` names the two columns' prefixes (``("keras", "hub")``); the delta is right minus left.
+    The rule is ``suite.report.front``'s: ties in latency (overlapping network bands) are kept, not ranked.
     """
-    left_name, right_name = sides
-    keys = [*facets(summary), "regime"] if not summary.empty else ["regime"]
-    figures = ["test_accuracy_mean", "test_accuracy_std", "seeds", "latency_p50_ms", "throughput_ips", "params"]
-    blocks = []
-    for left, right in pairs:
-        if summary.empty:
-            break
-        a = summary[summary["arch"] == left].set_index(keys)[figures]
-        b = summary[summary["arch"] == right].set_index(keys)[figures]
-        a = a[~a.index.duplicated()]
-        b = b[~b.index.duplicated()]
-        both = a.join(b, how="inner", lsuffix=f"__{left_name}", rsuffix=f"__{right_name}")
-        if both.empty:
-            continue
-        both.columns = [f"{side}_{figure}" for figure, side in (c.split("__") for c in both.columns)]
-        both.insert(0, f"{right_name}_arch", right)
-        both.insert(0, f"{left_name}_arch", left)
-        blocks.append(both.reset_index())
-    if not blocks:
-        return _empty(name, title, missing)
-    frame = pd.concat(blocks, ignore_index=True)
-    order = {r: i for i, r in enumerate(regime_order(frame["regime"].unique()))}
-    frame = frame.sort_values([f"{left_name}_arch", "regime"], key=lambda c: c.map(order) if c.name == "regime" else c)
-    frame["accuracy_delta_points"] = 100 * (
-        frame[f"{right_name}_test_accuracy_mean"] - frame[f"{left_name}_test_accuracy_mean"]
+    title = "Accuracy-against-latency front"
+    front = latency_front(summary) if not summary.empty else summary
+    if front.empty:
+        return empty_table("latency_front", title, "No ok case has both an accuracy and a latency p50.")
+    columns = ["device_name", "dataset", "case_id", "network", "on_front", "test_accuracy_mean", "accuracy_low",
+               "accuracy_high", "latency_p50_ms", "band_low_ms", "band_high_ms", "network_ms"]  # fmt: skip
+    frame = front[columns].reset_index(drop=True)
+    display = pd.DataFrame({"case": frame["case_id"], "network": frame["network"]})
+    for column in facets(frame):
+        display.insert(0, column, frame[column])
+    display["on the front"] = ["yes" if on else "" for on in frame["on_front"]]
+    display["test accuracy % [95% CI]"] = accuracy_texts(front.reset_index(drop=True))
+    display["latency p50 (ms)"] = [number(v, 3) for v in frame["latency_p50_ms"]]
+    display["network band (ms)"] = [
+        f"{number(lo, 3)} – {number(hi, 3)}" for lo, hi in zip(frame["band_low_ms"], frame["band_high_ms"])
+    ]
+    note = (
+        "Latency belongs to the network (architecture, input side, device), so a network's regimes share one band: "
+        "the span of their p50 95% intervals. A case is off the front only if another is more accurate and either "
+        "the same network or clearly faster (its band wholly below); overlapping bands are ties."
     )
-    display = pd.DataFrame({c: frame[c] for c in [*facets(summary), "regime"] if c in frame})
-    for side in sides:
-        display[side] = frame[f"{side}_arch"]
-    for side in sides:
-        display[f"{side} accuracy (%)"] = [
-            percent(m, s, n)
-            for m, s, n in zip(
-                frame[f"{side}_test_accuracy_mean"], frame[f"{side}_test_accuracy_std"], frame[f"{side}_seeds"]
-            )
-        ]
-    display["Δ accuracy (points)"] = [f"{v:+.1f}" for v in frame["accuracy_delta_points"]]
-    for side in sides:
-        display[f"{side} latency p50 (ms)"] = [number(v, 3) for v in frame[f"{side}_latency_p50_ms"]]
-    for side in sides:
-        display[f"{side} throughput (images/s)"] = [number(v) for v in frame[f"{side}_throughput_ips"]]
-    for side in sides:
-        display[f"{side} params"] = [millions(v) for v in frame[f"{side}_params"]]
-    return Table(name, title, frame.reset_index(drop=True), display.reset_index(drop=True), note)
-
-
-def suite_vs_keras_table(summary: pd.DataFrame) -> Table:
-    """The suite's own ResNet (``resnet_scratch``) beside Keras' ``resnet50``, regime by regime."""
-    return paired_table(
-        summary,
-        SUITE_VS_KERAS,
-        ("suite", "keras"),
-        "resnet_suite_vs_keras",
-        "Self-built ResNet beside Keras ResNet50",
-        "The suite's CIFAR-style ResNet (`resnet_scratch`) against `keras.applications.ResNet50`, in each regime "
-        "both ran; Δ is Keras minus suite.",
-        "resnet_scratch and resnet50 did not both run ok in any regime here.",
-    )
-
-
-def hub_table(summary: pd.DataFrame) -> Table:
-    """Keras Applications beside their TF-Hub versions (``hub_<name>``), where both ran."""
-    pairs = hub_pairs(summary["arch"].unique()) if not summary.empty else []
-    return paired_table(
-        summary,
-        pairs,
-        ("keras", "hub"),
-        "keras_vs_hub",
-        "Keras Applications beside TF-Hub",
-        "The same network from `keras.applications` and from TF-Hub (`hub_<name>`), in each regime both ran; "
-        "Δ is hub minus Keras.",
-        "No architecture ran both as Keras Applications and as its TF-Hub version (`hub_<name>`) here.",
-    )
+    return Table("latency_front", title, frame, display, note)
 
 
 def failures_table(results: pd.DataFrame) -> Table:
@@ -329,7 +199,7 @@ def failures_table(results: pd.DataFrame) -> Table:
     title = "Failed and skipped cases"
     failed = results[results["status"] != "ok"]
     if failed.empty:
-        return _empty("failures", title, "Every case finished ok.")
+        return empty_table("failures", title, "Every case finished ok.")
     columns = [c for c in ("case_id", "seed", "status", "error", "device_name", "finished_at") if c in failed]
     frame = failed[columns].sort_values(["case_id", "seed"]).reset_index(drop=True)
     note = "The full traceback of each is in `errors/<case_id>-s<seed>.txt`."
@@ -340,7 +210,7 @@ def environment_table(results: pd.DataFrame) -> Table:
     """The machine and software the rows were measured on: one column per fingerprint."""
     title = "Environment"
     if results.empty or "fingerprint" not in results:
-        return _empty("environment", title, "No rows.")
+        return empty_table("environment", title, "No rows.")
     columns = {}
     for fingerprint, rows in results.groupby("fingerprint", sort=True, dropna=False):
         values = {}
@@ -381,6 +251,7 @@ def build_tables(results: pd.DataFrame, summary: pd.DataFrame) -> list[Table]:
             "Median over seeds of each case's best point of the batch sweep (either mode).",
         ),
         freeze_depth_table(summary),
+        front_table(summary),
         suite_vs_keras_table(summary),
         hub_table(summary),
         failures_table(results),

@@ -1,0 +1,135 @@
+"""The report's headline: the suite's question, the answer the rows support, and what that answer rests on.
+
+One ``Headline`` is shown at the top of ``report.html`` and written as ``summary.md`` beside it, so the two
+say the same. It holds the accuracy-against-latency front (``suite.report.front``), the most accurate case
+under a few latency budgets the data spans, and the caveats of ``suite.report.caveats``.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from suite.report.caveats import caveats
+from suite.report.front import best_under_budgets, latency_front
+from suite.report.intervals import interval_text
+from suite.report.summary import per_case
+
+QUESTION = "Which classifier, trained which way, gives the best accuracy for the latency you can afford?"
+FRONT_NOTE = (
+    "Accuracy against batch-1 latency p50, per device and dataset. A case is left off only if another is more "
+    "accurate and clearly faster (its network's latency band lies wholly below) or is the same network; networks "
+    "whose bands overlap are tied, not ranked. Accuracy: mean with its 95% interval; latency: the case's p50 with "
+    "its 95% interval, and the band its network's regimes share."
+)
+BUDGET_NOTE = (
+    "The most accurate case whose latency p90 at batch 1 is within each budget (budgets: quartiles of the "
+    "measured p90s). 'Tied' counts the other cases within the budget whose accuracy interval reaches the best "
+    "one's: the data does not rank them below it."
+)
+
+
+def _ms(value) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:.3g}"
+
+
+def front_frame(cases: pd.DataFrame) -> pd.DataFrame:
+    """The front's cases as text: device, dataset, case, network, accuracy and latency with their intervals."""
+    front = latency_front(cases)
+    front = front[front["on_front"]]
+    if front.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "device": front["device_name"],
+            "dataset": front["dataset"],
+            "case": front["case_id"],
+            "network": front["network"],
+            "test accuracy % [95% CI]": [
+                interval_text(m, lo, hi)
+                for m, lo, hi in zip(front["test_accuracy_mean"], front["accuracy_low"], front["accuracy_high"])
+            ],
+            "latency p50 ms [95% CI]": [
+                f"{_ms(p)} [{_ms(lo)}, {_ms(hi)}]" if pd.notna(lo) else _ms(p)
+                for p, lo, hi in zip(
+                    front["latency_p50_ms"], front["latency_p50_ci_low_ms"], front["latency_p50_ci_high_ms"]
+                )
+            ],
+            "network band ms": [f"{_ms(lo)}–{_ms(hi)}" for lo, hi in zip(front["band_low_ms"], front["band_high_ms"])],
+        }
+    )
+
+
+def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
+    """The budget answers as text: device, dataset, budget, the best case, its accuracy and p90, ties."""
+    best = best_under_budgets(cases)
+    if best.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "device": best["device_name"],
+            "dataset": best["dataset"],
+            "p90 budget (ms)": [f"≤ {_ms(b)}" for b in best["budget_ms"]],
+            "most accurate case": best["case_id"],
+            "test accuracy % [95% CI]": [
+                interval_text(m, lo, hi)
+                for m, lo, hi in zip(best["test_accuracy_mean"], best["accuracy_low"], best["accuracy_high"])
+            ],
+            "its p90 (ms)": [_ms(v) for v in best["latency_p90_ms"]],
+            "tied": best["tied"].astype(int),
+        }
+    )
+
+
+@dataclass
+class Headline:
+    """The question, the front and budget answers (text frames) and the caveats."""
+
+    front: pd.DataFrame
+    budgets: pd.DataFrame
+    caveats: list[str] = field(default_factory=list)
+    question: str = QUESTION
+
+    @classmethod
+    def of(cls, results: pd.DataFrame) -> Headline:
+        """Builds the headline from the stored rows (``per_case`` aggregates them, as the gate does)."""
+        cases = per_case(results)
+        return cls(front_frame(cases), budget_frame(cases), caveats(results))
+
+    def to_markdown(self) -> str:
+        """``summary.md``: the same content as the page's headline block."""
+        parts = [f"# {self.question}", "", "## The answer: the accuracy-against-latency front", "", FRONT_NOTE, ""]
+        parts.append(_markdown(self.front, "No ok case has both an accuracy and a latency."))
+        parts += ["", "## Within a latency budget", "", BUDGET_NOTE, ""]
+        parts.append(_markdown(self.budgets, "No ok case has a latency p90."))
+        parts += ["", "## Caveats", ""]
+        parts += [f"- {line}" for line in self.caveats] or ["- None found in the rows."]
+        return "\n".join(parts) + "\n"
+
+    def to_html(self) -> str:
+        """The ``<section id="headline">`` at the top of ``report.html``."""
+        parts = [
+            '<section id="headline"><h2 id="answer">The answer</h2>',
+            f'<p class="question"><strong>{html.escape(self.question)}</strong></p>',
+            f'<h3>Accuracy-against-latency front</h3><p class="note">{html.escape(FRONT_NOTE)}</p>',
+            _html(self.front, "No ok case has both an accuracy and a latency."),
+            f'<h3>Within a latency budget</h3><p class="note">{html.escape(BUDGET_NOTE)}</p>',
+            _html(self.budgets, "No ok case has a latency p90."),
+            '<h3>Caveats</h3><ul class="caveats">',
+            *(f"<li>{html.escape(line)}</li>" for line in self.caveats or ["None found in the rows."]),
+            "</ul></section>",
+        ]
+        return "\n".join(parts)
+
+
+def _markdown(frame: pd.DataFrame, empty: str) -> str:
+    return frame.to_markdown(index=False, disable_numparse=True) if not frame.empty else f"_{empty}_"
+
+
+def _html(frame: pd.DataFrame, empty: str) -> str:
+    if frame.empty:
+        return f'<p class="empty">{html.escape(empty)}</p>'
+    rows = frame.to_html(index=False, classes="data", border=0, na_rep="", escape=True)
+    return f'<div class="scroll">{rows}</div>'

@@ -1,0 +1,181 @@
+"""The headline, the accuracy intervals, the tied latency front and the charts that draw only what was measured.
+
+Built from the stored fixtures (``results/fixtures``) and a few made-up summaries; nothing trains.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.container import ErrorbarContainer
+from scipy import stats
+
+from suite import report, storage
+from suite.data.glyphs import CLASSES
+from suite.report import charts
+from suite.report.accuracy_chart import FRONT_GID, NETWORK_GID
+from suite.report.caveats import caveats
+from suite.report.front import best_under_budgets, latency_front
+from suite.report.headline import Headline
+from suite.report.intervals import accuracy_interval
+from suite.report.summary import per_case
+from suite.report.sweep_chart import SEGMENT_GID, measured_runs
+
+FIXTURES = Path(__file__).resolve().parent.parent / "results" / "fixtures"
+CPU = "cpu: Intel(R) Xeon(R) Processor @ 2.80GHz x2"
+
+
+@pytest.fixture(scope="module", params=["report-smoke", "report-rerun", "report-one-seed"])
+def cases(request) -> pd.DataFrame:
+    return per_case(storage.read_results(FIXTURES / request.param))
+
+
+def test_one_seed_gets_the_wilson_interval_and_several_seeds_the_wider_of_wilson_and_t():
+    frame = pd.DataFrame(
+        {
+            "test_accuracy_mean": [0.9, 0.9, 0.9],
+            "test_accuracy_std": [0.0, 0.001, 0.03],
+            "seeds": [1, 3, 3],
+            "test_images": [360, 360, 360],
+        }
+    )
+    low, high = accuracy_interval(frame)
+    one = stats.binomtest(324, 360).proportion_ci(method="wilson")
+    pooled = stats.binomtest(972, 1080).proportion_ci(method="wilson")
+    assert (low[0], high[0]) == pytest.approx((one.low, one.high))
+    assert (low[1], high[1]) == pytest.approx((pooled.low, pooled.high))  # tiny spread: the test set dominates
+    t_half = stats.t.ppf(0.975, 2) * 0.03 / 3**0.5
+    assert (low[2], high[2]) == pytest.approx((0.9 - t_half, 0.9 + t_half))  # large spread: the seeds dominate
+
+
+def test_the_front_keeps_ties_and_drops_only_cases_beaten_clearly(cases):
+    front = latency_front(cases)
+    assert len(front) == cases["latency_p50_ms"].notna().sum()
+    # One network's regimes share one band.
+    assert (front.groupby(["device_name", "network"])[["band_low_ms", "band_high_ms"]].nunique() == 1).all().all()
+    # Brute force: off the front exactly when a more accurate case is the same network or wholly faster.
+    for _, row in front.iterrows():
+        peers = front[(front["device_name"] == row["device_name"]) & (front["dataset"] == row["dataset"])]
+        beaten = any(
+            other["test_accuracy_mean"] > row["test_accuracy_mean"]
+            and (other["network"] == row["network"] or other["band_high_ms"] < row["band_low_ms"])
+            for _, other in peers.iterrows()
+        )
+        assert row["on_front"] == (not beaten), row["case_id"]
+    assert front.groupby(["device_name", "dataset"])["on_front"].any().all()  # every panel has a front
+
+
+def test_an_overlapping_slower_network_is_tied_not_ranked():
+    def case(arch: str, accuracy: float, p50: float, low: float, high: float) -> dict:
+        return dict(case_id=f"{arch}.scratch.digits", arch=arch, regime="scratch", dataset="digits", weights="none",
+                    device="cpu", device_name="cpu: t", seeds=1, test_accuracy_mean=accuracy, test_accuracy_std=0.0,
+                    test_images=360, image_size=32, latency_p50_ms=p50, latency_p50_ci_low_ms=low,
+                    latency_p50_ci_high_ms=high)  # fmt: skip
+
+    summary = pd.DataFrame(
+        [
+            case("fast", 0.90, 1.0, 0.9, 1.1),
+            case("tied", 0.80, 1.05, 1.0, 1.2),  # less accurate, but its band overlaps fast's: tied
+            case("slow", 0.85, 2.0, 1.9, 2.1),  # less accurate and clearly slower than fast: off
+            case("best", 0.95, 5.0, 4.0, 6.0),
+        ]
+    )
+    front = latency_front(summary).set_index("arch")
+    assert front["on_front"].to_dict() == {"fast": True, "tied": True, "slow": False, "best": True}
+    assert report.pareto_front(summary, "latency_p50_ms", "test_accuracy_mean")["arch"].tolist() == ["fast", "best"]
+
+
+def test_the_latency_chart_puts_one_networks_regimes_on_one_band_and_rings_the_front():
+    summary = report.summarise(storage.read_results(FIXTURES / "report-smoke"))
+    figure = charts.accuracy_against(summary, "latency", CPU)
+    axis = figure.axes[0]
+    front = latency_front(summary[summary["device_name"] == CPU])
+    bars = [c for c in axis.containers if isinstance(c, ErrorbarContainer)]
+    xs = sorted(round(float(c.lines[0].get_xdata()[0]), 9) for c in bars)
+    assert xs == sorted(round(float(x), 9) for x in front["network_ms"])  # a case sits at its network's latency
+    joined = {
+        line.get_gid()[len(NETWORK_GID) :]: line
+        for line in axis.lines
+        if (line.get_gid() or "").startswith(NETWORK_GID)
+    }
+    several = front.groupby("network").filter(lambda g: len(g) > 1)
+    assert set(joined) == set(several["network"]) and joined
+    for network, line in joined.items():
+        members = several[several["network"] == network]
+        assert set(line.get_xdata()) == {members["network_ms"].iloc[0]}  # a vertical line: one latency
+        assert sorted(line.get_ydata()) == pytest.approx(
+            sorted([100 * members["test_accuracy_mean"].min(), 100 * members["test_accuracy_mean"].max()])
+        )
+    rings = [line for line in axis.lines if line.get_gid() == FRONT_GID][0]
+    on = front[front["on_front"]]
+    drawn = sorted(zip(rings.get_xdata(), rings.get_ydata()))
+    expected = sorted(zip(on["network_ms"], 100 * on["test_accuracy_mean"]))
+    assert [x for x, _ in drawn] == pytest.approx([x for x, _ in expected])
+    assert [y for _, y in drawn] == pytest.approx([y for _, y in expected])
+    for container in bars:  # every accuracy carries a vertical interval
+        assert container.has_yerr
+    charts.plt.close(figure)
+
+
+def test_the_freeze_sweep_joins_only_measured_neighbours():
+    assert measured_runs(["finetune", "frozen", "freeze50", "freeze25"]) == [
+        ["frozen"],
+        ["freeze50", "freeze25", "finetune"],
+    ]
+    summary = report.summarise(storage.read_results(FIXTURES / "report-smoke"))
+    gap = summary[~((summary["arch"] == "simple_cnn") & (summary["regime"] == "freeze75"))]  # freeze75 did not run
+    figure = charts.freeze_depth_sweep(gap, CPU)
+    axis = figure.axes[0]
+    segments = {}
+    for line in axis.lines:
+        if (line.get_gid() or "").startswith(SEGMENT_GID):
+            segments.setdefault(line.get_gid()[len(SEGMENT_GID) :], []).append(list(line.get_xdata()))
+    assert segments["simple_cnn"] == [[50, 25, 0]]  # nothing across the missing 75%; frozen stands alone
+    assert segments["resnet_scratch"] == [[100, 75, 50, 25, 0]]
+    assert "resnet50" not in segments and "mobilenet_v2" not in segments  # frozen and finetune only: no line
+    markers = {c.get_label(): list(c.lines[0].get_xdata()) for c in axis.containers if isinstance(c, ErrorbarContainer)}
+    assert markers["simple_cnn"] == [100, 50, 25, 0] and markers["resnet50"] == [100, 0]
+    assert all(c.lines[0].get_linestyle() == "None" for c in axis.containers)  # markers carry no line of their own
+    charts.plt.close(figure)
+
+
+def test_budgets_name_the_most_accurate_case_within_each_p90(cases):
+    best = best_under_budgets(cases)
+    assert not best.empty
+    for _, row in best.iterrows():
+        within = cases[(cases["device_name"] == row["device_name"]) & (cases["latency_p90_ms"] <= row["budget_ms"])]
+        assert row["test_accuracy_mean"] == within["test_accuracy_mean"].max()
+        assert row["latency_p90_ms"] <= row["budget_ms"]
+
+
+def test_caveats_come_from_the_rows():
+    smoke = caveats(storage.read_results(FIXTURES / "report-smoke"))
+    text = "\n".join(smoke)
+    assert "Seeds: 2 per case." in text
+    assert "1 to 8 epochs" in text  # the .long user case trained for 8
+    chance = f"{100 / len(CLASSES):.1f}%"
+    assert f"chance on the {len(CLASSES)} letters is {chance}" in text and "near chance" in text
+    assert "resnet50 @ 32 px on cpu" in text  # its regimes were timed with non-overlapping p50 intervals
+    assert "resnet50 @ 32 px (cpu): graph (graph/XLA p50 = 0.67)" in text
+    one = "\n".join(caveats(storage.read_results(FIXTURES / "report-one-seed")))
+    assert "Seeds: 1 per case. With one seed" in one and "near chance" not in one  # its source reached 48%
+
+
+def test_summary_md_and_the_page_carry_the_same_headline_above_everything(tmp_path):
+    folder = tmp_path / "report-one-seed"
+    shutil.copytree(FIXTURES / "report-one-seed", folder)
+    report.write_report(folder)
+    markdown = (folder / "summary.md").read_text()
+    page = (folder / "report.html").read_text()
+    headline = Headline.of(storage.read_results(folder))
+    assert markdown == headline.to_markdown() and headline.to_html() in page
+    assert page.index('id="headline"') < page.index('id="environment"') < page.index("<img")
+    assert page.index('id="headline"') < page.index('id="method"')
+    assert markdown.startswith("# Which classifier, trained which way, gives the best accuracy")
+    for case_id in headline.front["case"]:
+        assert case_id in markdown
+    assert all("[" in text for text in headline.front["test accuracy % [95% CI]"])  # one seed: still an interval
+    assert page.count("<figure>") == page.count("<figcaption>") > 0
