@@ -106,20 +106,25 @@ def _draw(report: Report, chart_dir: Path) -> None:
             _add(report, heading, stem, build, charts.CAPTIONS[metric])
         report.charts.setdefault(heading, f"no ok case has {charts.METRICS[metric].column}")
 
-    points = folder.throughput_points()
-    heading = "Throughput against batch size"
-    for device in devices:
-        stem = chart_dir / f"throughput_vs_batch{suffix[device]}"
-        build = partial(charts.throughput_vs_batch, points, device, style)
-        _add(report, heading, stem, build, charts.CAPTIONS["throughput_vs_batch"])
-    report.charts.setdefault(heading, "no ok case has a readable throughput/<case>-s<seed>.csv")
-
-    heading = "Freeze-depth sweep"
-    for device in devices:
-        stem = chart_dir / f"freeze_depth{suffix[device]}"
-        build = partial(charts.freeze_depth_sweep, summary, device, style)
-        _add(report, heading, stem, build, charts.CAPTIONS["freeze_depth"])
-    report.charts.setdefault(heading, "no model ran two or more of frozen, freeze75/50/25 and finetune")
+    per_device = [  # heading, file stem, drawing function and its data, caption, what an empty heading says
+        (
+            "Throughput against batch size",
+            "throughput_vs_batch",
+            partial(charts.throughput_vs_batch, folder.throughput_points()),
+            "no ok case has a readable throughput/<case>-s<seed>.csv",
+        ),
+        (
+            "Freeze-depth sweep",
+            "freeze_depth",
+            partial(charts.freeze_depth_sweep, summary),
+            "no model ran two or more of frozen, freeze75/50/25 and finetune",
+        ),
+    ]
+    for heading, name, draw, empty in per_device:
+        for device in devices:
+            build = partial(draw, device, style)
+            _add(report, heading, chart_dir / f"{name}{suffix[device]}", build, charts.CAPTIONS[name])
+        report.charts.setdefault(heading, empty)
 
     heading = "Training curves (one chart per case)"
     ok = folder.ok
