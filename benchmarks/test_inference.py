@@ -10,7 +10,7 @@ out of the timed region; ``.numpy()`` waits for the device before each call
 returns. Benchmarks are grouped by architecture, and ``extra_info`` carries the
 case's accuracy, parameters, FLOPs and machine fingerprint.
 
-Baselines are pytest-benchmark's own (see the README): ``--benchmark-autosave``
+Baselines are pytest-benchmark's own (see docs/gates.md): ``--benchmark-autosave``
 saves one, ``--benchmark-compare --benchmark-compare-fail=median:10%`` gates.
 """
 
