@@ -191,7 +191,7 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
     """A directory with one sub-folder per class, or ``train/`` and ``test/`` (and ``val/``) of those.
 
     Images are decoded to RGB and resized to ``side``. Corrupt files are skipped
-    with a warning that counts them (documented in docs/cases.md).
+    with a warning that counts them (documented in docs/cli.md).
     """
     check_path(spec)
     root = Path(spec.target).expanduser()
