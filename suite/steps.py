@@ -168,7 +168,12 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
             built.columns["weights"],
             train_images,
         )
-        result = training.train(built.model, built.backbone, regime, built.run, train_ds, val_ds, train_images)
+        board = training.TensorBoardRun(
+            training.tensorboard_dir(runner.results_dir, case.id, seed), training.case_hparams(built.run, seed=seed)
+        )
+        result = training.train(
+            built.model, built.backbone, regime, built.run, train_ds, val_ds, train_images, callbacks=[board]
+        )
     result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
     columns = {
         "epochs": result.epochs,

@@ -111,7 +111,7 @@ COLUMNS = [
     "case_json",
 ]
 RESULTS_FILE = "results.csv"
-FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "logs", "tuning")
+FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "logs", "tuning", "tensorboard")
 # Where the rest of the disk-full family lands: no space, over quota, over the file-size limit.
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").

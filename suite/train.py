@@ -8,20 +8,25 @@ module turns it into one or two ``model.fit`` phases:
   the backbone from layer ``freeze_fraction x depth`` on, for ``case.epochs`` at
   ``learning_rate x finetune_lr_scale``, batch norm in inference mode throughout.
 
-Best validation weights are restored at the end of every phase.
+Best validation weights are restored at the end of every phase. ``TensorBoardRun`` logs a case's epochs,
+all phases numbered on, and its fields as HParams to ``DIR/tensorboard/<case_id>-s<seed>/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import pandas as pd
 
-from suite import progress
+from suite import progress, storage
 from suite.case import Case
 from suite.regimes import Regime
 
@@ -155,6 +160,55 @@ class EpochStats(keras.callbacks.Callback):
         )
 
 
+TENSORBOARD = "tensorboard"  # DIR/tensorboard/<case_id>-s<seed>/: one TensorBoard run per case and seed
+
+
+def tensorboard_dir(results_dir: Path, case_id: str, seed: int) -> Path:
+    """``DIR/tensorboard/<case_id>-s<seed>``: the case's TensorBoard run (its search's trials under ``trials/``)."""
+    return storage.case_file(results_dir, TENSORBOARD, case_id, seed, "")
+
+
+def case_hparams(case: Case, **extra: str | int | float | bool) -> dict[str, str | int | float | bool]:
+    """The case's scalar fields (plus ``extra``, e.g. the seed) as TensorBoard HParams; tuples and dicts left out."""
+    values = {f.name: getattr(case, f.name) for f in dataclasses.fields(case)}
+    values.update(extra)
+    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool))}
+
+
+class TensorBoardRun(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback for every phase of one case: epochs numbered on across ``fit`` calls.
+
+    Scalars only (no histograms, graph or profile: the overhead stays small). ``hparams`` are written once,
+    at the first ``fit``, with the HParams plugin, so ``tensorboard --logdir DIR/tensorboard`` compares
+    cases and seeds. Event files of an earlier attempt in ``log_dir`` (an out-of-memory retry, a rerun) are
+    removed first, so that epochs never overlap; subfolders other than ``train``/``validation`` (the
+    search's ``trials/``) are kept.
+    """
+
+    def __init__(self, log_dir: Path, hparams: dict[str, str | int | float | bool]):
+        log_dir = Path(log_dir)
+        for stale in ("train", "validation"):
+            shutil.rmtree(log_dir / stale, ignore_errors=True)
+        for stale in log_dir.glob("events.out.tfevents.*"):
+            stale.unlink()
+        super().__init__(log_dir=str(log_dir), histogram_freq=0, write_graph=False, profile_batch=0)
+        self.hparams, self.epochs_done = hparams, 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.epochs_done == 0 and self.hparams:
+            import tensorflow as tf
+            from tensorboard.plugins.hparams import api as hp
+
+            with tf.summary.create_file_writer(self.log_dir).as_default():
+                hp.hparams(self.hparams)
+            self.hparams = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(self.epochs_done, logs)
+        self.epochs_done += 1
+
+
 def steady_steps(steps: list[tuple[int, int, float]], images: int, batch_size: int) -> tuple[int, float]:
     """``(images, seconds)`` of one phase's steady steps: epochs after the first, or else the first's middle steps.
 
@@ -187,8 +241,12 @@ def train(
     train_ds,
     val_ds,
     train_images: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
-    """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights."""
+    """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights.
+
+    ``callbacks`` join every phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases).
+    """
     steps = max(1, math.ceil(train_images / case.batch_size))
     phases: list[tuple[str, int, float, float]] = []  # (name, epochs, peak lr, freeze fraction)
     if regime.head_first and case.head_epochs:
@@ -215,7 +273,8 @@ def train(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )
         started = time.perf_counter()
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[recorder, best], shuffle=False, verbose=0)
+        every = [recorder, best, *callbacks]
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=every, shuffle=False, verbose=0)
         seconds += time.perf_counter() - started
         stats.extend(recorder.rows)
         steady.append(steady_steps(recorder.steps, train_images, case.batch_size))  # each phase traces afresh

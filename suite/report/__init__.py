@@ -16,7 +16,8 @@ gap said on the page. ``suite.report.compare`` sets two runs side by side.
 The package: ``summary`` (rows to one row per case), ``intervals`` (every accuracy's 95%
 interval), ``front`` (the accuracy-against-latency front, ties kept), ``headline`` and
 ``caveats`` (the answer and what it rests on), ``tables`` (with ``_format`` and ``pairs``),
-``charts`` (with ``accuracy_chart``, ``sweep_chart``, ``_figure`` and ``_labels``), ``html``
+``charts`` (with ``accuracy_chart``, ``sweep_chart``, ``_figure`` and ``_labels``), ``tuning_chart`` (the
+tuned cases' trials, under ``charts/tuning/``), ``html``
 (the page), ``folder`` (reading the stored files), ``compare`` (two runs).
 """
 
@@ -32,7 +33,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from suite.environment import require_one_fingerprint
-from suite.report import charts
+from suite.report import charts, tuning_chart
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, render
@@ -66,7 +67,7 @@ class Report:
 
 def _clear_charts(chart_dir: Path) -> None:
     """Removes the charts a previous report wrote, so that none outlives the data it was drawn from."""
-    for pattern in ("*.png", "*.svg", "training/*.png", "training/*.svg"):
+    for pattern in ("*.png", "*.svg", "training/*.png", "training/*.svg", "tuning/*.png", "tuning/*.svg"):
         for stale in chart_dir.glob(pattern):
             stale.unlink()
 
@@ -134,6 +135,10 @@ def _draw(report: Report, chart_dir: Path) -> None:
         build = partial(charts.training_curves, histories, case_id)
         _add(report, heading, chart_dir / "training" / case_id, build, charts.CAPTIONS["training"])
     report.charts.setdefault(heading, "no ok case has a readable history/<case>-s<seed>.csv")
+
+    empty = tuning_chart.draw(folder.path, chart_dir / "tuning", folder.gaps, partial(_add, report))
+    if empty and (folder.results["regime"] == "tuned").any():
+        report.charts.setdefault(tuning_chart.HEADING, empty)
 
 
 def build_report(results_dir: Path, force: bool = False, write: bool = True) -> Report:

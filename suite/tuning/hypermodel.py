@@ -15,6 +15,7 @@ which trades accuracy against milliseconds at an arbitrary rate.)
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -61,6 +62,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         self.case, self.regime, self.space, self.runner = case, regime, space, runner
         self.weights, self.seed = weights, seed
         self.backbone: keras.Model | None = None  # of the model last built
+        self.board_dir: Path | None = None  # the running trial's TensorBoard run (set by the tuner), or none
 
     @property
     def profile(self) -> Profile:
@@ -105,10 +107,11 @@ class CaseHyperModel(keras_tuner.HyperModel):
 
         Hyperband sets ``epochs`` (the round's total) and ``initial_epoch`` (what
         the warm-started weights already had); the last phase then runs the
-        difference, and a warm-started model skips the head phase.
+        difference, and a warm-started model skips the head phase. With ``board_dir``
+        set, the trial's epochs and HParams go to that TensorBoard run.
         """
         from suite.data.pipeline import case_split
-        from suite.train import train
+        from suite.train import TensorBoardRun, case_hparams, train
 
         case, regime = self.configured(hp)
         if epochs is not None:
@@ -119,7 +122,12 @@ class CaseHyperModel(keras_tuner.HyperModel):
 
         train_ds, train_images = case_split(case, raw, "train", side=side, seed=self.seed)
         val_ds, _ = case_split(case, raw, "val", side=side, seed=self.seed)
-        result = train(model, self.backbone, regime, case, train_ds, val_ds, train_images)
+        callbacks = []
+        if self.board_dir is not None:  # the trial's own run, its configured case's fields as HParams
+            callbacks.append(
+                TensorBoardRun(self.board_dir, case_hparams(case, seed=self.seed, trial=self.board_dir.name))
+            )
+        result = train(model, self.backbone, regime, case, train_ds, val_ds, train_images, callbacks=callbacks)
         val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
         budget = self.case.latency_budget_ms
         latency = batch1_latency_ms(model, side) if budget > 0 else None

@@ -37,6 +37,7 @@ from suite import progress
 from suite.case import Case
 from suite.regimes import REGIMES, Regime
 from suite.registry import validate
+from suite.train import tensorboard_dir
 from suite.tuning.hypermodel import CaseHyperModel
 from suite.tuning.space import configure, resolve_space, space_hash
 
@@ -73,6 +74,10 @@ class CaseTuner(base_tuner.BaseTuner):
                 "given up"
             )
         starts_file.write_text(str(starts + 1))
+        hypermodel: CaseHyperModel = self.hypermodel
+        runner_dir = hypermodel.runner.results_dir
+        board = tensorboard_dir(runner_dir, hypermodel.case.id, hypermodel.seed) / "trials" / str(trial.trial_id)
+        hypermodel.board_dir = board  # KerasTuner's own Tuner gives each trial a TensorBoard folder the same way
         hp = trial.hyperparameters
         progress.emit(stage="search", message=f"trial {int(trial.trial_id) + 1}/{self.oracle.max_trials or '?'}")
         started = time.perf_counter()
