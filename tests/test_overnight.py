@@ -69,11 +69,11 @@ def test_training_out_of_memory_retries_at_half_the_batch(tmp_path, monkeypatch)
     real = train.train
     tried = []
 
-    def small_memory(model, backbone, regime, case, *args):
+    def small_memory(model, backbone, regime, case, *args, **kwargs):
         tried.append(case.batch_size)
         if case.batch_size > 8:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        return real(model, backbone, regime, case, *args)
+        return real(model, backbone, regime, case, *args, **kwargs)
 
     monkeypatch.setattr(train, "train", small_memory)
     args = [
@@ -104,11 +104,11 @@ def test_out_of_memory_retrains_a_tuned_case_without_searching_again(tmp_path, m
 
     real, tried, searches = train.train, [], []
 
-    def small_memory(model, backbone, regime, case, *args):
+    def small_memory(model, backbone, regime, case, *args, **kwargs):
         tried.append(case.batch_size)
         if case.batch_size > 16:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-        return real(model, backbone, regime, case, *args)
+        return real(model, backbone, regime, case, *args, **kwargs)
 
     def found(runner, case, seed):
         searches.append(case.batch_size)
@@ -331,7 +331,7 @@ def test_a_case_that_fails_in_training_still_says_how_it_started(tmp_path, monke
     from suite.profiles import get_profile
     from suite.runner import Runner
 
-    def broken(*args):
+    def broken(*args, **kwargs):
         raise RuntimeError("the loss went away")
 
     monkeypatch.setattr(train, "train", broken)

@@ -21,13 +21,17 @@ VAL_TAGS = {"epoch_loss", "epoch_accuracy"}  # val_loss and val_accuracy, in the
 
 
 def scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar of one event folder: tag -> [(step, value)]."""
+    """Every scalar of one event folder: tag -> [(step, value)], by step.
+
+    Sorted because the reader walks event files in name order, and two files
+    opened in one second sort by their counter as text (``.11`` before ``.8``).
+    """
     events = EventAccumulator(str(folder), size_guidance={"tensors": 0, "scalars": 0})
     events.Reload()
     out = {tag: [(e.step, float(e.value)) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
     for tag in events.Tags()["tensors"]:  # TF2 summaries are stored as tensors
         out[tag] = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
-    return out
+    return {tag: sorted(points) for tag, points in out.items()}
 
 
 def hparams(folder: Path) -> dict[str, object]:
