@@ -69,6 +69,48 @@ class Profile:
         return validate(dataclasses.replace(case, **budget))
 
 
+# The five networks the suite started with: what smoke and quick run, so that their time promises hold.
+SEED_ARCHS = ("simple_cnn", "resnet_scratch", "resnet50", "inception_v3", "mobilenet_v2")
+# The small networks people pick for a phone or a tight CPU budget (profile "mobile").
+MOBILE_ARCHS = (
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "efficientnet_v2_b0",
+    "nasnet_mobile",
+    "mobilenet",
+    "resnet_scratch",
+    "simple_cnn",
+)
+# Keras applications left out of overnight: more than 30M parameters with a 10-class head, or ImageNet weights
+# trained above 300 px (their native-side transfer costs several times ResNet50's). tests/test_archs.py counts them.
+TOO_BIG_FOR_THE_NIGHT = (
+    "convnext_small",
+    "convnext_base",
+    "convnext_large",
+    "convnext_xlarge",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_v2_s",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
+    "inception_resnet_v2",
+    "nasnet_large",
+    "resnet101",
+    "resnet101_v2",
+    "resnet152",
+    "resnet152_v2",
+)
+
+
+def _each(archs: tuple[str, ...], *regimes: str, dataset: str = "digits") -> tuple[str, ...]:
+    """Case-id patterns for every ``arch.regime.dataset`` combination."""
+    return tuple(f"{arch}.{regime}.{dataset}" for arch in archs for regime in regimes)
+
+
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
 
 PROFILES: dict[str, Profile] = {
@@ -76,9 +118,8 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile(
             "smoke",
-            "tiny subsets, one epoch, for tests and CI",
-            patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
-            exclude=("hub_*",),  # TF-Hub modules need the network or a local handle: run them by pattern
+            "the five seed networks on tiny subsets, one epoch, for tests and CI",
+            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             budgets=(
                 ("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),
                 ("*.tuned.*", dict(trials=3, trial_epochs=1)),
@@ -97,10 +138,9 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "quick",
-            "the embedded digits, every architecture but hub_* under scratch, frozen and finetune, "
+            "the embedded digits, the five seed networks under scratch, frozen and finetune, "
             "2-12 epochs by architecture",
-            patterns=("*.scratch.digits", "*.frozen.digits", "*.finetune.digits"),
-            exclude=("hub_*",),  # TF-Hub modules need the network or a local handle: run them by pattern
+            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             budgets=(
                 ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
                 ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),  # 98.1% and 98.3% on seeds 0, 1
@@ -116,9 +156,22 @@ PROFILES: dict[str, Profile] = {
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
         ),
         Profile(
+            "mobile",
+            "the small networks (MobileNet V1-V3, EfficientNet B0 and V2-B0, NASNetMobile, the suite's two) "
+            "on the embedded digits, scratch and finetune",
+            patterns=_each(MOBILE_ARCHS, "scratch", "finetune"),
+            budgets=(
+                ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
+                ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),
+            ),
+            source=SourceBudget(images_per_class=70, epochs=2),
+            measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
+        ),
+        Profile(
             "overnight",
             "CIFAR-10 at full size, ImageNet weights where they can be had, every regime, three seeds",
             patterns=("*.cifar10",),
+            exclude=tuple(f"{arch}.*" for arch in TOO_BIG_FOR_THE_NIGHT),
             seeds=3,
             transfer_weights=("imagenet", "source:glyphs"),
             budgets=(

@@ -15,6 +15,7 @@ TF-Hub architectures (``hub_*``) take only the regimes that keep their module wh
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Iterable
 
@@ -55,7 +56,7 @@ __all__ = [
 
 def validate(case: Case) -> Case:
     """Raises ``SuiteError`` on an unknown name or an out-of-range value; returns ``case``."""
-    _choose("architecture", case.arch, ARCHITECTURES)
+    known_architecture(case.arch)
     _choose("regime", case.regime, REGIMES)
     _validate_hub(case)
     parse_dataset(case.dataset)
@@ -156,6 +157,14 @@ def regime_applies(arch: str, regime: str) -> bool:
 
 
 _REGISTRY: dict[str, Case] = {}
+
+
+def known_architecture(arch: str) -> None:
+    """Raises ``SuiteError`` naming the closest architectures (of 44 and more) unless ``arch`` is one."""
+    if arch not in ARCHITECTURES:
+        closest = difflib.get_close_matches(arch, ARCHITECTURES, n=4, cutoff=0.5)
+        hint = f"closest: {', '.join(closest)}" if closest else f"{len(ARCHITECTURES)} to choose from"
+        raise SuiteError(f"unknown architecture {arch!r}; {hint} (see `suite archs`)")
 
 
 def _choose(kind: str, value: str, valid: Iterable[str]) -> None:

@@ -34,11 +34,6 @@ from suite.regimes import REGIMES
 log = logging.getLogger(__name__)
 
 SOURCE_RECIPE = 2  # bump when the pretraining recipe changes, so stale cached weights are not reused
-IMAGENET_FILES = {  # notop weight files keras.applications fetches into its cache
-    "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "inception_v3": "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-}
 IMAGENET_HOST = ("storage.googleapis.com", 443)
 
 
@@ -49,7 +44,8 @@ class WeightsUnavailable(RuntimeError):
 def imagenet_cached(arch: str) -> bool:
     """The ImageNet notop weights of ``arch`` are already in the Keras cache."""
     keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    return arch in IMAGENET_FILES and (keras_home / "models" / IMAGENET_FILES[arch]).is_file()
+    notop = ARCHITECTURES[arch].weights_file  # the name keras.applications fetches (suite.models.keras_table)
+    return bool(notop) and (keras_home / "models" / notop).is_file()
 
 
 def can_reach(host: tuple[str, int] = IMAGENET_HOST, timeout_s: float = 3.0) -> bool:
@@ -93,7 +89,8 @@ def load_imagenet(backbone: keras.Model, arch: str) -> None:
     from suite.models import applications
 
     side = backbone.input_shape[1]
-    published = applications.CONSTRUCTORS[arch](include_top=False, weights="imagenet", input_shape=(side, side, 3))
+    build = applications.constructor(ARCHITECTURES[arch])
+    published = build(include_top=False, weights="imagenet", input_shape=(side, side, 3))
     backbone.set_weights(published.get_weights())
 
 

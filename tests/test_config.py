@@ -56,7 +56,10 @@ dataset = "tfds:mnist"
         ),
         ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nepochs = "3"\n', "epochs must be int"),
         ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\n', "missing dataset"),
-        ('[[case]]\narch = "vgg16"\nregime = "scratch"\ndataset = "digits"\n', "unknown architecture 'vgg16'"),
+        (
+            '[[case]]\narch = "vgg11"\nregime = "scratch"\ndataset = "digits"\n',
+            "unknown architecture 'vgg11'; closest: vgg19, vgg16",
+        ),
         ('[cases]\narch = "simple_cnn"\n', "unknown top-level key 'cases'"),
         ('[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\n' * 2, "duplicate case id"),
         (

@@ -10,7 +10,7 @@ import pytest
 from suite.case import CASE_FIELDS, FIELD_TYPES, Case
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
-from suite.profiles import PROFILES, get_profile
+from suite.profiles import MOBILE_ARCHS, PROFILES, SEED_ARCHS, TOO_BIG_FOR_THE_NIGHT, get_profile
 from suite.regimes import REGIMES
 from suite.registry import get_case, list_cases, register, select_cases, unregister, validate
 
@@ -43,11 +43,13 @@ def test_every_case_resolves_under_every_profile(case_id):
 
 
 def test_list_cases_takes_globs_and_returns_sorted_ids():
-    ids = list_cases("resnet*.frozen.*")
+    ids = list_cases("resnet5*.frozen.*", "resnet_*.frozen.*")
     assert ids == sorted(ids)
     assert ids == [
         "resnet50.frozen.cifar10",
         "resnet50.frozen.digits",
+        "resnet50_v2.frozen.cifar10",
+        "resnet50_v2.frozen.digits",
         "resnet_scratch.frozen.cifar10",
         "resnet_scratch.frozen.digits",
     ]
@@ -76,7 +78,7 @@ def test_register_and_unregister_a_custom_case():
 @pytest.mark.parametrize(
     "field, value, message",
     [
-        ("arch", "resnet18", "unknown architecture 'resnet18'; valid: simple_cnn, resnet_scratch"),
+        ("arch", "resnet18", "unknown architecture 'resnet18'; closest: resnet152, resnet101, resnet50"),
         ("regime", "distill", "unknown regime 'distill'; valid: scratch, frozen"),
         ("optimizer", "lamb", "unknown optimizer 'lamb'"),
         ("dropout", 1.5, "dropout is out of range"),
@@ -127,18 +129,35 @@ def test_profiles_set_budgets_but_explicit_fields_win():
     assert smoke.apply(explicit).train_limit == 128
 
 
-def test_quick_profile_selects_every_offline_architecture_under_three_regimes():
-    quick = get_profile("quick")
-    cases = select_cases(*quick.patterns, exclude=quick.exclude)
-    assert {(c.arch, c.regime) for c in cases} == {
-        (a, r) for a in ARCHITECTURES if not ARCHITECTURES[a].hub for r in ("scratch", "frozen", "finetune")
-    }
-    assert {c.dataset for c in cases} == {"digits"}
-    assert len(select_cases(*quick.patterns)) == len(cases) + 4  # hub_* frozen and finetune, run by pattern
+def test_quick_and_smoke_select_the_five_seed_networks_under_three_regimes():
+    for name in ("quick", "smoke"):
+        profile = get_profile(name)
+        cases = select_cases(*profile.patterns, exclude=profile.exclude)
+        assert {(c.arch, c.regime) for c in cases} == {
+            (a, r) for a in SEED_ARCHS for r in ("scratch", "frozen", "finetune")
+        }, name
+        assert {c.dataset for c in cases} == {"digits"}
+
+
+def test_new_architectures_run_by_pattern_and_the_mobile_profile_takes_the_small_ones():
+    assert [c.id for c in select_cases("efficientnet_v2_b0.*.digits")] == [
+        f"efficientnet_v2_b0.{r}.digits" for r in sorted(REGIMES)
+    ]
+    mobile = get_profile("mobile")
+    cases = select_cases(*mobile.patterns, exclude=mobile.exclude)
+    assert {(c.arch, c.regime) for c in cases} == {(a, r) for a in MOBILE_ARCHS for r in ("scratch", "finetune")}
+    assert "mobilenet_v3_small" in MOBILE_ARCHS and "convnext_tiny" not in MOBILE_ARCHS
+
+
+def test_overnight_takes_every_architecture_but_the_ones_too_big_for_the_night():
+    night = get_profile("overnight")
+    archs = {c.arch for c in select_cases(*night.patterns, exclude=night.exclude)}
+    assert archs == set(ARCHITECTURES) - set(TOO_BIG_FOR_THE_NIGHT)
+    assert {"convnext_tiny", "efficientnet_v2_b0", "resnet50", "hub_mobilenet_v2"} <= archs
 
 
 def test_unknown_profile_names_the_valid_ones():
-    with pytest.raises(SuiteError, match="valid: smoke, quick, overnight"):
+    with pytest.raises(SuiteError, match="valid: smoke, quick, mobile, overnight"):
         get_profile("weekend")
 
 

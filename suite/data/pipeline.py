@@ -19,23 +19,33 @@ from suite.models import ARCHITECTURES, native_size
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+# Keras modules whose ``preprocess_input`` implements each convention; "unit" and "raw" are plain scalings.
+CONVENTION_MODULES = {"caffe": "resnet50", "tf": "mobilenet_v2", "torch": "densenet"}
+
+
 def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
-    """float 0..255 RGB -> the architecture's input convention (Keras' own ``preprocess_input``)."""
-    mode = ARCHITECTURES[arch].preprocess
-    if mode == "caffe":
-        return keras.applications.resnet50.preprocess_input(images)
-    if mode == "tf":
-        return keras.applications.mobilenet_v2.preprocess_input(images)
-    return images / 255.0
+    """float 0..255 RGB -> the architecture's input convention.
+
+    A Keras application uses its own family module's ``preprocess_input``; other
+    architectures use the Keras function of their declared convention.
+    """
+    spec = ARCHITECTURES[arch]
+    if spec.source == "keras":
+        return getattr(keras.applications, spec.family).preprocess_input(images)
+    if spec.preprocess in CONVENTION_MODULES:
+        return getattr(keras.applications, CONVENTION_MODULES[spec.preprocess]).preprocess_input(images)
+    return images if spec.preprocess == "raw" else images / 255.0
 
 
 def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "") -> int:
-    """The model's input side: the case's ``image_size``, else the architecture's native side, else the dataset's.
+    """The model's input side: the case's ``image_size``, else a TF-Hub module's native side, else the dataset's.
 
-    Only TF-Hub modules have a native side, the one their weights were trained at (299 for Inception V3, the
-    handle's for MobileNetV2); the dataset's side is raised to the architecture minimum.
+    A TF-Hub module runs at the side its weights were trained at (299 for Inception V3, the handle's for
+    MobileNetV2); every other architecture follows the dataset, raised to the architecture's minimum.
     """
-    return image_size or native_size(arch, handle) or max(dataset_side, ARCHITECTURES[arch].min_size)
+    spec = ARCHITECTURES[arch]
+    hub_side = native_size(arch, handle) if spec.hub else 0
+    return image_size or hub_side or max(dataset_side, spec.min_size)
 
 
 def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:

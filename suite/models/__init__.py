@@ -1,50 +1,40 @@
-"""Architectures: one generic classifier builder, one module per family.
+"""Architectures: one table, one generic classifier builder, one module per family.
 
-This module holds only the table of architectures, so that listing cases or
-validating a TOML file never imports TensorFlow. ``build_classifier`` imports
-the family module on first use.
+``ARCHITECTURES`` holds the suite's own two networks, the two TF-Hub modules and
+the 40 Keras applications (``suite.models.keras_table``); user architectures are
+added to it at run time (``suite.models.user``). This module imports no
+TensorFlow, so that listing cases or validating a TOML file stays fast;
+``build_backbone`` imports the family module on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from suite.models.keras_table import KERAS_APPLICATIONS
+from suite.models.spec import ArchSpec
 
 if TYPE_CHECKING:
     import keras
 
 
-@dataclass(frozen=True)
-class ArchSpec:
-    """What the rest of the suite needs to know about an architecture."""
-
-    name: str
-    module: str  # family module under suite.models
-    min_size: int  # smallest input side in pixels the network accepts
-    preprocess: str  # input convention: "caffe" (BGR, mean-subtracted 0-255), "tf" ([-1, 1]) or "unit" ([0, 1])
-    imagenet: bool  # published ImageNet weights exist (Keras applications)
-    summary: str
-    handle: str = ""  # TF-Hub architectures only: the default module handle, which also holds its pretrained weights
-    native_size: int = 0  # input side in pixels the published weights were trained at; 0 = follow the dataset
-
-    @property
-    def hub(self) -> bool:
-        """A TF-Hub module: one opaque layer whose weights come with its handle (no scratch, no partial freezing)."""
-        return bool(self.handle)
-
-
 ARCHITECTURES: dict[str, ArchSpec] = {
     a.name: a
     for a in (
-        ArchSpec("simple_cnn", "simple_cnn", 8, "unit", False, "plain conv-BN-pool baseline"),
         ArchSpec(
-            "resnet_scratch", "resnet", 8, "unit", False, "CIFAR-style ResNet from the suite's own residual blocks"
+            "simple_cnn", "simple_cnn", 8, "unit", False, "plain conv-BN-pool baseline", family="simple_cnn"
         ),
-        ArchSpec("resnet50", "applications", 32, "caffe", True, "keras.applications.ResNet50"),
-        ArchSpec("inception_v3", "applications", 75, "tf", True, "keras.applications.InceptionV3"),
-        ArchSpec("mobilenet_v2", "applications", 32, "tf", True, "keras.applications.MobileNetV2"),
+        ArchSpec(
+            "resnet_scratch",
+            "resnet",
+            8,
+            "unit",
+            False,
+            "CIFAR-style ResNet from the suite's own residual blocks",
+            family="resnet_cifar",
+        ),
         ArchSpec(
             "hub_inception_v3",
             "hub",
@@ -52,6 +42,8 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "unit",
             False,
             "Inception V3 ImageNet feature vector from TF Hub",
+            family="inception_v3",
+            source="hub",
             handle="https://tfhub.dev/google/imagenet/inception_v3/feature_vector/5",
             native_size=299,
         ),
@@ -62,20 +54,23 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             "unit",
             False,
             "MobileNetV2 (1.0, 224) ImageNet feature vector from TF Hub",
+            family="mobilenet_v2",
+            source="hub",
             handle="https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5",
             native_size=224,
         ),
+        *KERAS_APPLICATIONS,
     )
 }
+
 
 # The input side a hub handle names: ".../mobilenet_v2_100_96/feature_vector/5", ".../100-96-feature-vector/2".
 _HANDLE_SIDE = re.compile(r"[_/]\d{3}[_-](\d{2,3})[/_-]feature[_-]vector")
 
 
 def native_size(arch: str, handle: str = "") -> int:
-    """The side the architecture's pretrained weights expect: the one a hub handle names, else the arch's own.
-
-    0 means none: the suite's own networks and the Keras applications follow the dataset's side.
+    """The side the architecture's pretrained weights were trained at: the one a hub handle names, else the
+    architecture's own (224 for most Keras applications, 299 for the Inceptions). 0 means none.
     """
     spec = ARCHITECTURES[arch]
     named = _HANDLE_SIDE.search(handle or spec.handle) if spec.hub else None

@@ -1,0 +1,121 @@
+"""The architecture table: all 40 Keras applications, each row's facts checked against Keras itself.
+
+Every application is built through the suite's own path (``build_backbone`` at
+its minimum side, one forward pass) and given ImageNet weights through the
+suite's own ``load_imagenet``, with the download and the file read stubbed out:
+what Keras asks the cache for must be the row's ``weights_file``, and the sides
+Keras checks the input against must be the row's ``native_size`` and ``min_size``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from suite import transfer
+from suite.data.pipeline import CONVENTION_MODULES, preprocess
+from suite.models import ARCHITECTURES, build_backbone, build_classifier
+from suite.profiles import MOBILE_ARCHS, SEED_ARCHS, TOO_BIG_FOR_THE_NIGHT
+
+KERAS_ROWS = [spec for spec in ARCHITECTURES.values() if spec.source == "keras"]
+# The largest builds (20-60 s each on 2 busy cores): marked slow, and CI runs them.
+BIGGEST = {
+    "convnext_small",
+    "convnext_base",
+    "convnext_large",
+    "convnext_xlarge",
+    "densenet201",
+    "efficientnet_b7",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
+}
+NIGHT_PARAMS, NIGHT_SIDE = 30_000_000, 300  # TOO_BIG_FOR_THE_NIGHT: more parameters (10-class head), or a larger side
+
+
+def test_the_table_has_every_keras_application_under_a_timm_style_name():
+    constructors = {name for name in dir(keras.applications) if name[0].isupper()}
+    assert len(KERAS_ROWS) == 40 and {spec.constructor for spec in KERAS_ROWS} == constructors
+    assert len(ARCHITECTURES) >= 44 and all(re.fullmatch(r"[a-z][a-z0-9_]*", name) for name in ARCHITECTURES)
+    assert {"resnet50", "inception_v3", "mobilenet_v2", "efficientnet_v2_b0", "convnext_tiny"} <= set(ARCHITECTURES)
+    assert {"mobilenet_v3_small", "resnet50_v2", "nasnet_mobile"} <= set(ARCHITECTURES)
+    assert set(SEED_ARCHS) | set(MOBILE_ARCHS) | set(TOO_BIG_FOR_THE_NIGHT) <= set(ARCHITECTURES)
+
+
+@pytest.fixture
+def keras_calls(monkeypatch):
+    """Records the sides Keras validates inputs against and the weights files it fetches, without fetching."""
+    seen: dict[str, list] = {"sides": [], "files": []}
+    from keras.src.applications import imagenet_utils
+
+    real_shape = imagenet_utils.obtain_input_shape
+
+    def spy_shape(input_shape, default_size, min_size, *args, **kwargs):
+        seen["sides"].append((default_size, min_size))
+        return real_shape(input_shape, default_size, min_size, *args, **kwargs)
+
+    def fake_get_file(fname=None, origin=None, *args, **kwargs):
+        seen["files"].append(fname)
+        return "/nonexistent/" + str(fname)
+
+    import keras.src.applications as applications
+
+    for info in pkgutil.iter_modules(applications.__path__):
+        if info.name.endswith("_test"):  # Keras ships its own tests beside the modules
+            continue
+        module = importlib.import_module(f"keras.src.applications.{info.name}")
+        if hasattr(module, "imagenet_utils"):
+            monkeypatch.setattr(module.imagenet_utils, "obtain_input_shape", spy_shape, raising=False)
+        if hasattr(module, "file_utils"):
+            monkeypatch.setattr(module.file_utils, "get_file", fake_get_file)
+    monkeypatch.setattr(keras.Model, "load_weights", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(transfer, "can_reach", lambda *args, **kwargs: True)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "spec", [pytest.param(s, id=s.name, marks=[pytest.mark.slow] if s.name in BIGGEST else []) for s in KERAS_ROWS]
+)
+def test_every_keras_application_builds_at_its_minimum_side_and_its_row_matches_keras(spec, keras_calls):
+    side = spec.min_size
+    backbone = build_backbone(spec.name, side)
+    features = backbone(np.zeros((1, side, side, 3), "float32"))
+    assert backbone.name == spec.name and features.shape[0] == 1 and np.isfinite(np.asarray(features)).all()
+    if spec.family != "mobilenet_v3":  # MobileNetV3 checks its side in its own code
+        assert keras_calls["sides"][0] == (spec.native_size, spec.min_size)
+    with pytest.raises(ValueError):  # the minimum is Keras' own: one pixel less is refused
+        build_backbone(spec.name, side - 1)
+
+    transfer.load_imagenet(backbone, spec.name)  # the suite's path, at the minimum side
+    assert keras_calls["files"] == [spec.weights_file]
+    if spec.family == "mobilenet_v3":  # its notop file names the side its weights were trained at
+        assert f"_{spec.native_size}_" in spec.weights_file
+
+    params = build_classifier(backbone, 10).count_params()
+    too_big = params > NIGHT_PARAMS or spec.native_size > NIGHT_SIDE
+    assert too_big == (spec.name in TOO_BIG_FOR_THE_NIGHT), f"{spec.name}: {params:,} parameters"
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("spec", KERAS_ROWS, ids=lambda s: s.name)
+def test_the_convention_column_says_what_the_family_preprocess_input_does(spec):
+    """``preprocess`` in the table (what `suite archs` prints, what a user arch declares) matches Keras."""
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 4, 4, 3)).astype("float32")
+    ours = np.asarray(preprocess(pixels.copy(), spec.name))  # Keras' preprocess_input edits a NumPy array in place
+    if spec.preprocess == "raw":
+        expected = pixels
+    else:
+        module = getattr(keras.applications, CONVENTION_MODULES[spec.preprocess])
+        expected = np.asarray(module.preprocess_input(pixels.copy()))
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-5)
+
+
+def test_resnet50_counts_match_the_published_keras_table():
+    """The 1000-class count Keras publishes (REFERENCE.md): backbone + 2048 x 1000 + 1000."""
+    backbone = build_backbone("resnet50", 32)
+    assert backbone.count_params() + 2048 * 1000 + 1000 == 25_636_712
+    assert build_classifier(backbone, 10).count_params() == backbone.count_params() + 2048 * 10 + 10
