@@ -119,3 +119,65 @@ def test_resnet50_counts_match_the_published_keras_table():
     backbone = build_backbone("resnet50", 32)
     assert backbone.count_params() + 2048 * 1000 + 1000 == 25_636_712
     assert build_classifier(backbone, 10).count_params() == backbone.count_params() + 2048 * 10 + 10
+
+
+def run_archs(capsys, *args: str) -> tuple[int, str, str]:
+    from suite.cli import main
+
+    code = main(["archs", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_archs_lists_every_architecture_as_csv(monkeypatch, tmp_path, capsys):
+    """All 44 rows with their sources; the counts come from the counter (stubbed here: tested below)."""
+    import io
+
+    import pandas as pd
+
+    from suite.measure import arch_facts
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(arch_facts, "count", lambda arch: {"params_10_class": len(arch), "gflops": 1.5})
+    code, out, err = run_archs(capsys, "--format", "csv")
+    table = pd.read_csv(io.StringIO(out))
+    assert code == 0 and len(table) == len(ARCHITECTURES) >= 44
+    assert table.groupby("source").size().to_dict() == {"hub": 2, "keras": 40, "suite": 2}
+    convnext = table.set_index("name").loc["convnext_tiny"]
+    assert (convnext.native_side, convnext.min_side, convnext.convention, convnext.flops_side) == (224, 32, "raw", 224)
+    assert convnext.params_10_class == len("convnext_tiny") and bool(convnext.imagenet_weights)
+    assert table.set_index("name").loc["hub_mobilenet_v2"].isna()["params_10_class"]  # not counted offline
+    assert "counting" in err  # progress goes to stderr, so the CSV on stdout is the table alone
+
+
+def test_archs_counts_from_the_built_model_once_and_matches_the_published_figures(monkeypatch, tmp_path, capsys):
+    """MobileNetV2 at 224 px: REFERENCE.md's 0.615 GFLOPs and 3,538,984 parameters with the 1000-class top,
+    less the top's difference to a 10-class head."""
+    import io
+
+    import pandas as pd
+
+    from suite.measure import arch_facts
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(arch_facts, "count", lambda arch, real=arch_facts.count: calls.append(arch) or real(arch))
+    code, out, _ = run_archs(capsys, "mobilenet_v2", "--format", "csv")
+    row = pd.read_csv(io.StringIO(out)).iloc[0]
+    top_difference = 1280 * (1000 - 10) + (1000 - 10)
+    assert code == 0 and row.params_10_class + top_difference == 3_538_984
+    flops_difference = 2 * 1280 * (1000 - 10) / 1e9  # a multiply and an add per weight of the dense top
+    assert row.gflops_at_native_side + flops_difference == pytest.approx(0.615, rel=0.01)
+    code, again, _ = run_archs(capsys, "mobilenet_v2", "--format", "csv")
+    assert calls == ["mobilenet_v2"] and again == out  # counted once, then read from the cache
+
+
+def test_archs_table_reads_as_a_table_and_a_bad_pattern_is_one_line(monkeypatch, tmp_path, capsys):
+    from suite.measure import arch_facts
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(arch_facts, "count", lambda arch: {"params_10_class": 2_270_794, "gflops": 0.6128})
+    code, out, _ = run_archs(capsys, "mobilenet_v2")
+    assert code == 0 and "2.27M" in out and "0.613 @ 224px" in out and "Input conventions" in out
+    code, out, err = run_archs(capsys, "vgg11*")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "no architecture matches 'vgg11*'" in err

@@ -1,6 +1,7 @@
 """Benchmark Keras image classifiers: accuracy against the latency you can afford.
 
     suite list [PATTERN ...]          which cases exist
+    suite archs [PATTERN]             which architectures exist: parameters, GFLOPs, sides, weights
     suite run [PATTERN ...]           train, evaluate and measure them into a results folder
     suite tune CASE                   search a tuned case's settings, alone or as a chief/worker
     suite report DIR                  rebuild tables, charts and report.html from DIR/results.csv
@@ -21,12 +22,13 @@ import os
 import sys
 
 from suite.cli._command import Command, Parser
+from suite.cli.archs import Archs
 from suite.cli.cases import List, Run, Tune
 from suite.cli.prepare import Prepare
 from suite.cli.results import Compare, Gate, Report
 from suite.errors import SuiteError
 
-COMMANDS: tuple[type[Command], ...] = (List, Run, Tune, Report, Compare, Gate, Prepare)  # workflow order
+COMMANDS: tuple[type[Command], ...] = (List, Archs, Run, Tune, Report, Compare, Gate, Prepare)  # workflow order
 
 
 def build_parser() -> argparse.ArgumentParser:
