@@ -119,7 +119,10 @@ def test_profile_choices_and_help_come_from_profiles(monkeypatch, capsys):
     "args, message",
     [
         (["list", "nope*"], "no case matches 'nope*'"),
-        (["run", "--profile", "weekend"], "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'mobile', 'overnight')"),
+        (
+            ["run", "--profile", "weekend"],
+            "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'mobile', 'overnight')",
+        ),
         (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
         (["run", "--seeds", "0", "simple_cnn.scratch.digits"], "--seeds must be at least 1"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 ARCHITECTURES: dict[str, ArchSpec] = {
     a.name: a
     for a in (
-        ArchSpec(
-            "simple_cnn", "simple_cnn", 8, "unit", False, "plain conv-BN-pool baseline", family="simple_cnn"
-        ),
+        ArchSpec("simple_cnn", "simple_cnn", 8, "unit", False, "plain conv-BN-pool baseline", family="simple_cnn"),
         ArchSpec(
             "resnet_scratch",
             "resnet",
