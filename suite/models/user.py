@@ -260,8 +260,8 @@ def check_backbone(backbone: object, spec: ArchSpec, side: int) -> None:
     wanted = (None, side, side, 3)
     if inputs != wanted:
         hint = (
-            f"; a saved backbone has a fixed side: set min_size = {inputs[1]} in its [[arch]] table "
-            f"(or image_size = {inputs[1]} in the case)"
+            f"; a saved backbone takes one side only: set image_size = {inputs[1]} in the case, or "
+            f"min_size = {inputs[1]} in its [[arch]] table"
             if spec.builder.endswith(SAVED) and len(inputs) == 4
             else ""
         )
