@@ -11,6 +11,9 @@ can be set per case from TOML (``suite.config``).
 
 TF-Hub architectures (``hub_*``) take only the regimes that keep their module whole
 (``regime_applies``): a module is one layer that comes with its weights.
+
+User architectures (``suite.models.user``: ``[[arch]]`` tables, ``suite.register_architecture``, entry
+points) join at run time through ``add_architecture``, with the same catalogue of cases.
 """
 
 from __future__ import annotations
@@ -246,6 +249,8 @@ def add_architecture(spec: ArchSpec) -> ArchSpec:
     module imported again, a worker process told of it); a built-in name, or a name already taken by another
     builder, is an error.
     """
+    if spec.source != "user":
+        raise ValueError(f"add_architecture takes user architectures (source='user'). Received: source={spec.source!r}")
     existing = ARCHITECTURES.get(spec.name)
     if existing is not None and existing.source != "user":
         raise SuiteError(f"architecture {spec.name!r} is a built-in one ({existing.summary}); give yours another name")
