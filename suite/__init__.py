@@ -7,4 +7,17 @@ latency and throughput (``suite.measure``) and writes tables and charts
 (``suite.storage``, ``suite.report``).
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+__all__ = ["register_architecture"]
+
+
+def __getattr__(name: str):
+    """``suite.register_architecture`` (``suite.plugins``), imported on first use: ``import suite`` stays light."""
+    if name == "register_architecture":
+        from suite.plugins import register_architecture
+
+        return register_architecture
+    raise AttributeError(f"module 'suite' has no attribute {name!r}")

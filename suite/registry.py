@@ -11,6 +11,9 @@ can be set per case from TOML (``suite.config``).
 
 TF-Hub architectures (``hub_*``) take only the regimes that keep their module whole
 (``regime_applies``): a module is one layer that comes with its weights.
+
+User architectures (``suite.models.user``: ``[[arch]]`` tables, ``suite.register_architecture``, entry
+points) join at run time through ``add_architecture``, with the same catalogue of cases.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from suite.case import (
 from suite.data import BUILTIN_DATASETS, parse_dataset
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
+from suite.models.spec import ArchSpec
 from suite.regimes import REGIMES
 from suite.tuning.space import parse_space
 
@@ -43,11 +47,13 @@ __all__ = [
     "STRATEGIES",
     "TUNERS",
     "Case",
+    "add_architecture",
     "get_case",
     "list_cases",
     "override",
     "regime_applies",
     "register",
+    "remove_architecture",
     "select_cases",
     "unregister",
     "validate",
@@ -225,13 +231,45 @@ def get_case(case_id: str) -> Case:
         raise SuiteError(f"unknown case {case_id!r}; see `suite list`") from None
 
 
-def _register_catalogue() -> None:
-    """Every architecture under every regime it takes, on every built-in dataset."""
-    for arch in ARCHITECTURES:
+def _register_catalogue(archs: Iterable[str]) -> None:
+    """Each architecture under every regime it takes, on every built-in dataset (those not registered yet)."""
+    for arch in archs:
         for regime in REGIMES:
             if regime_applies(arch, regime):
                 for dataset in BUILTIN_DATASETS:
-                    register(Case(arch, regime, dataset))
+                    case = Case(arch, regime, dataset)
+                    if case.id not in _REGISTRY:
+                        register(case)
 
 
-_register_catalogue()
+def add_architecture(spec: ArchSpec) -> ArchSpec:
+    """Adds a user architecture (``suite.models.user``) and its catalogue cases, so patterns and runs see it.
+
+    Registering the same name and builder again replaces the spec (a TOML file loaded twice, a builder
+    module imported again, a worker process told of it); a built-in name, or a name already taken by another
+    builder, is an error.
+    """
+    if spec.source != "user":
+        raise ValueError(f"add_architecture takes user architectures (source='user'). Received: source={spec.source!r}")
+    existing = ARCHITECTURES.get(spec.name)
+    if existing is not None and existing.source != "user":
+        raise SuiteError(f"architecture {spec.name!r} is a built-in one ({existing.summary}); give yours another name")
+    if existing is not None and existing.builder != spec.builder:
+        raise SuiteError(
+            f"architecture {spec.name!r} is already registered, built by {existing.builder}; give yours another "
+            f"name. Received: builder={spec.builder!r}"
+        )
+    ARCHITECTURES[spec.name] = spec
+    _register_catalogue([spec.name])
+    return spec
+
+
+def remove_architecture(name: str) -> None:
+    """Removes a user architecture and its registered cases (tests; a built-in one stays)."""
+    if name in ARCHITECTURES and ARCHITECTURES[name].source == "user":
+        del ARCHITECTURES[name]
+        for case_id in [i for i, case in _REGISTRY.items() if case.arch == name]:
+            del _REGISTRY[case_id]
+
+
+_register_catalogue(list(ARCHITECTURES))

@@ -39,20 +39,28 @@ def _now() -> str:
 def case_key(case: Case, env: dict[str, str]) -> str:
     """12 hex digits naming what a row was produced from: the case's fields, the suite version, the machine.
 
-    A rerun skips a case whose key already has an ``ok`` row in the folder.
+    A rerun skips a case whose key already has an ``ok`` row in the folder. A user architecture's builder
+    hash joins them (only then, so built-in cases keep their keys): a changed builder is a new case.
     """
-    identity = json.dumps([case.to_json(), env["suite_version"], env["fingerprint"]])
+    from suite.models import builder_hash
+
+    parts = [case.to_json(), env["suite_version"], env["fingerprint"]]
+    identity = json.dumps(parts + ([builder_hash(case.arch)] if builder_hash(case.arch) else []))
     return hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
 def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
     """The identity and machine columns every row has, whatever became of the case."""
     from suite.environment import device_name, environment
+    from suite.models import ARCHITECTURES
 
     env = environment()
+    spec = ARCHITECTURES.get(case.arch)
     return {
         "case_id": case.id,
         "arch": case.arch,
+        "arch_builder": spec.builder if spec else "",
+        "arch_builder_hash": spec.builder_hash if spec else "",
         "regime": case.regime,
         "dataset": case.dataset,
         "seed": seed,
@@ -91,9 +99,11 @@ class Datasets:
 
 
 def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
-    """Checks datasets and weights files before any training; returns ``{dataset: why}`` of unusable datasets.
+    """Checks datasets, user architectures and weights files before any training; returns ``{dataset: why}`` of
+    unusable datasets.
 
-    Raises ``SuiteError`` for a weights file that is missing or doesn't fit,
+    Raises ``SuiteError`` for a user architecture that doesn't build (``suite.models.user.check``, once per
+    input side), for a weights file that is missing or doesn't fit,
     and for an unusable dataset when every case needs one. A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
     cases, as rows, so the rest of the night still runs.
@@ -102,10 +112,11 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
 
     from suite import transfer
     from suite.data.pipeline import input_side
-    from suite.models import build_backbone
+    from suite.models import ARCHITECTURES, build_backbone, user
 
     dataset = Datasets(data_dir)
     unusable: dict[str, str] = {}
+    built: set[tuple[str, int]] = set()  # user architectures already built once, at each side
     for case in cases:
         if case.dataset in unusable:
             continue
@@ -114,12 +125,15 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
         except SuiteError as error:
             unusable[case.dataset] = str(error)
             continue
+        side = input_side(case.arch, raw.side, case.image_size, case.handle)
+        if ARCHITECTURES[case.arch].source == "user" and (case.arch, side) not in built:
+            built.add((case.arch, side))
+            user.check(case.arch, side)  # a builder that can't build is bad input, not a failed row per case
         if case.weights in ("auto", "none", "imagenet") or case.weights.startswith("source:"):
             continue
         path = Path(case.weights).expanduser()
         if not path.is_file():
             raise SuiteError(f"case {case.id}: weights file {case.weights} does not exist")
-        side = input_side(case.arch, raw.side, case.image_size)
         backbone = build_backbone(case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum)
         try:
             transfer.check_weights_file(backbone, path)

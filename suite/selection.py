@@ -70,6 +70,11 @@ def resolve_cases(
             chosen = select_cases(*patterns)
         elif from_file:
             chosen = from_file
+        elif cases_file:
+            raise SuiteError(
+                f"{cases_file} declares architectures but no [[case]] tables; name the cases to run by pattern, "
+                "e.g. 'ARCH.scratch.digits' (see `suite list --cases FILE`)"
+            )
         else:
             chosen = select_cases(*profile.patterns, exclude=profile.exclude)
     fields = parse_overrides(list(settings))

@@ -40,6 +40,8 @@ COLUMNS = [
     "status",
     "error",
     "case_key",
+    "arch_builder",
+    "arch_builder_hash",
     # training
     "epochs",
     "train_seconds",
@@ -115,7 +117,16 @@ FOLDERS = ("models", "history", "errors", "charts", "latency", "throughput", "lo
 # Where the rest of the disk-full family lands: no space, over quota, over the file-size limit.
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").
-TEXT_COLUMNS = (*FINGERPRINT_FIELDS, "fingerprint", "case_key", "git_commit", "python_version", "suite_version")
+TEXT_COLUMNS = (
+    *FINGERPRINT_FIELDS,
+    "fingerprint",
+    "case_key",
+    "arch_builder",
+    "arch_builder_hash",
+    "git_commit",
+    "python_version",
+    "suite_version",
+)
 
 
 def results_path(results_dir: Path) -> Path:

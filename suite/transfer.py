@@ -27,7 +27,7 @@ import keras
 
 from suite.case import Case
 from suite.environment import cache_dir
-from suite.models import ARCHITECTURES, build_backbone, build_classifier
+from suite.models import ARCHITECTURES, build_backbone, build_classifier, builder_hash
 from suite.profiles import Profile, SourceBudget
 from suite.regimes import REGIMES
 
@@ -95,8 +95,11 @@ def load_imagenet(backbone: keras.Model, arch: str) -> None:
 
 
 def source_weights_path(arch: str, side: int, case: Case, budget: SourceBudget) -> Path:
-    """The cache file for one architecture's source weights; its name carries everything that shapes them."""
+    """The cache file for one architecture's source weights; its name carries everything that shapes them
+    (a user architecture's builder hash too, so a changed builder is pretrained again)."""
     recipe = f"{SOURCE_RECIPE}|{arch}|{side}|{case.depth}|{case.bn_momentum}|{budget}"
+    if builder_hash(arch):
+        recipe += f"|{builder_hash(arch)}"
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
     return cache_dir() / "source" / f"{arch}-{budget.dataset}-{side}px-{digest}.weights.h5"
 

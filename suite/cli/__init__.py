@@ -27,6 +27,7 @@ from suite.cli.cases import List, Run, Tune
 from suite.cli.prepare import Prepare
 from suite.cli.results import Compare, Gate, Report
 from suite.errors import SuiteError
+from suite.plugins import load_entry_points
 
 COMMANDS: tuple[type[Command], ...] = (List, Archs, Run, Tune, Report, Compare, Gate, Prepare)  # workflow order
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
+        load_entry_points()  # architectures that installed packages add (suite.plugins)
         return args.func(args)
     except SuiteError as error:
         print(f"suite {args.command}: error: {error}", file=sys.stderr)

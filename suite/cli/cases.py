@@ -34,7 +34,9 @@ def case_options() -> argparse.ArgumentParser:
         metavar="DIR",
         help="results folder (default: results/<profile>); `run` skips the rows already ok in it",
     )
-    parser.add_argument("--cases", metavar="FILE", help="TOML file of extra [[case]] tables")
+    parser.add_argument(
+        "--cases", metavar="FILE", help="TOML file of extra [[case]] tables and your own [[arch]] architectures"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -71,7 +73,9 @@ class List(Command):
         parser.add_argument(
             "patterns", nargs="*", metavar="PATTERN", help="shell glob over ids, e.g. 'resnet*' or '*.frozen.*'"
         )
-        parser.add_argument("--cases", metavar="FILE", help="also list the [[case]] tables of this TOML file")
+        parser.add_argument(
+            "--cases", metavar="FILE", help="also list the [[case]] tables of this TOML file, and its [[arch]]s' cases"
+        )
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:

@@ -95,9 +95,16 @@ def where(device: str) -> tuple[str, dict]:
 
 
 @ray.remote(max_retries=MAX_RETRIES)
-def _run_job(job: Job, settings: Settings, threads: str | None) -> dict:
-    """One job on a worker node, through the ``local`` executor's worker process; returns the row."""
+def _run_job(job: Job, settings: Settings, threads: str | None, archs: dict | None = None) -> dict:
+    """One job on a worker node, through the ``local`` executor's worker process; returns the row.
+
+    ``archs``: the caller's user architectures (``suite.plugins.carried``), registered in this Ray worker
+    (for the row's key) and passed on to the job's process (to build the case).
+    """
+    from suite.plugins import restore
+
     _threads_as(threads)
+    restore(archs)
     for folder in storage.FOLDERS:  # a node without the shared folder still gets somewhere to write
         (Path(settings.results_dir) / folder).mkdir(parents=True, exist_ok=True)
     return run_in_worker(job, settings, lambda event: None)
@@ -133,8 +140,12 @@ class RayExecutor:
 
     def run_many(self, jobs: Iterable[Job], on_event: Callable[[dict], None]) -> Iterator[tuple[Job, dict]]:
         """Submits every job at once; yields ``(job, row)`` as each finishes. Leaving early cancels the rest."""
-        threads = os.environ.get(THREADS)
-        tasks = {_run_job.options(**self.resources(job)).remote(job, self.settings, threads): job for job in jobs}
+        from suite.plugins import carried
+
+        threads, archs = os.environ.get(THREADS), carried()
+        tasks = {
+            _run_job.options(**self.resources(job)).remote(job, self.settings, threads, archs): job for job in jobs
+        }
         pending = list(tasks)
         try:
             while pending:

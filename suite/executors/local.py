@@ -60,7 +60,13 @@ def run_in_worker(job: Job, settings: Settings, on_event: Callable[[dict], None]
 def _ask(
     job: Job, settings: Settings, log_path: Path, on_event: Callable[[dict], None], **extra
 ) -> tuple[dict | None, str]:
-    """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended."""
+    """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended.
+
+    The job file carries this process's user architectures (``suite.plugins.carried``): the worker
+    registers them again before it builds the case.
+    """
+    from suite.plugins import carried
+
     with tempfile.TemporaryDirectory(prefix="suite-job-") as scratch:
         spec = Path(scratch) / "job.json"
         result = Path(scratch) / "result.json"
@@ -75,6 +81,7 @@ def _ask(
                     "data_dir": settings.data_dir,
                     "result": str(result),
                     "parent_pid": os.getpid(),
+                    "archs": carried(),
                     **extra,
                 }
             )

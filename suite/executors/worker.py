@@ -1,8 +1,9 @@
 """The worker process of the ``local`` executor: runs one job (or probes it) and writes the answer as JSON.
 
 ``python -m suite.executors.worker JOB.json``. The job file names the case
-(every field), the seed, the profile, the results folder and where to write
-the result. The row is written to a temporary file and renamed, so the runner
+(every field), the seed, the profile, the results folder, where to write
+the result and the parent's user architectures (``suite.plugins``), which are
+registered here again before the case is built. The row is written to a temporary file and renamed, so the runner
 sees a whole result or none.
 """
 
@@ -43,9 +44,11 @@ def main(spec_path: str) -> int:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
     from suite.case import Case
+    from suite.plugins import restore
     from suite.profiles import get_profile
     from suite.runner import Runner
 
+    restore(spec.get("archs"))  # the parent's user architectures, before the case is built
     case = Case.from_json(spec["case"])
     runner = Runner(get_profile(spec["profile"]), Path(spec["results_dir"]), spec["device"], spec["data_dir"])
     answer = {"probe": runner.probe(case)} if spec.get("probe") else {"row": runner.run_case(case, spec["seed"])}

@@ -75,6 +75,16 @@ def native_size(arch: str, handle: str = "") -> int:
     return int(named.group(1)) if named else spec.native_size
 
 
+def builder_hash(arch: str) -> str:
+    """A user architecture's builder hash (``suite.models.user``); "" for a built-in one or an unknown name.
+
+    What a row, a search or cached source weights are keyed by folds it in only when it is not empty, so the keys
+    of built-in architectures never change.
+    """
+    spec = ARCHITECTURES.get(arch)
+    return spec.builder_hash if spec else ""
+
+
 def build_backbone(
     arch: str, input_size: int, *, depth: int = 0, l2: float = 0.0, bn_momentum: float = 0.9, handle: str = ""
 ) -> keras.Model:

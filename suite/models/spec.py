@@ -32,6 +32,7 @@ class ArchSpec:
     native_size: int = 0  # side in pixels its pretrained weights were trained at; 0 = none
     builder: str = ""  # user architectures: "module:function" or a saved backbone's .keras path
     builder_hash: str = ""  # user architectures: sha256 (12 hex) of the builder's source file, part of the case key
+    unsafe: bool = False  # user architectures from a .keras file: deserialise it with Keras' safe_mode off
 
     @property
     def hub(self) -> bool:

@@ -35,6 +35,7 @@ from keras_tuner.src.engine import base_tuner
 
 from suite import progress
 from suite.case import Case
+from suite.models import builder_hash
 from suite.regimes import REGIMES, Regime
 from suite.registry import validate
 from suite.train import tensorboard_dir
@@ -147,7 +148,8 @@ def search_name(case: Case, space: dict, weights: str, seed: int) -> str:
     # Trials train on one device whatever the case's strategy and Ray reservation (suite.distribute, --executor ray).
     for not_in_trials in ("trials", "epochs", "search_space", "strategy", "task_cpus", "task_gpus"):
         fields.pop(not_in_trials)
-    return space_hash(space, fields, weights, seed)
+    more = [builder_hash(case.arch)] if builder_hash(case.arch) else []  # a changed user builder: a new search
+    return space_hash(space, fields, weights, seed, *more)
 
 
 def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> CaseTuner:
