@@ -136,9 +136,15 @@ def test_archs_lists_every_architecture_as_csv(monkeypatch, tmp_path, capsys):
     import pandas as pd
 
     from suite.measure import arch_facts
+    from suite.models.hub import HubUnavailable
+
+    def count(arch):
+        if ARCHITECTURES[arch].hub:
+            raise HubUnavailable(f"hub handle for {arch} can't be loaded (offline); run once with a network")
+        return {"params_10_class": len(arch), "gflops": 1.5}
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(arch_facts, "count", lambda arch: {"params_10_class": len(arch), "gflops": 1.5})
+    monkeypatch.setattr(arch_facts, "count", count)
     code, out, err = run_archs(capsys, "--format", "csv")
     table = pd.read_csv(io.StringIO(out))
     assert code == 0 and len(table) == len(ARCHITECTURES) >= 44
@@ -146,7 +152,7 @@ def test_archs_lists_every_architecture_as_csv(monkeypatch, tmp_path, capsys):
     convnext = table.set_index("name").loc["convnext_tiny"]
     assert (convnext.native_side, convnext.min_side, convnext.convention, convnext.flops_side) == (224, 32, "raw", 224)
     assert convnext.params_10_class == len("convnext_tiny") and bool(convnext.imagenet_weights)
-    assert table.set_index("name").loc["hub_mobilenet_v2"].isna()["params_10_class"]  # not counted offline
+    assert table.set_index("name").loc["hub_mobilenet_v2"].isna()["params_10_class"]  # its module can't load
     assert "counting" in err  # progress goes to stderr, so the CSV on stdout is the table alone
 
 
@@ -181,3 +187,26 @@ def test_archs_table_reads_as_a_table_and_a_bad_pattern_is_one_line(monkeypatch,
     assert code == 0 and "2.27M" in out and "0.613 @ 224px" in out and "Input conventions" in out
     code, out, err = run_archs(capsys, "vgg11*")
     assert code == 2 and out == "" and err.count("\n") == 1 and "no architecture matches 'vgg11*'" in err
+
+
+def test_a_hub_module_is_counted_where_it_loads_and_retried_where_it_does_not(monkeypatch, tmp_path, hub_stand_in):
+    """Offline the default handle can't load: NaN, nothing cached. A module that loads (the stand-in) is counted."""
+    import dataclasses
+
+    from suite import models
+    from suite.measure import arch_facts
+    from suite.models.hub import HubUnavailable
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
+
+    def offline(arch):
+        raise HubUnavailable("hub handle x can't be loaded (no network); run once with a network")
+
+    assert np.isnan(arch_facts.counted("hub_mobilenet_v2", offline)["params_10_class"])
+    assert not (tmp_path / "archs").exists()
+    spec = dataclasses.replace(ARCHITECTURES["hub_mobilenet_v2"], handle=hub_stand_in)
+    monkeypatch.setitem(models.ARCHITECTURES, "hub_mobilenet_v2", spec)
+    counts = arch_facts.counted("hub_mobilenet_v2")
+    backbone = build_backbone("hub_mobilenet_v2", arch_facts.flops_side(spec), handle=hub_stand_in)
+    assert counts["params_10_class"] == build_classifier(backbone, 10).count_params() > 0
+    assert len(list((tmp_path / "archs").iterdir())) == 1

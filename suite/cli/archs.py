@@ -81,8 +81,8 @@ def legend() -> str:
     conventions = "; ".join(f"{name}: {meaning}" for name, meaning in CONVENTIONS.items())
     return (
         f"Input conventions: {conventions}. Parameters include a 10-class head; GFLOPs (multiply and add counted "
-        "apart) are per image at the side shown, counted from the built model. TF-Hub modules are not counted: "
-        "building one needs its module (the network, or a local handle)."
+        "apart) are per image at the side shown, counted from the built model. A TF-Hub module is counted where it "
+        "loads (the network, or its copy in $TFHUB_CACHE_DIR), else marked 'needs its module'."
     )
 
 

@@ -71,16 +71,21 @@ def _cache_path(spec: ArchSpec) -> Path:
 def counted(arch: str, counter: Callable[[str], dict[str, float]] | None = None) -> dict[str, float]:
     """The counts of ``arch``, from the cache or counted now and cached (written atomically).
 
-    A TF-Hub module is not counted: building it needs its module (the network or a local handle).
+    A TF-Hub architecture is counted from its default module where that loads (the network, or the module in
+    ``$TFHUB_CACHE_DIR``); where it can't, its counts are NaN and nothing is cached, so a later call tries again.
     """
     spec = ARCHITECTURES[arch]
-    if spec.hub:
-        return {"params_10_class": math.nan, "gflops": math.nan}
     path = _cache_path(spec)
     if path.is_file():
         return json.loads(path.read_text())
     log.info("counting %s's parameters and FLOPs at %d px (once; cached in %s)", arch, flops_side(spec), path.parent)
-    counts = (counter or count)(arch)
+    from suite.models.hub import HubUnavailable
+
+    try:
+        counts = (counter or count)(arch)
+    except HubUnavailable as error:
+        log.warning("  %s not counted: %s", arch, str(error).split(";")[0])
+        return {"params_10_class": math.nan, "gflops": math.nan}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(counts, handle)
