@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import os
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import uuid
 
 import pytest
+from test_user_archs import one_error_line, sha12  # the same helpers, written once
 
 from suite import plugins
 from suite.cli import main
@@ -17,16 +17,6 @@ from suite.config import load_cases
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES, build_backbone, user
 from suite.registry import list_cases
-
-
-def sha12(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def save_backbone(path, lambda_layer: bool = False, side: int = 32):

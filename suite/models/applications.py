@@ -17,11 +17,6 @@ def constructor(spec: ArchSpec):
     return getattr(keras.applications, spec.constructor)
 
 
-def preprocess_input(spec: ArchSpec):
-    """The family module's own ``preprocess_input`` (``keras.applications.densenet.preprocess_input``)."""
-    return getattr(keras.applications, spec.family).preprocess_input
-
-
 def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.0) -> keras.Model:
     """The Keras application named ``arch`` with ``include_top=False`` and random weights.
 
