@@ -95,6 +95,9 @@ COLUMNS = [
     "peak_rss_mb",
     "peak_gpu_mb",
     "measure_seconds",
+    # deployment (formats.csv): the fastest format at batch 1 within 1 point of Keras' accuracy
+    "best_format",
+    "best_format_latency_p50_ms",
     # where and when: the machine fingerprint and what it hashes
     "device",
     "device_name",
@@ -327,6 +330,11 @@ def forget_failed_sources(results_dir: Path) -> None:
 
 # formats.csv: one row per case x seed x deployed format (suite.deploy), the Keras reference ("keras") included.
 FORMATS_FILE = "formats.csv"
+# What a format row shares with its case's results.csv row: the case, the seed, the machine.
+FORMAT_IDENTITY = (
+    *("case_id", "arch", "regime", "dataset", "seed", "profile", "case_key"),
+    *("device", "device_name", "fingerprint", *FINGERPRINT_FIELDS, "suite_version"),
+)
 FORMAT_COLUMNS = [
     *("case_id", "arch", "regime", "dataset", "seed", "profile", "case_key"),
     *("format", "runtime", "runtime_version", "quantised", "status", "error", "path"),

@@ -214,3 +214,40 @@ def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
     (tmp_path / "formats.csv").write_text("case_id,other\n")
     with pytest.raises(SuiteError, match="other columns"):
         storage.prepare_formats(tmp_path)
+
+
+def test_profiles_name_formats_the_deploy_stage_knows():
+    from suite.profiles import ALL_FORMATS, PROFILES
+
+    assert ALL_FORMATS == catalogue.EXPORTED
+    assert PROFILES["smoke"].formats == ("litert_fp32", "onnx")
+    assert PROFILES["quick"].formats == ("litert_fp32", "litert_int8", "onnx")
+    assert PROFILES["overnight"].formats == ALL_FORMATS
+
+
+def test_run_with_an_unknown_format_exits_2_naming_the_valid_ones(tmp_path, capsys):
+    from suite.cli import main
+
+    code = main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "onnx,tflite"])
+    assert code == 2 and "unknown format tflite; valid: saved_model" in capsys.readouterr().err
+
+
+def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path):
+    """A smoke case through ``suite run --formats``: formats.csv rows (Keras first), the results row's pick."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("onnxruntime")
+    from suite.cli import main
+
+    argv = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--executor", "inline"]
+    argv += ["--device", "cpu", "--formats", "litert_fp32,onnx", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    frame = storage.read_formats(tmp_path)
+    assert list(frame["format"]) == ["keras", "litert_fp32", "onnx"] and set(frame["status"]) == {"ok"}
+    assert (frame["case_id"] == "simple_cnn.scratch.digits").all() and frame["fingerprint"].str.len().min() > 0
+    assert (tmp_path / "deploy" / "simple_cnn.scratch.digits-s0" / "litert_fp32.tflite").is_file()
+    (row,) = storage.read_results(tmp_path).to_dict("records")
+    assert row["status"] == "ok" and row["best_format"] in set(frame["format"])
+    best = frame.set_index("format").loc[row["best_format"]]
+    assert row["best_format_latency_p50_ms"] == pytest.approx(best["latency_p50_ms"], rel=1e-3)
+    assert main(argv) == 0
+    assert len(storage.read_formats(tmp_path)) == 3

@@ -70,6 +70,7 @@ def deploy_case(
     """
     from suite.measure.timing import compiled_call
 
+    Path(folder).mkdir(parents=True, exist_ok=True)
     call = compiled_call(model)
     reference = predict_all(lambda x: call(x).numpy(), images.test)
     threads = tf_threads()
