@@ -71,8 +71,9 @@ class Gate(Command):
     help = "fail if a candidate run regressed against a baseline run"
     description = (
         "Compare CANDIDATE with BASELINE case by case: test accuracy may drop only within its noise "
-        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance. "
-        "Exit 1 names each regression."
+        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance; "
+        "where CANDIDATE has formats.csv, a quantised format may lose at most format_accuracy_drop_points "
+        "(default 1) against its case's Keras row. Exit 1 names each regression."
     )
 
     @classmethod
