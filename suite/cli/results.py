@@ -41,7 +41,8 @@ class Compare(Command):
         "Match the cases that ran ok in both RUN_A (the baseline) and RUN_B; print their accuracy, "
         "latency p50 and throughput with deltas, marking those beyond the noise (seed spread for accuracy, the p50 "
         "confidence interval for latency); write compare.csv, compare.md, compare.html and an accuracy-against-"
-        "latency chart with arrows from A to B. Trains nothing."
+        "latency chart with arrows from A to B; where the runs deployed formats (formats.csv), each case x format's "
+        "accuracy and latency p50 with deltas too (compare_formats.csv). Trains nothing."
     )
 
     @classmethod
