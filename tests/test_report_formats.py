@@ -148,3 +148,12 @@ def test_no_ok_format_is_said_not_crashed(tmp_path):
     assert result.charts[deployed_chart.HEADING] == "no format in formats.csv ran ok"
     assert [t.name for t in result.tables if t.name.startswith("formats")] == ["formats_ship", "formats"]
     assert deployed.arch_tables(result.deployed)[0].note == "No format in formats.csv ran ok."
+
+
+def test_every_formats_csv_column_is_documented():
+    readme = (FIXTURE.parent.parent / "README.md").read_text()
+    section = readme.split("## `formats.csv` columns", 1)[1].split("\n## ", 1)[0]
+    own = storage.FORMAT_COLUMNS[storage.FORMAT_COLUMNS.index("format") : storage.FORMAT_COLUMNS.index("device")]
+    assert [c for c in own if f"`{c}`" not in section] == []
+    assert [c for c in storage.FORMAT_COLUMNS if f"`{c}`" not in readme] == []
+    assert all(f"`{c}`" in readme for c in ("best_format", "best_format_latency_p50_ms"))
