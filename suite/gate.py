@@ -13,6 +13,9 @@ aggregates them:
   test set (``sqrt(p (1 - p) / (test_images * n))``).
 - **latency**: the candidate fails if its batch-1 p90 (median over seeds) is
   above the baseline's by more than ``latency_p90_tolerance``.
+- **deployed formats** (where the candidate has a ``formats.csv``): a quantised
+  format fails if its mean test accuracy is more than ``format_accuracy_drop_points``
+  below its own case's ``keras`` row in the same run (both measured on the same test images).
 
 Thresholds come from a TOML file, defaults first, then per case glob (later wins)::
 
@@ -20,9 +23,11 @@ Thresholds come from a TOML file, defaults first, then per case glob (later wins
     accuracy_z = 1.96            # standard errors a drop may be
     accuracy_min_drop = 0.0      # absolute; a smaller drop never fails
     latency_p90_tolerance = 0.15 # fraction
+    format_accuracy_drop_points = 1.0  # a quantised format against its Keras row
 
     [cases."inception_v3.*"]
     latency_p90_tolerance = 0.30
+    format_accuracy_drop_points = 2.0
 
 The gate honours the machine-fingerprint guard: rows from different machines
 are refused unless ``force``.
@@ -41,6 +46,7 @@ import pandas as pd
 from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
+from suite.report.deployed import per_format
 from suite.report.summary import MATCH_KEYS, by_case_and_device, per_case
 
 
@@ -49,6 +55,7 @@ class Thresholds:
     accuracy_z: float = 1.96  # standard errors of the difference a drop may be
     accuracy_min_drop: float = 0.0  # absolute accuracy, 0..1: a smaller drop never fails
     latency_p90_tolerance: float = 0.15  # fraction of the baseline p90 a candidate may add
+    format_accuracy_drop_points: float = 1.0  # points (0..100) a quantised format may lose against its Keras row
 
 
 def load_thresholds(path: str | Path | None) -> tuple[Thresholds, list[tuple[str, dict]]]:
@@ -91,7 +98,7 @@ class Check:
 
     case_id: str
     device: str  # cpu or gpu; "" where the rows do not say
-    figure: str  # test_accuracy or latency_p90_ms
+    figure: str  # test_accuracy, latency_p90_ms, or "<format> test_accuracy" (against its Keras row)
     baseline: float
     candidate: float
     limit: float  # the worst value the candidate may have
@@ -145,6 +152,26 @@ def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: 
     return Check(*key, "latency_p90_ms", before, after, ceiling, band, bool(after <= ceiling))
 
 
+def format_checks(formats: pd.DataFrame, defaults: Thresholds, per_glob: list[tuple[str, dict]]) -> list[Check]:
+    """Fails each quantised format whose accuracy is more than ``format_accuracy_drop_points`` below its case's
+    Keras row (``formats``: one run's ``formats.csv`` rows; a case without an ok Keras row is not checked)."""
+    rows = per_format(formats)
+    if rows.empty:
+        return []
+    checks = []
+    for _, row in rows[rows["quantised"] & rows["keras_test_accuracy_mean"].notna()].iterrows():
+        allowed = thresholds_for(row["case_id"], defaults, per_glob).format_accuracy_drop_points
+        keras, accuracy = row["keras_test_accuracy_mean"], row["test_accuracy_mean"]
+        floor = keras - allowed / 100
+        band = f">= {floor:.4f} (its Keras row's accuracy less {allowed:g} points)"
+        device = "" if pd.isna(row.get("device")) else str(row["device"])
+        passed = bool(accuracy >= floor - 1e-9)  # a drop of exactly the allowance passes
+        checks.append(
+            Check(row["case_id"], device, f"{row['format']} test_accuracy", keras, accuracy, floor, band, passed)
+        )
+    return checks
+
+
 def gate(
     baseline_dir: Path, candidate_dir: Path, thresholds: str | Path | None = None, force: bool = False
 ) -> tuple[list[Check], list[str]]:
@@ -164,6 +191,7 @@ def gate(
         limits = thresholds_for(key[0], defaults, per_glob)
         old, new = a.loc[key], b.loc[key]
         checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits)]
+    checks += format_checks(storage.read_formats(Path(candidate_dir)), defaults, per_glob)
     only_one = sorted(case_name(*key) for key in set(a.index) ^ set(b.index))
     return [c for c in checks if c is not None], only_one
 

@@ -58,6 +58,7 @@ class Profile:
     source: SourceBudget = SourceBudget()
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
+    formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""
@@ -111,6 +112,10 @@ def _each(archs: tuple[str, ...], *regimes: str, dataset: str = "digits") -> tup
     return tuple(f"{arch}.{regime}.{dataset}" for arch in archs for regime in regimes)
 
 
+# suite.deploy.formats.EXPORTED, in its order (tests/test_deploy.py checks it), without importing the deploy stage.
+ALL_FORMATS = ("saved_model", "litert_fp32", "litert_fp16", "litert_dynamic_int8", "litert_int8", "onnx", "openvino")
+QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
+
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
 
 PROFILES: dict[str, Profile] = {
@@ -135,6 +140,7 @@ PROFILES: dict[str, Profile] = {
                 throughput_min_s=0.0,
             ),
             case_timeout_s=900.0,
+            formats=("litert_fp32", "onnx"),
         ),
         Profile(
             "quick",
@@ -154,6 +160,7 @@ PROFILES: dict[str, Profile] = {
             ),
             source=SourceBudget(images_per_class=70, epochs=2),
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
+            formats=QUICK_FORMATS,
         ),
         Profile(
             "mobile",
@@ -166,6 +173,7 @@ PROFILES: dict[str, Profile] = {
             ),
             source=SourceBudget(images_per_class=70, epochs=2),
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
+            formats=QUICK_FORMATS,
         ),
         Profile(
             "overnight",
@@ -189,6 +197,7 @@ PROFILES: dict[str, Profile] = {
                 throughput_min_s=5.0,
             ),
             case_timeout_s=6 * 3600.0,
+            formats=ALL_FORMATS,
         ),
     )
 }

@@ -149,10 +149,18 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
 class Runner:
     """Runs resolved cases into one results folder; what the steps (``suite.steps``) share within a process."""
 
-    def __init__(self, profile: Profile, results_dir: Path, device: str = "auto", data_dir: str | None = None):
+    def __init__(
+        self,
+        profile: Profile,
+        results_dir: Path,
+        device: str = "auto",
+        data_dir: str | None = None,
+        formats: tuple[str, ...] | None = None,
+    ):
         from suite.environment import configure_device
 
         self.profile, self.results_dir, self.data_dir = profile, Path(results_dir), data_dir
+        self.formats = profile.formats if formats is None else tuple(formats)  # deployed formats (suite.deploy)
         self.device = configure_device(device)
         self.dataset = Datasets(data_dir)  # runner.dataset(name, side): the raw splits, loaded once
 
@@ -174,6 +182,7 @@ class Runner:
             row.update(inputs.columns)
             model = self._fit(case, searched.regime, seed, inputs, row)
             row.update(steps.measure(self, case, seed, inputs.side, model).columns)
+            row.update(steps.formats(self, case, seed, inputs, model, row).columns)
             row["status"] = "ok"
             log.info(
                 "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s at batch %d",

@@ -105,11 +105,13 @@ def run_cases(
     timeout_s: float | None = None,
     budget_s: float | None = None,
     address: str | None = None,
+    formats: tuple[str, ...] | None = None,
 ) -> list[dict]:
     """Runs every case for seeds ``first_seed..first_seed+seeds-1``; returns the rows written by this call.
 
     ``timeout_s`` defaults to the profile's ``case_timeout_s``; ``address`` is
-    the Ray cluster of ``executor="ray"`` (None: a local Ray instance).
+    the Ray cluster of ``executor="ray"`` (None: a local Ray instance); ``formats`` the deployed formats
+    (``suite.deploy``; None: the profile's).
     """
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
@@ -121,7 +123,8 @@ def run_cases(
     with storage.locked(results_dir):
         storage.prepare(results_dir)
         storage.forget_failed_sources(results_dir)  # a source that failed in an earlier run is tried again
-        settings = Settings(profile.name, results_dir, device, data_dir, timeout_s or profile.case_timeout_s, address)
+        timeout_s = timeout_s or profile.case_timeout_s
+        settings = Settings(profile.name, results_dir, device, data_dir, timeout_s, address, formats)
         with closing(make_executor(executor, settings)) as chosen:
             plan = _plan(cases, profile, results_dir, chosen, range(first_seed, first_seed + seeds), force, budget_s)
             return execute(plan, chosen, profile, budget_s)
@@ -142,6 +145,7 @@ def _plan(
     earlier = storage.read_results(results_dir)
     if not force:
         refuse_other_machines(results_dir, earlier, executor.environment)
+        refuse_other_machines(results_dir, storage.read_formats(results_dir), executor.environment)
     unusable = preflight(cases, executor.settings.data_dir)
     estimates = budget.Estimates(earlier)
     if budget_s is not None:

@@ -1,4 +1,4 @@
-"""One case as typed steps, in the order they run: search, resolve, build, train, evaluate, measure.
+"""One case as typed steps, in the order they run: search, resolve, build, train, evaluate, measure, formats.
 
 Each step is a function of what the steps before it produced; it returns a
 dataclass with its results and its part of the row (``columns``).
@@ -238,3 +238,39 @@ def measure(runner, case: Case, seed: int, side: int, model) -> Measured:
     report.points.to_csv(storage.case_file(runner.results_dir, "throughput", case.id, seed, ".csv"), index=False)
     columns = {**report.row, "peak_rss_mb": model_facts.peak_rss_mb(), "peak_gpu_mb": model_facts.peak_gpu_mb()}
     return Measured(report, columns)
+
+
+@dataclass
+class Deployed:
+    """The case's deployed formats (``suite.deploy``): their ``ok`` rows in ``formats.csv``, and the row's pick."""
+
+    rows: list[dict]
+    columns: dict[str, Any]
+
+
+def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Deployed:
+    """Exports the model to ``runner.formats`` under ``DIR/deploy/<case>-s<seed>/`` and measures each file;
+    appends a ``formats.csv`` row per format as it is done (those already ``ok`` for this case key are kept).
+
+    A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case stays ``ok``.
+    """
+    if not runner.formats:
+        return Deployed([], {})
+    from suite.deploy import stage
+
+    progress.emit(stage="formats", message=",".join(runner.formats))
+    earlier = storage.read_formats(runner.results_dir)
+    mine = earlier[(earlier["case_key"] == row["case_key"]) & (earlier["seed"] == seed) & (earlier["status"] == "ok")]
+    identity = {column: row.get(column) for column in storage.FORMAT_IDENTITY}
+    rows = stage.deploy_case(
+        model,
+        storage.case_file(runner.results_dir, "models", case.id, seed, ".keras"),
+        storage.case_file(runner.results_dir, "deploy", case.id, seed, ""),
+        runner.formats,
+        stage.case_images(case, inputs.raw, inputs.side, seed),
+        runner.profile.measure,
+        identity=identity,
+        earlier={r["format"]: r for r in mine.to_dict("records")},
+        append=lambda format_row: storage.append_format_row(runner.results_dir, format_row),
+    )
+    return Deployed(rows, stage.best_format(rows))

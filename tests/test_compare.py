@@ -203,3 +203,33 @@ def test_runs_without_a_common_case_are_a_clear_error(tmp_path):
     storage.prepare(tmp_path)
     with pytest.raises(SuiteError, match="no case that ran ok in both"):
         compare.compare_runs(RUN_A, tmp_path)
+
+
+def with_formats(source: Path, folder: Path, figures: dict[str, tuple[float, float]]) -> Path:
+    """A copy of ``source`` with a ``formats.csv`` for simple_cnn.scratch.digits on the CPU, seed 0:
+    format -> (latency p50 ms, test accuracy)."""
+    shutil.copytree(source, folder)
+    row = ok_rows(folder, "simple_cnn.scratch.digits").iloc[0]
+    storage.prepare_formats(folder)
+    for name, (p50, accuracy) in figures.items():
+        identity = {c: row.get(c) for c in storage.FORMAT_IDENTITY}
+        storage.append_format_row(folder, {**identity, "seed": 0, "format": name, "status": "ok",
+                                           "latency_p50_ms": p50, "test_accuracy": accuracy})  # fmt: skip
+    return folder
+
+
+def test_deployed_formats_are_set_side_by_side_b_minus_a(tmp_path, capsys):
+    a = with_formats(RUN_A, tmp_path / "a", {"keras": (1.0, 0.90), "litert_int8": (0.5, 0.88)})
+    b = with_formats(RUN_B, tmp_path / "b", {"keras": (1.0, 0.92), "litert_int8": (0.4, 0.89), "onnx": (0.8, 0.92)})
+    table = compare.compare_runs(a, b).formats
+    frame = table.frame.set_index("format")
+    assert list(frame.index) == ["keras", "litert_int8"]  # onnx ran in B only
+    assert frame.loc["litert_int8", "accuracy_delta_points"] == pytest.approx(100 * (0.89 - 0.88))
+    assert frame.loc["litert_int8", "latency_delta_percent"] == pytest.approx(100 * (0.4 / 0.5 - 1))
+    assert table.display.set_index("format").loc["litert_int8", "Δ latency (%)"] == "-20.0"
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "out")]) == 0
+    assert "Deployed formats, A → B" in capsys.readouterr().out
+    stored = pd.read_csv(tmp_path / "out" / "compare_formats.csv")
+    assert len(stored) == 2 and "Deployed formats, A → B" in (tmp_path / "out" / "compare.html").read_text()
+    assert compare.compare_runs(RUN_A, b).formats.note == "Only B has a formats.csv."
+    assert compare.compare_runs(RUN_A, RUN_B).formats is None

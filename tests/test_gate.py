@@ -209,3 +209,40 @@ def test_the_accuracy_gate_passes_another_seed_and_fails_a_run_on_shuffled_label
     assert "REGRESSION simple_cnn.scratch.digits (cpu): test_accuracy" in err and "allowed >=" in err
     shuffled = storage.read_results(base / "shuffled").iloc[0]
     assert shuffled["test_accuracy"] < 0.3 and json.loads(shuffled["case_json"])["label_noise"] == 1.0
+
+
+def formats(results: Path, int8_accuracy: float, keras_accuracy: float = 0.95) -> Path:
+    """Writes ``formats.csv`` for simple_cnn.scratch.digits: Keras, LiteRT float32 (as accurate) and LiteRT int8."""
+    storage.prepare_formats(results)
+    for name, accuracy, quantised in (
+        ("keras", keras_accuracy, False),
+        ("litert_fp32", keras_accuracy, False),
+        ("litert_int8", int8_accuracy, True),
+    ):
+        storage.append_format_row(
+            results,
+            {
+                "case_id": "simple_cnn.scratch.digits", "seed": 0, "format": name, "status": "ok",
+                "quantised": quantised, "test_accuracy": accuracy, "test_images": 360, "latency_p50_ms": 1.0,
+                "latency_p90_ms": 1.2, "fingerprint": "aaaaaaaaaaaa",
+            },
+        )  # fmt: skip
+    return results
+
+
+def test_a_quantised_format_may_lose_one_point_against_its_keras_row_and_toml_sets_it_per_case(tmp_path, capsys):
+    baseline = rows(tmp_path / "a", [0.95], 2.0)
+    two_points = formats(rows(tmp_path / "b", [0.95], 2.0), int8_accuracy=0.93)
+    half_point = formats(rows(tmp_path / "c", [0.95], 2.0), int8_accuracy=0.945)
+    check = by_figure(gate.gate(baseline, two_points)[0])["litert_int8 test_accuracy"]
+    assert not check.passed and check.limit == pytest.approx(0.94) and check.candidate == pytest.approx(0.93)
+    assert "litert_fp32 test_accuracy" not in by_figure(gate.gate(baseline, two_points)[0])  # not quantised
+    assert main(["gate", str(baseline), str(two_points)]) == 1
+    assert "REGRESSION simple_cnn.scratch.digits: litert_int8 test_accuracy 0.93" in capsys.readouterr().err
+    assert by_figure(gate.gate(baseline, half_point)[0])["litert_int8 test_accuracy"].passed
+    assert main(["gate", str(baseline), str(half_point)]) == 0
+    thresholds = tmp_path / "gate.toml"
+    thresholds.write_text('[cases."simple_cnn.*"]\nformat_accuracy_drop_points = 2.5\n')
+    check = by_figure(gate.gate(baseline, two_points, thresholds)[0])["litert_int8 test_accuracy"]
+    assert check.passed and check.limit == pytest.approx(0.925)
+    assert not any(" test_accuracy" in c.figure for c in gate.gate(two_points, baseline)[0])  # no formats.csv

@@ -144,6 +144,13 @@ class Run(Command):
             action="store_true",
             help="redo cases already ok in the results folder, even if it holds results from another machine",
         )
+        parser.add_argument(
+            "--formats",
+            metavar="LIST",
+            help="deployed formats to export each case to and measure, comma-separated, instead of the profile's: "
+            "saved_model, litert_fp32, litert_fp16, litert_dynamic_int8, litert_int8, onnx, openvino "
+            '(pip install -e ".[deploy]"); rows go to DIR/formats.csv',
+        )
 
     @classmethod
     def check(cls, args: argparse.Namespace) -> None:
@@ -164,12 +171,14 @@ class Run(Command):
         from suite import report
         from suite.budget import parse_duration
         from suite.data import check_path, parse_dataset
+        from suite.deploy.formats import parse_formats
         from suite.profiles import get_profile
         from suite.schedule import run_cases
         from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
         cls.check(args)
+        formats = parse_formats(args.formats) if args.formats else None
         cases = resolve_cases(
             args.patterns,
             profile=profile,
@@ -200,6 +209,7 @@ class Run(Command):
             timeout_s=timeout_s,
             budget_s=budget_s,
             address=args.address,
+            formats=formats,
         )
         return cls.summarise(rows, report.write_report(folder, force=args.force))
 

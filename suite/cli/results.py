@@ -41,7 +41,8 @@ class Compare(Command):
         "Match the cases that ran ok in both RUN_A (the baseline) and RUN_B; print their accuracy, "
         "latency p50 and throughput with deltas, marking those beyond the noise (seed spread for accuracy, the p50 "
         "confidence interval for latency); write compare.csv, compare.md, compare.html and an accuracy-against-"
-        "latency chart with arrows from A to B. Trains nothing."
+        "latency chart with arrows from A to B; where the runs deployed formats (formats.csv), each case x format's "
+        "accuracy and latency p50 with deltas too (compare_formats.csv). Trains nothing."
     )
 
     @classmethod
@@ -71,8 +72,9 @@ class Gate(Command):
     help = "fail if a candidate run regressed against a baseline run"
     description = (
         "Compare CANDIDATE with BASELINE case by case: test accuracy may drop only within its noise "
-        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance. "
-        "Exit 1 names each regression."
+        "(seed spread or the test set's binomial error), batch-1 latency p90 may rise only within a tolerance; "
+        "where CANDIDATE has formats.csv, a quantised format may lose at most format_accuracy_drop_points "
+        "(default 1) against its case's Keras row. Exit 1 names each regression."
     )
 
     @classmethod

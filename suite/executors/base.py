@@ -34,6 +34,7 @@ class Settings:
     data_dir: str | None = None
     timeout_s: float | None = None  # per job; None waits for ever (inline ignores it)
     address: str | None = None  # ray: the cluster's HOST:PORT or "auto"; None starts a local Ray instance
+    formats: tuple[str, ...] | None = None  # deployed formats (suite.deploy); None: the profile's
 
     def with_device(self, device: str) -> Settings:
         return dataclasses.replace(self, device=device)

@@ -21,7 +21,13 @@ class InlineExecutor(OneAtATime):
 
         super().__init__(settings)
         settings = self.settings
-        self.runner = Runner(get_profile(settings.profile), settings.results_dir, settings.device, settings.data_dir)
+        self.runner = Runner(
+            get_profile(settings.profile),
+            settings.results_dir,
+            settings.device,
+            settings.data_dir,
+            formats=settings.formats,
+        )
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         progress.listen(on_event)

@@ -79,6 +79,7 @@ def _ask(
                     "results_dir": str(settings.results_dir),
                     "device": settings.device,
                     "data_dir": settings.data_dir,
+                    "formats": None if settings.formats is None else list(settings.formats),
                     "result": str(result),
                     "parent_pid": os.getpid(),
                     "archs": carried(),

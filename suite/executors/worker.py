@@ -50,7 +50,14 @@ def main(spec_path: str) -> int:
 
     restore(spec.get("archs"))  # the parent's user architectures, before the case is built
     case = Case.from_json(spec["case"])
-    runner = Runner(get_profile(spec["profile"]), Path(spec["results_dir"]), spec["device"], spec["data_dir"])
+    formats = spec.get("formats")
+    runner = Runner(
+        get_profile(spec["profile"]),
+        Path(spec["results_dir"]),
+        spec["device"],
+        spec["data_dir"],
+        formats=None if formats is None else tuple(formats),
+    )
     answer = {"probe": runner.probe(case)} if spec.get("probe") else {"row": runner.run_case(case, spec["seed"])}
     result = Path(spec["result"])
     partial = result.with_suffix(".partial")

@@ -8,7 +8,9 @@
   (training curves under ``charts/training/``);
 - ``DIR/report.html``: all of it on one self-contained page, under a headline block that answers the
   suite's question (``suite.report.headline``);
-- ``DIR/summary.md``: the same headline, as Markdown.
+- ``DIR/summary.md``: the same headline, as Markdown;
+- where the run deployed formats (``DIR/formats.csv``): a table per architecture and a "what to ship" table
+  (``suite.report.deployed``) and the formats' accuracy-against-latency chart (``suite.report.deployed_chart``).
 
 A missing side table or a folder of failed rows only still gives a report, with the
 gap said on the page. ``suite.report.compare`` sets two runs side by side.
@@ -33,7 +35,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from suite.environment import require_one_fingerprint
-from suite.report import charts, tuning_chart
+from suite.report import charts, deployed, deployed_chart, tuning_chart
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, render
@@ -63,6 +65,7 @@ class Report:
     tables: list[Table]
     charts: dict[str, list[Image] | str] = field(default_factory=dict)  # heading: images, or why there are none
     paths: list[Path] = field(default_factory=list)
+    deployed: pd.DataFrame | None = None  # deployed.per_format of formats.csv; None where there is no such file
 
 
 def _clear_charts(chart_dir: Path) -> None:
@@ -136,6 +139,11 @@ def _draw(report: Report, chart_dir: Path) -> None:
         _add(report, heading, chart_dir / "training" / case_id, build, charts.CAPTIONS["training"])
     report.charts.setdefault(heading, "no ok case has a readable history/<case>-s<seed>.csv")
 
+    if report.deployed is not None:
+        empty = deployed_chart.draw(report.deployed, chart_dir, style, partial(_add, report))
+        if empty:
+            report.charts.setdefault(deployed_chart.HEADING, empty)
+
     empty = tuning_chart.draw(folder.path, chart_dir / "tuning", folder.gaps, partial(_add, report))
     if empty and (folder.results["regime"] == "tuned").any():
         report.charts.setdefault(tuning_chart.HEADING, empty)
@@ -150,6 +158,10 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
     summary = summarise(folder.results)
     report = Report(folder, summary, build_tables(folder.results, summary))
+    formats = folder.formats()
+    if formats is not None:
+        report.deployed = deployed.per_format(formats)
+        report.tables += [deployed.ship_table(report.deployed), *deployed.arch_tables(report.deployed)]
     if not write:
         return report
     summary_path = folder.path / "summary.csv"
@@ -164,7 +176,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         f"{row['case_id']} seed {row['seed']}": folder.traceback(row["case_id"], row["seed"])
         for _, row in folder.not_ok.iterrows()
     }
-    headline = Headline.of(folder.results)
+    headline = Headline.of(folder.results, report.deployed)
     headline_path = folder.path / HEADLINE_FILE
     headline_path.write_text(headline.to_markdown(), encoding="utf-8")
     page = render(

@@ -8,6 +8,8 @@ A case is matched on ``case_id`` and ``device`` (``cpu``/``gpu``). Noise:
 - latency: the two runs' 95% intervals of p50 do not overlap;
 - throughput: no noise estimate is stored, so its delta is shown but never marked.
 
+Where the runs deployed formats (``formats.csv``), ``compare_formats`` sets those side by side too.
+
 Runs measured under different machine fingerprints are refused unless ``force``.
 """
 
@@ -24,6 +26,7 @@ from suite.errors import SuiteError
 from suite.report import charts
 from suite.report._format import accuracy_texts
 from suite.report._labels import place_labels
+from suite.report.compare_formats import formats_table
 from suite.report.folder import ResultsFolder
 from suite.report.html import Image, page, table_html
 from suite.report.intervals import difference_noise, half_width, with_intervals
@@ -61,6 +64,7 @@ class Comparison:
     frame: pd.DataFrame  # one row per case in both: figures of each run (suffix _a, _b), deltas, noise, flags
     only_a: list[str]  # case ids ok in A only ("case_id (device)" where the runs hold several devices)
     only_b: list[str]
+    formats: Table | None = None  # both runs' deployed formats (compare_formats); None where neither has any
 
     @property
     def names(self) -> tuple[str, str]:
@@ -108,6 +112,8 @@ class Comparison:
             lines.append(f"Only in A ({len(self.only_a)}): {', '.join(self.only_a)}")
         if self.only_b:
             lines.append(f"Only in B ({len(self.only_b)}): {', '.join(self.only_b)}")
+        if self.formats is not None:
+            lines += ["", self.formats.to_markdown()]
         return "\n".join(lines)
 
 
@@ -177,7 +183,7 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
         frame.pop(f"{column}_b")
     frame = deltas(frame)
     frame = frame.sort_values(["dataset", "device", "arch", "case_id"]).reset_index(drop=True)
-    return Comparison(a, b, frame, only_a, only_b)
+    return Comparison(a, b, frame, only_a, only_b, formats_table(a, b))
 
 
 def chart(comparison: Comparison, device: str) -> charts.Figure | None:
@@ -255,6 +261,9 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
     comparison.frame.to_csv(csv_path, index=False)
     md_path.write_text(f"## {table.title}\n\n{comparison.to_text()}\n")
     paths = [csv_path, md_path]
+    if comparison.formats is not None:
+        paths += [out / "compare_formats.csv"]
+        comparison.formats.frame.to_csv(paths[-1], index=False)
     devices = sorted(comparison.frame["device"].unique())
     images = []
     for device in devices:
@@ -272,7 +281,9 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         if ids
     ]
     body = [image.to_html() for image in images]
-    body += [table_html(table, level=2), *only, table_html(environment_table(both), level=2)]
+    body += [table_html(table, level=2), *only]
+    body += [table_html(comparison.formats, level=2)] if comparison.formats is not None else []
+    body += [table_html(environment_table(both), level=2)]
     html_path = out / "compare.html"
     html_path.write_text(page(f"Compare: {table.title}", body), encoding="utf-8")
     return [html_path, *paths]

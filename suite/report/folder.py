@@ -78,6 +78,12 @@ class ResultsFolder:
                     frame[flag] = frame[flag].astype(str).str.lower().eq("true")
         return frame
 
+    def formats(self) -> pd.DataFrame | None:
+        """Every ``formats.csv`` row, or None where the run deployed no format (there is no file)."""
+        if not storage.formats_path(self.path).is_file():
+            return None
+        return storage.read_formats(self.path)
+
     def traceback(self, case_id: str, seed: int, lines: int = 12) -> str:
         """The last ``lines`` lines of a failed case's stored traceback ("" if there is none)."""
         path = storage.case_file(self.path, "errors", case_id, int(seed), ".txt")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from suite.report.caveats import caveats
+from suite.report.deployed import SHIP_NOTE, ship_frame
 from suite.report.front import best_under_budgets, latency_front
 from suite.report.intervals import interval_text
 from suite.report.summary import per_case
@@ -29,6 +30,9 @@ BUDGET_NOTE = (
     "measured p90s). 'Tied' counts the other cases within the budget whose accuracy interval reaches the best "
     "one's: the data does not rank them below it."
 )
+
+SHIP_HEADING = "What to ship: deployed formats within a latency budget"
+SHIP_EMPTY = "No deployed format ran ok with a latency p90."
 
 
 def _ms(value) -> str:
@@ -91,12 +95,15 @@ class Headline:
     budgets: pd.DataFrame
     caveats: list[str] = field(default_factory=list)
     question: str = QUESTION
+    ship: pd.DataFrame | None = None  # deployed formats within each budget; None where there is no formats.csv
 
     @classmethod
-    def of(cls, results: pd.DataFrame) -> Headline:
-        """Builds the headline from the stored rows (``per_case`` aggregates them, as the gate does)."""
+    def of(cls, results: pd.DataFrame, deployed: pd.DataFrame | None = None) -> Headline:
+        """Builds the headline from the stored rows (``per_case`` aggregates them, as the gate does) and, where
+        the run deployed formats, their ``suite.report.deployed.per_format`` rows."""
         cases = per_case(results)
-        return cls(front_frame(cases), budget_frame(cases), caveats(results))
+        ship = ship_frame(deployed) if deployed is not None else None
+        return cls(front_frame(cases), budget_frame(cases), caveats(results), ship=ship)
 
     def to_markdown(self) -> str:
         """``summary.md``: the same content as the page's headline block."""
@@ -104,6 +111,8 @@ class Headline:
         parts.append(_markdown(self.front, "No ok case has both an accuracy and a latency."))
         parts += ["", "## Within a latency budget", "", BUDGET_NOTE, ""]
         parts.append(_markdown(self.budgets, "No ok case has a latency p90."))
+        if self.ship is not None:
+            parts += ["", f"## {SHIP_HEADING}", "", SHIP_NOTE, "", _markdown(self.ship, SHIP_EMPTY)]
         parts += ["", "## Caveats", ""]
         parts += [f"- {line}" for line in self.caveats] or ["- None found in the rows."]
         return "\n".join(parts) + "\n"
@@ -117,11 +126,17 @@ class Headline:
             _html(self.front, "No ok case has both an accuracy and a latency."),
             f'<h3>Within a latency budget</h3><p class="note">{html.escape(BUDGET_NOTE)}</p>',
             _html(self.budgets, "No ok case has a latency p90."),
+            *self._ship_html(),
             '<h3>Caveats</h3><ul class="caveats">',
             *(f"<li>{html.escape(line)}</li>" for line in self.caveats or ["None found in the rows."]),
             "</ul></section>",
         ]
         return "\n".join(parts)
+
+    def _ship_html(self) -> list[str]:
+        if self.ship is None:
+            return []
+        return [f'<h3>{SHIP_HEADING}</h3><p class="note">{html.escape(SHIP_NOTE)}</p>', _html(self.ship, SHIP_EMPTY)]
 
 
 def _markdown(frame: pd.DataFrame, empty: str) -> str:

@@ -152,7 +152,8 @@ def render(
     parts.append('<h2 id="charts">Charts</h2>')
     parts.extend(charts_html(charts))
     parts.append('<h2 id="tables">Tables</h2>')
-    parts.extend(table_html(t) for t in tables if t.name not in ("environment", "failures"))
+    shown_elsewhere = ("environment", "failures", "formats_ship")  # formats_ship is in the headline block
+    parts.extend(table_html(t) for t in tables if t.name not in shown_elsewhere)
     parts.append('<h2 id="failures">Failed cases</h2>')
     if "failures" in by_name:
         parts.append(table_html(by_name["failures"], heading=False))

@@ -1,0 +1,150 @@
+"""A case's deployment stage: each format asked for exported, measured from its file, and made a row.
+
+``deploy_case`` runs after the Keras model is measured. The reference row
+(``keras``: the saved ``.keras`` file, reloaded) comes first; each format then
+becomes a row of its own, ``ok``, ``skipped`` (its package is missing: the row
+names the install command) or ``failed`` (the converter's or runtime's first
+error line). A format never fails the case. Formats already ``ok`` in
+``formats.csv`` for the same case key and seed are not done again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from suite.deploy import formats as catalogue
+from suite.deploy.measure import Images, measure_file, predict_all
+from suite.deploy.runtimes import runtime_version, tf_threads
+from suite.errors import one_line
+from suite.profiles import MeasureBudget
+
+log = logging.getLogger(__name__)
+
+BEST_FORMAT_MAX_DROP_POINTS = 1.0  # best_format: the fastest format at most this far below Keras' accuracy
+
+
+def case_images(case, raw, side: int, seed: int) -> Images:
+    """The case's test split (as its ``test_accuracy`` is measured) and calibration images from its *training*
+    split, unshuffled and unaugmented, both preprocessed for its architecture."""
+    from suite.data.pipeline import make_input
+
+    def arrays(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        data = make_input(
+            getattr(raw, split), arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=256, limit=limit
+        )
+        pairs = [(x.numpy(), y.numpy().argmax(axis=1)) for x, y in data]
+        return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+    test, labels = arrays("test", case.eval_limit or raw.sizes["test"])
+    calibration_limit = min(catalogue.CALIBRATION_IMAGES, case.train_limit or raw.sizes["train"])
+    calibration, _ = arrays("train", calibration_limit)
+    return Images(test, labels, calibration)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def deploy_case(
+    model,
+    keras_path: Path,
+    folder: Path,
+    names: tuple[str, ...],
+    images: Images,
+    budget: MeasureBudget,
+    *,
+    identity: dict,
+    earlier: dict[str, dict],
+    append: Callable[[dict], None],
+) -> list[dict]:
+    """Exports ``model`` to each of ``names`` in ``folder`` and measures every file, Keras' own first.
+
+    ``identity``: the columns every row shares (case, seed, machine); ``earlier``: rows already ``ok`` for this
+    case key and seed, by format (not redone); ``append`` stores each new row as soon as it is made.
+    Returns the ``ok`` rows, earlier ones included.
+    """
+    from suite.measure.timing import compiled_call
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    call = compiled_call(model)
+    reference = predict_all(lambda x: call(x).numpy(), images.test)
+    threads = tf_threads()
+    rows = dict(earlier)
+    for name in ("keras", *names):
+        if name in rows:
+            continue
+        fmt = catalogue.FORMATS[name]
+        row = {**identity, "format": name, "runtime": fmt.runtime, "quantised": fmt.quantised, "started_at": _now()}
+        row.update(_one_format(model, fmt, keras_path, folder, images, budget, threads, reference))
+        row.update(_against_keras(row, rows.get("keras")))
+        row.update(runtime_version=runtime_version(fmt.runtime), finished_at=_now())
+        append(row)
+        _log(row)
+        if row["status"] == "ok":
+            rows[name] = row
+    return list(rows.values())
+
+
+def _one_format(model, fmt, keras_path, folder, images, budget, threads, reference) -> dict:
+    """The measured columns of one format, or its ``skipped``/``failed`` status and one-line reason."""
+    missing = catalogue.missing_package(fmt)
+    if missing:
+        return {"status": "skipped", "error": missing}
+    path, export_seconds = Path(keras_path), None
+    if fmt.export_format:
+        try:
+            path, export_seconds = catalogue.export(model, fmt, folder, images.calibration)
+        except Exception as error:  # noqa: BLE001 - a converter's rejection is this format's row, not the case's
+            return {"status": "failed", "error": f"export: {one_line(error)}"}
+    try:
+        report = measure_file(fmt.runtime, path, threads, images, budget, reference)
+    except Exception as error:  # noqa: BLE001
+        return {"status": "failed", "error": f"run: {one_line(error)}", "path": str(path)}
+    report.samples.to_csv(Path(folder) / f"{fmt.name}-latency.csv", index=False)
+    return {
+        "status": "ok",
+        "path": str(path),
+        "file_mb": catalogue.file_mb(path),
+        "export_seconds": export_seconds,
+        **report.columns,
+    }
+
+
+def _against_keras(row: dict, keras: dict | None) -> dict:
+    """Accuracy change in points and batch-1 speed-up against the case's Keras row (the row itself for Keras)."""
+    keras = row if row["format"] == "keras" else keras
+    if row.get("status") != "ok" or keras is None:
+        return {}
+    return {
+        "keras_test_accuracy": keras["test_accuracy"],
+        "accuracy_change_points": 100 * (float(row["test_accuracy"]) - float(keras["test_accuracy"])),
+        "speedup_vs_keras": float(keras["latency_p50_ms"]) / float(row["latency_p50_ms"]),
+    }
+
+
+def best_format(rows: list[dict], max_drop_points: float = BEST_FORMAT_MAX_DROP_POINTS) -> dict:
+    """``best_format`` and ``best_format_latency_p50_ms``: the fastest ``ok`` format at batch 1 whose accuracy is at
+    most ``max_drop_points`` below Keras' (Keras itself qualifies); empty if there is no ok row."""
+    fit = [
+        r for r in rows if r.get("status") == "ok" and float(r.get("accuracy_change_points") or 0) >= -max_drop_points
+    ]
+    if not fit:
+        return {}
+    best = min(fit, key=lambda r: float(r["latency_p50_ms"]))
+    return {"best_format": best["format"], "best_format_latency_p50_ms": float(best["latency_p50_ms"])}
+
+
+def _log(row: dict) -> None:
+    if row["status"] != "ok":
+        log.info("  format %s %s: %s", row["format"], row["status"], row.get("error", ""))
+        return
+    log.info(
+        "  format %s: p50 %.3f ms (%.1fx Keras), accuracy %.4f (%+.2f points), agreement %.4f, %.2f MB",
+        *(row["format"], row["latency_p50_ms"], row.get("speedup_vs_keras") or float("nan"), row["test_accuracy"]),
+        *(row.get("accuracy_change_points") or 0.0, row["top1_agreement"], row["file_mb"]),
+    )

@@ -1,0 +1,253 @@
+"""Deployment formats (suite.deploy): each file measured by its runtime agrees with an independent run of it.
+
+One tiny convnet, trained for a few seconds on the embedded digits, is exported
+once to every format (module fixture); the tests then check each row against
+code written here, apart from ``suite.deploy.runtimes``.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from suite import storage
+from suite.deploy import formats as catalogue
+from suite.deploy import stage
+from suite.errors import SuiteError
+from suite.profiles import MeasureBudget
+
+BUDGET = MeasureBudget(
+    warmup_runs=3, latency_runs=40, latency_min_s=0.0, latency_max_s=3.0, batches=(1, 8),
+    throughput_runs=2, throughput_min_s=0.05, throughput_max_s=1.0,
+)  # fmt: skip
+CASE = SimpleNamespace(arch="mobilenet_v2", train_limit=0, eval_limit=120)  # inputs in [-1, 1], 120 test images
+ALL = catalogue.EXPORTED
+
+
+def _tiny_model(side: int):
+    import keras
+
+    inputs = keras.Input((side, side, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """Every format of one trained tiny model, measured: ``(rows by format, images, folder)``."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("onnxruntime")
+    import keras
+
+    from suite.data.loaders import load
+
+    keras.utils.set_random_seed(0)
+    raw = load("digits")
+    images = stage.case_images(CASE, raw, raw.side, seed=0)
+    model = _tiny_model(raw.side)
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    x, y = _train_arrays(raw)
+    model.fit(x, y, epochs=15, batch_size=64, verbose=0)
+    folder = tmp_path_factory.mktemp("deploy")
+    keras_path = folder / "model.keras"
+    model.save(keras_path)
+    appended: list[dict] = []
+    rows = stage.deploy_case(
+        model, keras_path, folder, ALL, images, BUDGET, identity={"case_id": "tiny"}, earlier={}, append=appended.append
+    )
+    return {row["format"]: row for row in appended}, images, folder, {r["format"] for r in rows}
+
+
+def _train_arrays(raw):
+    from suite.data.pipeline import make_input
+
+    data = make_input(raw.train, arch=CASE.arch, side=raw.side, num_classes=10, batch_size=512)
+    pairs = [(a.numpy(), b.numpy().argmax(1)) for a, b in data]
+    return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+
+
+def _independent(fmt: str, path: str, threads: int = 1):
+    """A batch-1 predict of the file written here, not through suite.deploy.runtimes."""
+    if fmt.startswith("litert"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+        i, o = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+        def run(x):
+            if i["dtype"] == np.int8:
+                scale, zero = i["quantization"]
+                x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+            interpreter.set_tensor(i["index"], x)
+            interpreter.invoke()
+            y = interpreter.get_tensor(o["index"])
+            return (y.astype(np.float32) - o["quantization"][1]) * o["quantization"][0] if y.dtype == np.int8 else y
+
+        return run
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return lambda x: session.run(None, {session.get_inputs()[0].name: x})[0]
+    if fmt == "openvino":
+        import openvino as ov
+
+        compiled = ov.Core().compile_model(
+            path, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads}
+        )
+        return lambda x: compiled(x)[0]
+    import tensorflow as tf
+
+    if fmt == "saved_model":
+        loaded = tf.saved_model.load(path)
+        return lambda x: loaded.serve(tf.constant(x)).numpy()
+    import keras
+
+    model = keras.models.load_model(path)
+    return lambda x: model.predict_on_batch(x)
+
+
+def _ok(deployed, fmt: str) -> dict:
+    rows = deployed[0]
+    if rows[fmt]["status"] == "skipped":
+        pytest.skip(rows[fmt]["error"])
+    assert rows[fmt]["status"] == "ok", rows[fmt].get("error")
+    return rows[fmt]
+
+
+@pytest.mark.parametrize("fmt", ("keras", *ALL))
+def test_accuracy_equals_an_independent_evaluation_of_the_file(deployed, fmt):
+    row, images = _ok(deployed, fmt), deployed[1]
+    predict = _independent(fmt, row["path"])
+    top1 = np.array([predict(images.test[i : i + 1]).argmax() for i in range(len(images.test))])
+    independent = float(np.mean(top1 == images.labels))
+    assert row["test_images"] == len(images.labels) == 120
+    assert abs(row["test_accuracy"] - independent) <= 1 / 120 + 1e-9, (row["test_accuracy"], independent)
+    assert row["test_accuracy"] > 0.5  # trained: well above chance (0.1), so agreement means something
+    if not catalogue.FORMATS[fmt].quantised:
+        assert row["top1_agreement"] == 1.0 and row["max_abs_prob_diff"] < 1e-4
+    assert row["file_mb"] > 0 and row["runtime_threads"] >= 1
+
+
+@pytest.mark.parametrize("fmt", ("litert_fp32", "litert_int8", "onnx", "openvino"))
+def test_latency_agrees_with_an_independent_timing_of_the_file(deployed, fmt):
+    """The reported p50 (ms) is within a factor 3 of a median timed here on as many threads: loose, as the cores
+    are shared and the tiny model's calls take tens of microseconds."""
+    row, images = _ok(deployed, fmt), deployed[1]
+    predict = _independent(fmt, row["path"], row["runtime_threads"])
+    one = images.test[:1]
+    for _ in range(5):
+        predict(one)
+    times = []
+    for _ in range(200):
+        started = time.perf_counter()
+        predict(one)
+        times.append((time.perf_counter() - started) * 1e3)
+    independent_ms = float(np.median(times))
+    assert 1 / 3 <= row["latency_p50_ms"] / independent_ms <= 3, (row["latency_p50_ms"], independent_ms)
+    assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ms"] <= row["latency_p50_ci_high_ms"]
+    assert row["latency_n"] >= 40 and row["load_seconds"] > 0 and row["throughput_ips"] > 0
+
+
+def test_every_format_is_a_row_and_keras_is_the_reference(deployed):
+    rows, _, folder, kept = deployed
+    assert list(rows) == ["keras", *ALL]
+    assert rows["keras"]["speedup_vs_keras"] == 1.0 and rows["keras"]["accuracy_change_points"] == 0.0
+    assert (folder / "litert_int8.tflite").is_file() and (folder / "onnx-latency.csv").is_file()
+    assert kept == {name for name, row in rows.items() if row["status"] == "ok"}
+    assert stage.best_format(list(rows.values()))["best_format"] in kept
+
+
+def test_missing_runtime_is_a_skipped_row_naming_the_install(monkeypatch, tmp_path):
+    real = catalogue.importlib.util.find_spec
+    monkeypatch.setattr(
+        catalogue.importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name)
+    )
+    appended: list[dict] = []
+    keras_row = {"format": "keras", "status": "ok", "test_accuracy": 0.9, "latency_p50_ms": 1.0}
+    images = stage.Images(np.zeros((2, 8, 8, 3), np.float32), np.zeros(2, int), np.zeros((2, 8, 8, 3), np.float32))
+    model = _tiny_model(8)
+    stage.deploy_case(
+        model, tmp_path / "m.keras", tmp_path, ("onnx",), images, BUDGET,
+        identity={}, earlier={"keras": keras_row}, append=appended.append,
+    )  # fmt: skip
+    (row,) = appended
+    assert row["status"] == "skipped" and "onnxruntime" in row["error"] and "pip install" in row["error"]
+
+
+def test_int8_calibration_reads_the_training_split_only(monkeypatch):
+    from suite.data.loaders import load
+
+    raw = load("digits")
+    images = stage.case_images(CASE, raw, raw.side, seed=0)
+    train = np.stack([x.numpy() for x, _ in raw.train.take(len(images.calibration))]).astype(np.float32)
+    np.testing.assert_allclose(images.calibration, train / 127.5 - 1.0, atol=1e-6)
+    assert len(images.calibration) == catalogue.CALIBRATION_IMAGES
+    seen = {}
+    real = catalogue.representative_dataset
+    monkeypatch.setattr(catalogue, "representative_dataset", lambda x: seen.setdefault("x", x) is x and real(x))
+    catalogue.FORMATS["litert_int8"].options(images.calibration)
+    assert seen["x"] is images.calibration
+
+
+def test_unknown_format_names_the_valid_ones():
+    assert catalogue.parse_formats("litert_fp32, onnx,onnx") == ("litert_fp32", "onnx")
+    with pytest.raises(SuiteError, match=r"unknown format bogus; valid: saved_model, litert_fp32"):
+        catalogue.parse_formats("litert_fp32,bogus")
+
+
+def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
+    storage.prepare_formats(tmp_path)
+    storage.append_format_row(tmp_path, {"case_id": "a.b.c", "seed": 0, "format": "onnx", "status": "ok"})
+    frame = storage.read_formats(tmp_path)
+    assert list(frame.columns) == storage.FORMAT_COLUMNS and frame.loc[0, "format"] == "onnx"
+    with pytest.raises(ValueError, match="lacks"):
+        storage.append_format_row(tmp_path, {"speed": 1})
+    (tmp_path / "formats.csv").write_text("case_id,other\n")
+    with pytest.raises(SuiteError, match="other columns"):
+        storage.prepare_formats(tmp_path)
+
+
+def test_profiles_name_formats_the_deploy_stage_knows():
+    from suite.profiles import ALL_FORMATS, PROFILES
+
+    assert ALL_FORMATS == catalogue.EXPORTED
+    assert PROFILES["smoke"].formats == ("litert_fp32", "onnx")
+    assert PROFILES["quick"].formats == ("litert_fp32", "litert_int8", "onnx")
+    assert PROFILES["overnight"].formats == ALL_FORMATS
+
+
+def test_run_with_an_unknown_format_exits_2_naming_the_valid_ones(tmp_path, capsys):
+    from suite.cli import main
+
+    code = main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "onnx,tflite"])
+    assert code == 2 and "unknown format tflite; valid: saved_model" in capsys.readouterr().err
+
+
+def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path):
+    """A smoke case through ``suite run --formats``: formats.csv rows (Keras first), the results row's pick."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("onnxruntime")
+    from suite.cli import main
+
+    argv = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--executor", "inline"]
+    argv += ["--device", "cpu", "--formats", "litert_fp32,onnx", "--results", str(tmp_path)]
+    assert main(argv) == 0
+    frame = storage.read_formats(tmp_path)
+    assert list(frame["format"]) == ["keras", "litert_fp32", "onnx"] and set(frame["status"]) == {"ok"}
+    assert (frame["case_id"] == "simple_cnn.scratch.digits").all() and frame["fingerprint"].str.len().min() > 0
+    assert (tmp_path / "deploy" / "simple_cnn.scratch.digits-s0" / "litert_fp32.tflite").is_file()
+    (row,) = storage.read_results(tmp_path).to_dict("records")
+    assert row["status"] == "ok" and row["best_format"] in set(frame["format"])
+    best = frame.set_index("format").loc[row["best_format"]]
+    assert row["best_format_latency_p50_ms"] == pytest.approx(best["latency_p50_ms"], rel=1e-3)
+    assert main(argv) == 0
+    assert len(storage.read_formats(tmp_path)) == 3
