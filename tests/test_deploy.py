@@ -202,6 +202,18 @@ def test_unknown_format_names_the_valid_ones():
     assert catalogue.parse_formats("litert_fp32, onnx,onnx") == ("litert_fp32", "onnx")
     with pytest.raises(SuiteError, match=r"unknown format bogus; valid: saved_model, litert_fp32"):
         catalogue.parse_formats("litert_fp32,bogus")
+    assert catalogue.parse_formats(" None ") == ()
+    with pytest.raises(SuiteError, match="unknown format ''"):
+        catalogue.parse_formats("")
+
+
+def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path):
+    from suite.cli import main
+
+    args = ["run", "simple_cnn.frozen.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    assert main([*args, "--formats", "none"]) == 0
+    assert storage.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
+    assert storage.read_results(tmp_path)["best_format"].isna().all()
 
 
 def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):

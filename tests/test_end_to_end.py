@@ -167,7 +167,10 @@ def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
 def test_a_rerun_skips_cases_already_done(smoke_run, capsys):
     results = smoke_run.results
     before = storage.read_results(results)
-    assert main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(results)]) == 0
+    assert (
+        main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(results)])
+        == 0
+    )
     assert "already done" in capsys.readouterr().out
     assert len(storage.read_results(results)) == len(before)
 
@@ -187,7 +190,9 @@ def test_a_failing_case_is_a_row_not_a_crash(tmp_path):
         'id = "simple_cnn.scratch.digits.diverges"\noptimizer = "sgd"\nlearning_rate = 1e30\n'
         '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nid = "simple_cnn.scratch.digits.ok"\n'
     )
-    code = main(["run", "--cases", str(cases), "--profile", "smoke", "--results", str(tmp_path / "r")])
+    code = main(
+        ["run", "--cases", str(cases), "--profile", "smoke", "--formats", "none", "--results", str(tmp_path / "r")]
+    )
     assert code == 1
     frame = storage.read_results(tmp_path / "r").set_index("case_id")
     diverged = frame.loc["simple_cnn.scratch.digits.diverges"]
@@ -199,7 +204,21 @@ def test_a_failing_case_is_a_row_not_a_crash(tmp_path):
 
 @pytest.mark.slow
 def test_resnet_scratch_reaches_97_percent_on_digits_in_the_quick_profile(tmp_path):
-    assert main(["run", "resnet_scratch.scratch.digits", "--profile", "quick", "--results", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "resnet_scratch.scratch.digits",
+                "--profile",
+                "quick",
+                "--formats",
+                "none",
+                "--results",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     row = storage.read_results(tmp_path).iloc[0]
     assert row["test_accuracy"] >= 0.97
     history = pd.read_csv(tmp_path / "history" / "resnet_scratch.scratch.digits-s0.csv")
@@ -220,7 +239,10 @@ def test_report_refuses_rows_from_another_machine_unless_forced(smoke_run, tmp_p
     before = (mixed / "results.csv").read_bytes()
     assert main(["report", str(mixed)]) == 2
     assert "machine fingerprints (differing: tf_version)" in capsys.readouterr().err
-    assert main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(mixed)]) == 2
+    assert (
+        main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(mixed)])
+        == 2
+    )
     assert "another machine fingerprint" in capsys.readouterr().err
     assert (mixed / "results.csv").read_bytes() == before  # refused, and nothing written
     assert main(["report", str(mixed), "--force"]) == 0
@@ -243,6 +265,8 @@ def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path,
             "simple_cnn.finetune.digits",
             "--profile",
             "smoke",
+            "--formats",
+            "none",
             "--results",
             str(tmp_path),
             "--executor",
@@ -277,6 +301,17 @@ def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the
     skipped = second.run_case(profile.apply(get_case("simple_cnn.frozen.digits")), seed=0)
     assert (failed["status"], skipped["status"], len(attempts)) == ("failed", "skipped", 1)
     assert "failed earlier in this run: OSError: disk full" in skipped["error"]
-    args = ["run", "simple_cnn.frozen.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    args = [
+        "run",
+        "simple_cnn.frozen.digits",
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+        "--results",
+        str(tmp_path),
+        "--executor",
+        "inline",
+    ]
     assert main(args) == 1 and len(attempts) == 2, "a new run tries the source again"
     assert storage.read_results(tmp_path).iloc[-1]["status"] == "failed"

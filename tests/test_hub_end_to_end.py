@@ -36,7 +36,17 @@ def hub_run(tmp_path_factory, hub_stand_in):
     cases = folder / "cases.toml"
     cases.write_text("\n".join(tables))
     results = folder / "results"
-    args = ["run", "hub_*.digits", "simple_cnn.scratch.digits", "--cases", str(cases), "--profile", "smoke"]
+    args = [
+        "run",
+        "hub_*.digits",
+        "simple_cnn.scratch.digits",
+        "--cases",
+        str(cases),
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+    ]
     code = main([*args, "--results", str(results), "--device", "cpu"])
     return results, code
 

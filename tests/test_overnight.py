@@ -29,7 +29,21 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, capsys):
     storage.prepare(tmp_path)
     before = storage.results_path(tmp_path).read_bytes()
     with storage.locked(tmp_path):
-        assert main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path)]) == 2
+        assert (
+            main(
+                [
+                    "run",
+                    "simple_cnn.scratch.digits",
+                    "--profile",
+                    "smoke",
+                    "--formats",
+                    "none",
+                    "--results",
+                    str(tmp_path),
+                ]
+            )
+            == 2
+        )
     err = one_error_line(capsys)
     assert f"{tmp_path} is in use by another suite run (pid " in err and "choose another --results" in err
     assert storage.results_path(tmp_path).read_bytes() == before
@@ -38,7 +52,18 @@ def test_a_second_run_on_a_folder_in_use_is_refused(tmp_path, capsys):
 
 
 def test_a_job_past_its_timeout_is_killed_and_recorded(tmp_path, capsys):
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path), "--timeout", "1s"]
+    args = [
+        "run",
+        "simple_cnn.scratch.digits",
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+        "--results",
+        str(tmp_path),
+        "--timeout",
+        "1s",
+    ]
     assert main(args) == 1
     row = storage.read_results(tmp_path).iloc[0]
     assert row["status"] == "failed" and row["error"].startswith("Timeout: no result after 1 s")
@@ -81,6 +106,8 @@ def test_training_out_of_memory_retries_at_half_the_batch(tmp_path, monkeypatch)
         "simple_cnn.scratch.digits",
         "--profile",
         "smoke",
+        "--formats",
+        "none",
         "--results",
         str(tmp_path),
         "--executor",
@@ -219,7 +246,18 @@ def test_a_budget_plan_puts_seed_0_first_and_the_short_jobs_before_the_long():
 
 
 def test_a_budget_probes_new_cases_and_says_what_will_not_fit(tmp_path, capsys):
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path), "--budget", "1s"]
+    args = [
+        "run",
+        "simple_cnn.scratch.digits",
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+        "--results",
+        str(tmp_path),
+        "--budget",
+        "1s",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "probing simple_cnn.scratch.digits for --budget" in out
@@ -303,7 +341,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make_args, message):
 
         if tf.config.list_physical_devices("GPU"):
             pytest.skip("this machine has a GPU")
-    args = ["run", *make_args(tmp_path), "--profile", "smoke", "--results", str(tmp_path / "r")]
+    args = ["run", *make_args(tmp_path), "--profile", "smoke", "--formats", "none", "--results", str(tmp_path / "r")]
     assert main(args) == 2
     assert message in one_error_line(capsys)
     assert not (tmp_path / "r" / "results.csv").exists() or len(storage.read_results(tmp_path / "r")) == 0
@@ -317,7 +355,7 @@ def test_a_results_folder_that_cant_be_written_is_one_line(tmp_path, capsys):
 
 
 def test_a_dataset_only_some_cases_need_fails_those_cases_as_rows(tmp_path):
-    args = ["run", "simple_cnn.scratch.digits", "simple_cnn.scratch.cifar10", "--profile", "smoke"]
+    args = ["run", "simple_cnn.scratch.digits", "simple_cnn.scratch.cifar10", "--profile", "smoke", "--formats", "none"]
     assert main([*args, "--results", str(tmp_path / "r"), "--data-dir", str(tmp_path / "tfds")]) == 1
     frame = storage.read_results(tmp_path / "r").set_index("case_id")
     cifar = frame.loc["simple_cnn.scratch.cifar10"]

@@ -51,7 +51,18 @@ def test_a_saved_backbone_with_a_lambda_layer_needs_unsafe(user_archs, tmp_path,
     save_backbone(tmp_path / "lambda.keras", lambda_layer=True)
     path = user_archs.toml(tmp_path, "lambda_conv", "lambda.keras")
     results = tmp_path / "results"
-    args = ["run", "lambda_conv.scratch.digits", "--cases", path, "--results", str(results), "--profile", "smoke"]
+    args = [
+        "run",
+        "lambda_conv.scratch.digits",
+        "--cases",
+        path,
+        "--results",
+        str(results),
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+    ]
     assert main(args) == 2
     err = one_error_line(capsys)
     assert "needs unsafe deserialisation" in err and "set unsafe = true in its [[arch]] table" in err

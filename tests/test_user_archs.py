@@ -142,7 +142,18 @@ def test_a_builder_that_returns_no_usable_backbone_is_one_line_before_any_case_r
     module = user_archs.module(tmp_path)
     path = user_archs.toml(tmp_path, "bad_mixer", f"{module}:{function}")
     results = tmp_path / "results"
-    args = ["run", "bad_mixer.scratch.digits", "--cases", path, "--results", str(results), "--profile", "smoke"]
+    args = [
+        "run",
+        "bad_mixer.scratch.digits",
+        "--cases",
+        path,
+        "--results",
+        str(results),
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+    ]
     assert main(args) == 2
     err = one_error_line(capsys)
     assert message in err and "'bad_mixer'" in err and f"{module}:{function}" in err
@@ -172,7 +183,18 @@ RAISES = "raise RuntimeError('this module is broken')\n"
 def test_a_bad_arch_table_is_one_line_and_exit_2(user_archs, tmp_path, capsys, name, builder, more, message):
     names = {"module": user_archs.module(tmp_path), "raises": user_archs.module(tmp_path, RAISES)}
     path = user_archs.toml(tmp_path, name, builder.format(**names), **more)
-    args = ["run", "tiny.scratch.digits", "--cases", path, "--results", str(tmp_path / "r"), "--profile", "smoke"]
+    args = [
+        "run",
+        "tiny.scratch.digits",
+        "--cases",
+        path,
+        "--results",
+        str(tmp_path / "r"),
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+    ]
     assert main(args) == 2
     err = one_error_line(capsys)
     assert message.format(**names) in err and "[[arch]] #1" in err
@@ -185,7 +207,7 @@ def test_bad_input_is_one_line_without_a_traceback_in_a_real_process(user_archs,
         path = user_archs.toml(tmp_path, "tiny", builder)
         result = subprocess.run(
             [sys.executable, "-m", "suite", "run", "tiny.scratch.digits", "--cases", path, "--profile", "smoke",
-             "--results", str(tmp_path / "r"), "--device", "cpu"],
+             "--formats", "none", "--results", str(tmp_path / "r"), "--device", "cpu"],
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )  # fmt: skip
         ours = [line for line in result.stderr.splitlines() if line.startswith("suite")]  # TF prints its own
@@ -195,5 +217,7 @@ def test_bad_input_is_one_line_without_a_traceback_in_a_real_process(user_archs,
 
 def test_a_file_of_architectures_alone_needs_patterns_to_run(user_archs, tmp_path, capsys):
     path = user_archs.toml(tmp_path, "tiny", f"{user_archs.module(tmp_path)}:build")
-    assert main(["run", "--cases", path, "--results", str(tmp_path / "r"), "--profile", "smoke"]) == 2
+    assert (
+        main(["run", "--cases", path, "--results", str(tmp_path / "r"), "--profile", "smoke", "--formats", "none"]) == 2
+    )
     assert "declares architectures but no [[case]] tables; name the cases to run by pattern" in one_error_line(capsys)

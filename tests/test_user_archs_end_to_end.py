@@ -26,7 +26,19 @@ preprocess = "tf"
 
 
 def suite_run(cwd, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "suite", "run", *args, "--profile", "smoke", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "suite",
+        "run",
+        *args,
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+        "--device",
+        "cpu",
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=cwd)
 
 
@@ -90,7 +102,18 @@ def test_a_ray_task_registers_the_user_architecture_before_its_worker_builds_it(
     project, results = tmp_path / "project", tmp_path / "results"
     module = user_archs.module(project)  # importable only through the TOML's folder, which Ray workers don't know
     cases = user_archs.toml(project, "ray_mixer", f"{module}:build")
-    args = ["run", "ray_mixer.scratch.digits", "--cases", cases, "--profile", "smoke", "--results", str(results)]
+    args = [
+        "run",
+        "ray_mixer.scratch.digits",
+        "--cases",
+        cases,
+        "--profile",
+        "smoke",
+        "--formats",
+        "none",
+        "--results",
+        str(results),
+    ]
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main([*args, "--executor", "ray"]) == 0

@@ -149,7 +149,7 @@ class Run(Command):
             metavar="LIST",
             help="deployed formats to export each case to and measure, comma-separated, instead of the profile's: "
             "saved_model, litert_fp32, litert_fp16, litert_dynamic_int8, litert_int8, onnx, openvino "
-            '(pip install -e ".[deploy]"); rows go to DIR/formats.csv',
+            '(pip install -e ".[deploy]"), or none for no formats; rows go to DIR/formats.csv',
         )
 
     @classmethod
@@ -178,7 +178,7 @@ class Run(Command):
 
         profile = get_profile(args.profile)
         cls.check(args)
-        formats = parse_formats(args.formats) if args.formats else None
+        formats = parse_formats(args.formats) if args.formats is not None else None
         cases = resolve_cases(
             args.patterns,
             profile=profile,

@@ -99,11 +99,14 @@ EXPORTED = tuple(name for name in FORMATS if name != "keras")  # what --formats 
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
-    """``"litert_fp32,onnx"`` as a tuple of format names; ``SuiteError`` naming the valid ones for any other."""
+    """``"litert_fp32,onnx"`` as a tuple of format names (``"none"``: no formats, whatever the profile says);
+    ``SuiteError`` naming the valid ones for any other."""
+    if text.strip().lower() == "none":
+        return ()
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     unknown = [name for name in names if name not in EXPORTED]
     if unknown or not names:
-        raise SuiteError(f"unknown format {', '.join(unknown) or repr(text)}; valid: {', '.join(EXPORTED)}")
+        raise SuiteError(f"unknown format {', '.join(unknown) or repr(text)}; valid: {', '.join(EXPORTED)}, or none")
     return names
 
 
