@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import budget, storage
+from suite import budget, format_store, storage
 from suite.case import Case
 from suite.errors import SuiteError
 from suite.executors import Executor, Job, Settings, make_executor
@@ -145,7 +145,8 @@ def _plan(
     earlier = storage.read_results(results_dir)
     if not force:
         refuse_other_machines(results_dir, earlier, executor.environment)
-        refuse_other_machines(results_dir, storage.read_formats(results_dir), executor.environment)
+        every_format_row = format_store.read_formats(results_dir, every_attempt=True)
+        refuse_other_machines(results_dir, every_format_row, executor.environment)
     unusable = preflight(cases, executor.settings.data_dir)
     estimates = budget.Estimates(earlier)
     if budget_s is not None:

@@ -170,6 +170,8 @@ def prepare(results_dir: Path) -> Path:
         repair_tail(results_dir)
     else:
         _append(path, _line(COLUMNS))
+    from suite.format_store import prepare_formats  # here, not at the top: it builds on this module
+
     prepare_formats(results_dir)
     return path
 
@@ -337,70 +339,3 @@ def forget_failed_sources(results_dir: Path) -> None:
     for path in (Path(results_dir) / "errors").glob(FAILED_SOURCE.format("*")):
         path.unlink(missing_ok=True)
     _UNWRITTEN_FAILURES.clear()
-
-
-# formats.csv: one row per case x seed x deployed format (suite.deploy), the Keras reference ("keras") included.
-FORMATS_FILE = "formats.csv"
-# What a format row shares with its case's results.csv row: the case, the seed, the machine.
-FORMAT_IDENTITY = (
-    *("case_id", "arch", "regime", "dataset", "seed", "profile", "case_key"),
-    *("device", "device_name", "fingerprint", *FINGERPRINT_FIELDS, "suite_version"),
-)
-FORMAT_COLUMNS = [
-    *("case_id", "arch", "regime", "dataset", "seed", "profile", "case_key"),
-    *("format", "runtime", "runtime_version", "quantised", "status", "error", "path"),
-    *("runtime_threads", "file_mb", "export_seconds", "load_seconds"),
-    *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms", "latency_p90_ms", "latency_p99_ms"),
-    *("latency_mean_ms", "latency_std_ms", "latency_n", "throughput_ips", "throughput_batch", "batches_accepted"),
-    *("test_accuracy", "test_images", "keras_test_accuracy", "accuracy_change_points"),
-    *("top1_agreement", "max_abs_prob_diff", "speedup_vs_keras"),
-    *("device", "device_name", "fingerprint", *FINGERPRINT_FIELDS, "suite_version", "started_at", "finished_at"),
-]
-
-
-def formats_path(results_dir: Path) -> Path:
-    return Path(results_dir) / FORMATS_FILE
-
-
-def prepare_formats(results_dir: Path) -> Path:
-    """``formats.csv`` with its header (refused if it has other columns), its half-written last row moved aside."""
-    path = formats_path(results_dir)
-    if path.exists() and path.stat().st_size:
-        with path.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-        if header != FORMAT_COLUMNS:
-            raise SuiteError(
-                f"{path} has other columns than this suite version writes; choose a new --results folder "
-                "(existing results are left untouched)"
-            )
-        repair_tail(results_dir, FORMATS_FILE)
-    else:
-        _append(path, _line(FORMAT_COLUMNS))
-    return path
-
-
-def append_format_row(results_dir: Path, row: dict) -> None:
-    """Appends one ``formats.csv`` row in a single write, as ``append_row`` does for ``results.csv``.
-
-    The jobs of a run append these themselves (one format at a time, so a killed
-    job keeps the formats it finished), while the run that started them holds the folder's lock.
-    """
-    unknown = set(row) - set(FORMAT_COLUMNS)
-    if unknown:
-        raise ValueError(f"format row has columns the schema lacks: {sorted(unknown)}")
-    values = ["" if row.get(c) is None else significant(row.get(c)) for c in FORMAT_COLUMNS]
-    _append(formats_path(results_dir), _line(values))
-
-
-def read_formats(results_dir: Path) -> pd.DataFrame:
-    """Every stored ``formats.csv`` row as a DataFrame (empty, with the columns, if none or no file)."""
-    path = formats_path(results_dir)
-    data = path.read_bytes() if path.is_file() else b""
-    whole = data[: data.rfind(b"\n") + 1]
-    if whole.count(b"\n") < 2:
-        return pd.DataFrame(columns=FORMAT_COLUMNS)
-    frame = pd.read_csv(io.BytesIO(whole), keep_default_na=True, dtype={c: str for c in TEXT_COLUMNS})
-    for column in TEXT_COLUMNS:
-        if column in frame:
-            frame[column] = frame[column].fillna("")
-    return frame
