@@ -178,3 +178,23 @@ def test_a_negative_size_is_bad_input(tmp_path, capsys):
     argv = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path)]
     assert main([*argv, "--set", "train_per_class=-1"]) == 2
     assert "train_per_class is out of range" in one_error_line(capsys)
+
+
+def test_a_cut_case_runs_end_to_end_on_fifty_images(tmp_path):
+    """simple_cnn from scratch at 5 digits per class on smoke's budgets (seconds): the row says 50 images."""
+    import pandas as pd
+
+    from suite import storage
+    from suite.runner import Runner
+
+    smoke = get_profile("smoke")
+    [case] = resolve_cases(["simple_cnn.scratch.digits"], profile=smoke, settings=["train_per_class=5"])
+    storage.prepare(tmp_path)
+    row = Runner(smoke, tmp_path, device="cpu", formats=()).run_case(case, 0)
+    assert row["status"] == "ok", row.get("error")
+    assert (row["case_id"], row["train_images"], row["train_per_class"]) == ("simple_cnn.scratch.digits@5", 50, 5)
+    # Smoke: 128 images at batch 32 are 4 steps an epoch, 50 are 2, so its one epoch becomes two.
+    assert row["epochs"] == 2 and len(pd.read_csv(tmp_path / "history" / f"{case.id}-s0.csv")) == 2
+    storage.append_row(tmp_path, row)
+    stored = storage.read_results(tmp_path).iloc[0]
+    assert (stored["train_per_class"], stored["train_images"]) == (5, 50)
