@@ -69,6 +69,7 @@ class Case:
     head_epochs: int = 2  # epochs of the head-only phase of finetune and freezeN
     batch_size: int = 64  # images per training step on each replica (global batch = batch_size x replicas)
     train_limit: int = 0  # most training images used; 0 = all
+    train_per_class: int = 0  # training images per class, drawn once per seed (suite.data.pipeline); 0 = all
     eval_limit: int = 0  # most validation and test images used each; 0 = all
     image_size: int = 0  # model input side in pixels; 0 = max(dataset side, architecture minimum)
     # Optimisation.
@@ -105,7 +106,8 @@ class Case:
 
     def __post_init__(self) -> None:
         if not self.id:
-            object.__setattr__(self, "id", f"{self.arch}.{self.regime}.{dataset_slug(self.dataset)}")
+            base = f"{self.arch}.{self.regime}.{dataset_slug(self.dataset)}"
+            object.__setattr__(self, "id", sized_id(base, self.train_per_class))
 
     @property
     def target(self) -> float:
@@ -115,9 +117,14 @@ class Case:
     def to_json(self) -> str:
         """Every field but ``overrides`` as sorted JSON: what a row was produced from, and its identity.
 
-        Result rows hash this text (``case_key``), so its bytes must not change for an unchanged case.
+        Result rows hash this text (``case_key``), so its bytes must not change for an unchanged case: fields
+        added later (``OMITTED_AT_DEFAULT``) appear only when set, so older cases keep their keys.
         """
-        return json.dumps({name: getattr(self, name) for name in CASE_FIELDS}, sort_keys=True)
+        fields = {name: getattr(self, name) for name in CASE_FIELDS}
+        for name, default in OMITTED_AT_DEFAULT.items():
+            if fields[name] == default:
+                del fields[name]
+        return json.dumps(fields, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Case:
@@ -125,6 +132,28 @@ class Case:
         return cls(**json.loads(text))
 
 
+SIZE_MARK = "@"  # joins a case id and its training images per class: mobilenet_v2.frozen.digits@25
+
+
+def sized_id(case_id: str, train_per_class: int) -> str:
+    """``case_id`` with its ``@N`` mark set to ``train_per_class`` (removed for 0, which means all images)."""
+    base = re.sub(rf"{SIZE_MARK}\d+$", "", case_id)
+    return f"{base}{SIZE_MARK}{train_per_class}" if train_per_class else base
+
+
+def split_size(case_id: str) -> tuple[str, int]:
+    """``("arch.regime.dataset", N)`` of ``arch.regime.dataset@N``; ``(case_id, 0)`` without a mark."""
+    found = re.fullmatch(rf"(.*){SIZE_MARK}(\d+)", case_id)
+    return (found.group(1), int(found.group(2))) if found else (case_id, 0)
+
+
+def sized(case: Case, train_per_class: int) -> Case:
+    """``case`` trained on ``train_per_class`` images per class (0 = all), its id marked ``@N`` to match."""
+    return dataclasses.replace(case, train_per_class=train_per_class, id=sized_id(case.id, train_per_class))
+
+
+# Fields added after result rows were first keyed: left out of ``to_json`` at these values (the old behaviour).
+OMITTED_AT_DEFAULT: dict[str, Any] = {"train_per_class": 0}
 # Every field but the bookkeeping ``overrides``, in declaration order.
 CASE_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Case) if f.name != "overrides"}
 # Their types as type objects (int, float, str), not the annotation strings ``Field.type`` holds here.

@@ -13,7 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from suite.case import Case
+from suite.case import Case, sized
 from suite.errors import SuiteError
 from suite.registry import validate
 
@@ -59,6 +59,17 @@ class Profile:
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
+    train_per_class: tuple[int, ...] = ()  # training images per class each case runs at (0 = all); () = as set
+
+    def variants(self, case: Case, sizes: tuple[int, ...] | None = None) -> list[Case]:
+        """``case`` at each of ``sizes`` (default: the profile's ``train_per_class``), ids marked ``@N``.
+
+        A case that sets ``train_per_class`` itself (TOML) keeps it, and so does every case when there are no sizes.
+        """
+        sizes = self.train_per_class if sizes is None else sizes
+        if not sizes or "train_per_class" in dict(case.overrides):
+            return [case]
+        return [sized(case, size) for size in sizes]
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""
@@ -116,7 +127,24 @@ def _each(archs: tuple[str, ...], *regimes: str, dataset: str = "digits") -> tup
 ALL_FORMATS = ("saved_model", "litert_fp32", "litert_fp16", "litert_dynamic_int8", "litert_int8", "onnx", "openvino")
 QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 
+# The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class).
+LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
+
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
+
+QUICK_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
+    ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),  # 98.1% and 98.3% on seeds 0, 1
+    ("mobilenet_v2.*", dict(epochs=6)),
+    ("resnet50.*", dict(epochs=3)),
+    ("inception_v3.*", dict(epochs=2)),
+    # A frozen backbone costs a forward pass only; a linear probe wants a higher rate
+    # (resnet_scratch on glyph features: 65% at 1e-2 against 43% at 1e-3).
+    ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
+    ("*.tuned.*", dict(trials=8, trial_epochs=2)),
+)
+QUICK_SOURCE = SourceBudget(images_per_class=70, epochs=2)
+QUICK_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -147,19 +175,9 @@ PROFILES: dict[str, Profile] = {
             "the embedded digits, the five seed networks under scratch, frozen and finetune, "
             "2-12 epochs by architecture",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
-            budgets=(
-                ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
-                ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),  # 98.1% and 98.3% on seeds 0, 1
-                ("mobilenet_v2.*", dict(epochs=6)),
-                ("resnet50.*", dict(epochs=3)),
-                ("inception_v3.*", dict(epochs=2)),
-                # A frozen backbone costs a forward pass only; a linear probe wants a higher rate
-                # (resnet_scratch on glyph features: 65% at 1e-2 against 43% at 1e-3).
-                ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
-                ("*.tuned.*", dict(trials=8, trial_epochs=2)),
-            ),
-            source=SourceBudget(images_per_class=70, epochs=2),
-            measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
+            budgets=QUICK_BUDGETS,
+            source=QUICK_SOURCE,
+            measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
         ),
         Profile(
@@ -198,6 +216,17 @@ PROFILES: dict[str, Profile] = {
             ),
             case_timeout_s=6 * 3600.0,
             formats=ALL_FORMATS,
+        ),
+        Profile(
+            "label-efficiency",
+            "quick's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits per "
+            "class, three seeds; every size trains as many optimizer steps as the whole split",
+            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
+            seeds=3,
+            budgets=QUICK_BUDGETS,
+            source=QUICK_SOURCE,
+            measure=QUICK_MEASURE,
+            train_per_class=LABEL_EFFICIENCY_SIZES,
         ),
     )
 }

@@ -89,6 +89,7 @@ def _validate_ranges(case: Case) -> None:
         "head_epochs": case.head_epochs >= 0,
         "batch_size": case.batch_size >= 1,
         "train_limit": case.train_limit >= 0,
+        "train_per_class": case.train_per_class >= 0,
         "eval_limit": case.eval_limit >= 0,
         "image_size": case.image_size == 0 or case.image_size >= min_size,
         "learning_rate": case.learning_rate > 0,
@@ -111,9 +112,13 @@ def _validate_ranges(case: Case) -> None:
         "task_cpus": case.task_cpus >= 1,
         "task_gpus": case.task_gpus >= 0,
     }
+    hints = {
+        "image_size": f" (the minimum for {case.arch} is {min_size})",
+        "train_per_class": " (training images per class, at most the smallest class's count; 0 = all)",
+    }
     for name, ok in checks.items():
         if not ok:
-            hint = f" (the minimum for {case.arch} is {min_size})" if name == "image_size" else ""
+            hint = hints.get(name, "")
             raise SuiteError(f"case {case.id}: {name} is out of range{hint}. Received: {name}={getattr(case, name)!r}")
 
 

@@ -66,6 +66,7 @@ def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
         "seed": seed,
         "profile": profile,
         "case_key": case_key(case, env),
+        "train_per_class": case.train_per_class,
         "batch_size": case.batch_size,
         "optimizer": case.optimizer,
         "learning_rate": case.learning_rate,
@@ -103,7 +104,8 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     unusable datasets.
 
     Raises ``SuiteError`` for a user architecture that doesn't build (``suite.models.user.check``, once per
-    input side), for a weights file that is missing or doesn't fit,
+    input side), for a ``train_per_class`` above the smallest class's count, for a weights file that is missing
+    or doesn't fit,
     and for an unusable dataset when every case needs one. A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
     cases, as rows, so the rest of the night still runs.
@@ -111,7 +113,7 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     import keras
 
     from suite import transfer
-    from suite.data.pipeline import input_side
+    from suite.data.pipeline import check_per_class, input_side
     from suite.models import ARCHITECTURES, build_backbone, user
 
     dataset = Datasets(data_dir)
@@ -125,6 +127,8 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
         except SuiteError as error:
             unusable[case.dataset] = str(error)
             continue
+        if case.train_per_class:
+            check_per_class(case, raw)
         side = input_side(case.arch, raw.side, case.image_size, case.handle)
         if ARCHITECTURES[case.arch].source == "user" and (case.arch, side) not in built:
             built.add((case.arch, side))
@@ -263,6 +267,7 @@ class Runner:
             "step_s": step_s,
             "infer_trace_s": infer_trace_s,
             "infer_s": infer_s,
+            # A train_per_class cut trains as many steps as the whole split (suite.train.equal_steps): count those.
             "train_images": min(case.train_limit or raw.sizes["train"], raw.sizes["train"]),
             "eval_images": min(case.eval_limit or raw.sizes["val"], raw.sizes["val"])
             + min(case.eval_limit or raw.sizes["test"], raw.sizes["test"]),

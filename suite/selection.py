@@ -11,11 +11,12 @@ ones; every case is validated.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from suite.case import Case
+from suite.case import Case, split_size
 from suite.config import load_cases, parse_overrides
 from suite.errors import SuiteError
 from suite.profiles import Profile
@@ -65,11 +66,13 @@ def resolve_cases(
         strategy: ``--strategy``: the same as ``strategy=NAME`` in ``settings``. Defaults to the cases' own.
         latency_budget_ms: ``--latency-budget-ms``, set on the tuned cases only (the others don't search).
     """
+    fields = parse_overrides(list(settings))
+    sizes = (fields.pop("train_per_class"),) if "train_per_class" in fields else profile.train_per_class
     with user_cases(cases_file) as from_file:
         if patterns:
-            chosen = select_cases(*patterns)
+            chosen = select_sized(patterns, profile, sizes)
         elif from_file:
-            chosen = from_file
+            chosen = [v for case in from_file for v in profile.variants(case, sizes)]
         elif cases_file:
             raise SuiteError(
                 f"{cases_file} declares architectures but no [[case]] tables; name the cases to run by pattern, "
@@ -77,7 +80,7 @@ def resolve_cases(
             )
         else:
             chosen = select_cases(*profile.patterns, exclude=profile.exclude)
-    fields = parse_overrides(list(settings))
+            chosen = [v for case in chosen for v in profile.variants(case, sizes)]
     if strategy is not None:
         fields["strategy"] = strategy
     if latency_budget_ms is not None and latency_budget_ms <= 0:
@@ -89,3 +92,24 @@ def resolve_cases(
             case = dataclasses.replace(case, latency_budget_ms=latency_budget_ms)
         resolved.append(validate(case))
     return resolved
+
+
+def select_sized(patterns: Sequence[str], profile: Profile, sizes: tuple[int, ...]) -> list[Case]:
+    """The cases ``patterns`` select, each at ``sizes``, sorted by id.
+
+    A pattern without a size selects cases as ``select_cases`` does, at every size; one ending ``@N``
+    (``*.frozen.digits@25``, ``*@5``) selects that size only. One that matches nothing is an error.
+    """
+    if not sizes:
+        return select_cases(*patterns)
+    plain = [p for p in patterns if not split_size(p)[1]]
+    chosen = {v.id: v for case in (select_cases(*plain) if plain else []) for v in profile.variants(case, sizes)}
+    for pattern in (p.lower() for p in patterns if split_size(p)[1]):
+        cases = select_cases(split_size(pattern)[0])
+        found = [v for case in cases for v in profile.variants(case, sizes) if fnmatch.fnmatchcase(v.id, pattern)]
+        if not found:
+            raise SuiteError(
+                f"no case matches {pattern!r}: the sizes run are train_per_class {', '.join(map(str, sizes))}"
+            )
+        chosen.update((v.id, v) for v in found)
+    return sorted(chosen.values(), key=lambda case: case.id)

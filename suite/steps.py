@@ -155,8 +155,11 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
     from suite.data.pipeline import case_split
 
     splits = dict(side=inputs.side, seed=seed, batch_size=built.run.batch_size)
+    run = built.run
     with built.strategy.scope():
         train_ds, train_images = case_split(case, inputs.raw, "train", **splits)
+        if case.train_per_class:  # as many optimizer steps as the whole split would get
+            run = training.equal_steps(run, train_images, full_train_images(case, inputs.raw))
         val_ds, _ = case_split(case, inputs.raw, "val", **splits)
         test_ds, test_images = case_split(case, inputs.raw, "test", **splits)
         log.info(
@@ -169,10 +172,10 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
             train_images,
         )
         board = training.TensorBoardRun(
-            training.tensorboard_dir(runner.results_dir, case.id, seed), training.case_hparams(built.run, seed=seed)
+            training.tensorboard_dir(runner.results_dir, case.id, seed), training.case_hparams(run, seed=seed)
         )
         result = training.train(
-            built.model, built.backbone, regime, built.run, train_ds, val_ds, train_images, callbacks=[board]
+            built.model, built.backbone, regime, run, train_ds, val_ds, train_images, callbacks=[board]
         )
     result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
     columns = {
@@ -184,6 +187,11 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
         "train_images": train_images,
     }
     return Trained(result, val_ds, test_ds, test_images, columns)
+
+
+def full_train_images(case: Case, raw) -> int:
+    """The training images ``case`` would use without ``train_per_class``: the split, cut to ``train_limit``."""
+    return min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
 
 
 @dataclass

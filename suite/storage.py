@@ -49,6 +49,7 @@ COLUMNS = [
     "time_to_target_s",
     "target_accuracy",
     "train_images",
+    "train_per_class",
     "strategy",
     "replicas",
     "source_pretrain_seconds",

@@ -51,6 +51,26 @@ def make_schedule(case: Case, peak: float, steps_per_epoch: int, epochs: int):
     return peak
 
 
+def equal_steps(case: Case, train_images: int, full_images: int) -> Case:
+    """``case`` with its epoch budgets scaled so ``train_images`` get the optimizer steps ``full_images`` would.
+
+    For a case cut to ``train_per_class`` images: without this, 5 digits per class (50 images) at batch 64 would
+    train one step an epoch. ``epochs``, ``head_epochs`` and ``early_stopping`` are multiplied by
+    steps(full) / steps(cut) and rounded up, ``warmup_epochs`` by the same ratio; a set as big as the full one
+    keeps them.
+    """
+    ratio = math.ceil(full_images / case.batch_size) / max(1, math.ceil(train_images / case.batch_size))
+    if ratio <= 1:
+        return case
+    return dataclasses.replace(
+        case,
+        epochs=math.ceil(case.epochs * ratio),
+        head_epochs=math.ceil(case.head_epochs * ratio),
+        early_stopping=math.ceil(case.early_stopping * ratio),
+        warmup_epochs=case.warmup_epochs * ratio,
+    )
+
+
 def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
     """The case's optimiser with decoupled weight decay where set."""
     decay = case.weight_decay or None

@@ -157,7 +157,7 @@ def test_overnight_takes_every_architecture_but_the_ones_too_big_for_the_night()
 
 
 def test_unknown_profile_names_the_valid_ones():
-    with pytest.raises(SuiteError, match="valid: smoke, quick, mobile, overnight"):
+    with pytest.raises(SuiteError, match="valid: smoke, quick, mobile, overnight, label-efficiency"):
         get_profile("weekend")
 
 

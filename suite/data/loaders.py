@@ -38,6 +38,7 @@ class RawSplits:
     side: int  # native image side in pixels (square)
     flip: bool  # horizontal flips keep the label (not for digits or letters)
     class_names: list[str]
+    train_labels: np.ndarray | None = None  # the train split's labels in its order, where the loader has them
 
 
 def load(name: str, *, data_dir: str | None = None, side: int = 0) -> RawSplits:
@@ -91,6 +92,7 @@ def load_digits() -> RawSplits:
         32,
         False,
         [str(i) for i in range(10)],
+        labels[train],
     )
 
 
@@ -201,6 +203,7 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
     for key, (paths, _) in parts.items():
         if not paths:
             raise SuiteError(f"dataset folder {root} has no readable images for the {key} split")
+    parts = {key: _shuffled(*part) for key, part in parts.items()}
     return RawSplits(
         spec.name,
         *(_decoded(*parts[k], side) for k in ("train", "val", "test")),
@@ -209,6 +212,7 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
         side,
         True,
         class_names,
+        parts["train"][1],
     )
 
 
@@ -262,16 +266,19 @@ def _carved_parts(root: Path, class_names: list[str]) -> Parts:
     }
 
 
-def _decoded(paths: list[str], labels: np.ndarray, side: int) -> tf.data.Dataset:
-    """The split's images decoded to RGB at ``side``, shuffled once with the split seed.
+def _shuffled(paths: list[str], labels: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """A split's images and labels shuffled once with the split seed, so that a ``train_limit`` takes a sample of
+    every class."""
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(paths))
+    return [paths[i] for i in order], labels[order]
 
-    Shuffled here so that a ``train_limit`` takes a sample of every class.
-    """
+
+def _decoded(paths: list[str], labels: np.ndarray, side: int) -> tf.data.Dataset:
+    """The split's images, in the order given, decoded to RGB at ``side``."""
 
     def decode(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image = tf.image.resize(image, (side, side))
         return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), label
 
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(paths))
-    return tf.data.Dataset.from_tensor_slices(([paths[i] for i in order], labels[order])).map(decode)
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(decode)

@@ -1,6 +1,7 @@
 """The one ``tf.data`` input pipeline every case trains and is evaluated through.
 
-raw uint8 -> (limit) -> cache -> shuffle -> augment -> batch -> resize + preprocess_input -> prefetch
+raw uint8 -> (images per class) -> (limit) -> cache -> shuffle -> augment -> batch
+    -> resize + preprocess_input -> prefetch
 
 Augmentation (random translation by reflect-pad and crop, and horizontal flip
 where the dataset allows it) lives here, not in the model: Keras augmentation
@@ -12,11 +13,14 @@ latency excludes decoding and preprocessing (stated in results/README.md).
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from suite.errors import SuiteError
 from suite.models import ARCHITECTURES, native_size
 
 AUTOTUNE = tf.data.AUTOTUNE
+SUBSET_SEED = 20260418  # with the run seed, draws a case's training images per class; never the split seed
 
 
 # Keras modules whose ``preprocess_input`` implements each convention; "unit" and "raw" are plain scalings.
@@ -113,17 +117,65 @@ def make_input(
     return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
+def train_labels(raw) -> np.ndarray:
+    """The training split's labels in its order: the loader's, else read once from the split and kept on ``raw``."""
+    if raw.train_labels is None:
+        labels = raw.train.map(lambda image, label: label).as_numpy_iterator()
+        raw.train_labels = np.fromiter(labels, dtype=np.int64)
+    return raw.train_labels
+
+
+def check_per_class(case, raw) -> None:
+    """Raises ``SuiteError`` naming the class counts if the training split can't give ``case.train_per_class``
+    images to every class."""
+    counts = np.bincount(train_labels(raw), minlength=raw.num_classes)
+    if case.train_per_class <= counts.min():
+        return
+    shown = np.argsort(counts, kind="stable")[:10] if len(counts) > 10 else range(len(counts))
+    listed = ", ".join(f"{raw.class_names[i]}: {counts[i]}" for i in shown)
+    which = "the 10 smallest of " if len(counts) > 10 else ""
+    raise SuiteError(
+        f"case {case.id}: train_per_class={case.train_per_class} is more than the smallest class of {raw.name}'s "
+        f"training split holds ({counts.min()}); training images per class ({which}{len(counts)}): {listed}"
+    )
+
+
+def per_class_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``per_class`` images of every class, drawn with ``seed``.
+
+    Each class's images are put in one seeded order and the first ``per_class`` taken, so a seed's smaller
+    sets lie inside its larger ones, and every case of one seed gets the same images.
+    """
+    rng = np.random.default_rng([SUBSET_SEED, seed])
+    chosen = [rng.permutation(np.flatnonzero(labels == label))[:per_class] for label in np.unique(labels)]
+    return np.sort(np.concatenate(chosen))
+
+
+def per_class_subset(raw, per_class: int, seed: int) -> tf.data.Dataset:
+    """The training split cut to ``per_class`` images of every class (``per_class_indices``), in split order."""
+    labels = train_labels(raw)
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[per_class_indices(labels, per_class, seed)] = True
+    mask = tf.constant(keep)
+    chosen = raw.train.enumerate().filter(lambda index, pair: tf.gather(mask, index))
+    return chosen.map(lambda index, pair: pair)
+
+
 def case_split(case, raw, split: str, *, side: int, seed: int, batch_size: int = 0) -> tuple[tf.data.Dataset, int]:
     """One split of ``raw`` (``train``, ``val`` or ``test``) as ``case`` trains or evaluates on it; and its size.
 
-    The one place a case's input settings (limits, augmentation, label noise) become a pipeline, shared by
-    the runner and the tuner's trials. ``batch_size`` overrides the case's (a mirrored run's global batch).
+    The one place a case's input settings (images per class, limits, augmentation, label noise) become a
+    pipeline, shared by the runner and the tuner's trials. ``batch_size`` overrides the case's (a mirrored run's
+    global batch). ``train_per_class`` cuts the training split only, before ``train_limit``.
     """
     training = split == "train"
-    size = raw.sizes[split]
+    size, images = raw.sizes[split], getattr(raw, split)
+    if training and case.train_per_class:
+        check_per_class(case, raw)
+        size, images = case.train_per_class * raw.num_classes, per_class_subset(raw, case.train_per_class, seed)
     limit = (case.train_limit if training else case.eval_limit) or size
     data = make_input(
-        getattr(raw, split),
+        images,
         arch=case.arch,
         side=side,
         num_classes=raw.num_classes,

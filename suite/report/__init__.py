@@ -9,6 +9,8 @@
 - ``DIR/report.html``: all of it on one self-contained page, under a headline block that answers the
   suite's question (``suite.report.headline``);
 - ``DIR/summary.md``: the same headline, as Markdown;
+- where the results hold more than one ``train_per_class``: test accuracy against training images per class
+  and the crossover table of scratch against transfer (``suite.report.label_efficiency``);
 - where the run deployed formats (``DIR/formats.csv``): a table per architecture and a "what to ship" table
   (``suite.report.deployed``) and the formats' accuracy-against-latency chart (``suite.report.deployed_chart``).
 
@@ -35,7 +37,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from suite.environment import require_one_fingerprint
-from suite.report import charts, deployed, deployed_chart, tuning_chart
+from suite.report import charts, deployed, deployed_chart, label_efficiency, tuning_chart
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, render
@@ -66,6 +68,7 @@ class Report:
     charts: dict[str, list[Image] | str] = field(default_factory=dict)  # heading: images, or why there are none
     paths: list[Path] = field(default_factory=list)
     deployed: pd.DataFrame | None = None  # deployed.per_format of formats.csv; None where there is no such file
+    label_points: pd.DataFrame | None = None  # label_efficiency.curve_points; None with one train_per_class only
 
 
 def _clear_charts(chart_dir: Path) -> None:
@@ -130,6 +133,12 @@ def _draw(report: Report, chart_dir: Path) -> None:
             _add(report, heading, chart_dir / f"{name}{suffix[device]}", build, charts.CAPTIONS[name])
         report.charts.setdefault(heading, empty)
 
+    if report.label_points is not None:
+        for device in sorted(report.label_points["device_name"].unique()):
+            build = partial(label_efficiency.chart, report.label_points, device, style)
+            stem = chart_dir / f"{label_efficiency.CHART}{suffix.get(device, '-' + charts.slug(device))}"
+            _add(report, label_efficiency.HEADING, stem, build, label_efficiency.CAPTION)
+
     heading = "Training curves (one chart per case)"
     ok = folder.ok
     for case_id in sorted(ok["case_id"].unique()):
@@ -158,6 +167,11 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
     summary = summarise(folder.results)
     report = Report(folder, summary, build_tables(folder.results, summary))
+    crossover = None
+    if label_efficiency.applies(folder.results):
+        report.label_points = label_efficiency.curve_points(folder.results)
+        crossover = label_efficiency.crossover_table(report.label_points)
+        report.tables.append(crossover)
     formats = folder.formats()
     if formats is not None:
         report.deployed = deployed.per_format(formats)
@@ -178,7 +192,8 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     }
     headline = Headline.of(folder.results, report.deployed)
     headline_path = folder.path / HEADLINE_FILE
-    headline_path.write_text(headline.to_markdown(), encoding="utf-8")
+    extra = f"\n{crossover.to_markdown()}" if crossover is not None else ""
+    headline_path.write_text(headline.to_markdown() + extra, encoding="utf-8")
     page = render(
         f"Benchmark report: {folder.name}",
         folder.results,

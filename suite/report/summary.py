@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from suite.case import split_size
 from suite.regimes import REGIMES
 
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
@@ -109,11 +110,14 @@ def model_label(case_id: str, arch: str, regime: str) -> str:
     """The row name of a case in the architecture x regime tables.
 
     A built-in id (``arch.regime.dataset``) is just its architecture; a user case sharing
-    the architecture (``simple_cnn.scratch.digits.long``) keeps its own row: ``simple_cnn (long)``.
+    the architecture (``simple_cnn.scratch.digits.long``) keeps its own row: ``simple_cnn (long)``; a
+    training-set cut keeps its size: ``simple_cnn.scratch.digits@25`` -> ``simple_cnn @25``.
     """
-    parts = str(case_id).split(".")
+    base, size = split_size(str(case_id))
+    mark = f" @{size}" if size else ""
+    parts = base.split(".")
     if parts[:2] == [arch, regime]:
-        return arch if len(parts) <= 3 else f"{arch} ({'.'.join(parts[3:])})"
+        return (arch if len(parts) <= 3 else f"{arch} ({'.'.join(parts[3:])})") + mark
     return f"{arch} ({case_id})"
 
 
@@ -121,7 +125,11 @@ def point_label(case_id: str, arch: str, regime: str) -> str:
     """A case's label on a chart whose panel names the dataset: its id without the dataset part.
 
     ``simple_cnn.scratch.digits`` -> ``simple_cnn.scratch``; ``simple_cnn.scratch.digits.long`` ->
-    ``simple_cnn.scratch.long``; any other id stays whole.
+    ``simple_cnn.scratch.long``; ``simple_cnn.scratch.digits@25`` -> ``simple_cnn.scratch@25``; any other id
+    stays whole.
     """
-    parts = str(case_id).split(".")
-    return ".".join(parts[:2] + parts[3:]) if len(parts) >= 3 and parts[:2] == [arch, regime] else str(case_id)
+    base, size = split_size(str(case_id))
+    parts = base.split(".")
+    if len(parts) >= 3 and parts[:2] == [arch, regime]:
+        return ".".join(parts[:2] + parts[3:]) + (f"@{size}" if size else "")
+    return str(case_id)
