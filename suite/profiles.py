@@ -67,9 +67,18 @@ class Profile:
     transfer_weights: tuple[str, ...] = ("source:glyphs",)  # preference order behind weights="auto"
     budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over case ids, case fields), later wins
     source: SourceBudget = SourceBudget()
+    source_budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over architectures, SourceBudget fields)
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
+
+    def source_for(self, arch: str) -> SourceBudget:
+        """The source budget for ``arch``: ``source`` with the fields of every matching ``source_budgets`` entry."""
+        fields: dict[str, Any] = {}
+        for pattern, changes in self.source_budgets:
+            if fnmatch.fnmatchcase(arch, pattern):
+                fields.update(changes)
+        return dataclasses.replace(self.source, **fields)
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""

@@ -91,3 +91,15 @@ def test_prepare_glyphs_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_profile_can_budget_one_architecture_apart():
+    from suite.profiles import Profile
+
+    profile = Profile("p", "", ("*",), source=TINY, source_budgets=(("resnet5*", dict(max_images=96)),))
+    assert profile.source_for("resnet50").max_images == 96
+    assert profile.source_for("resnet_scratch") == TINY
+    case = Case("resnet50", "frozen", "digits")
+    assert source.source_weights_path("resnet50", 32, case, profile.source_for("resnet50")) != (
+        source.source_weights_path("resnet50", 32, case, TINY)
+    )

@@ -37,7 +37,7 @@ def source_targets(profile: Profile, archs: list[str], data_dir: str | None = No
         if archs and case.arch not in archs or transfer.resolve_weights(case, profile) != "source:glyphs":
             continue
         side = input_side(case.arch, datasets(case.dataset, case.image_size).side, case.image_size, case.handle)
-        path = transfer.source_weights_path(case.arch, side, case, profile.source)
+        path = transfer.source_weights_path(case.arch, side, case, profile.source_for(case.arch))
         targets.setdefault(path, Target(case.arch, side, case))
     return list(targets.values())
 
@@ -56,7 +56,6 @@ def prepare_glyphs(profile_name: str, archs: list[str], data_dir: str | None = N
     from suite import transfer
 
     profile = get_profile(profile_name)
-    budget = profile.source
     targets = source_targets(profile, archs, data_dir)
 
     class Advance(keras.callbacks.Callback):
@@ -69,7 +68,7 @@ def prepare_glyphs(profile_name: str, archs: list[str], data_dir: str | None = N
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[accuracy]}"))
     with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
         for target in targets:
-            label = f"{target.arch} at {target.side}px"
+            label, budget = f"{target.arch} at {target.side}px", profile.source_for(target.arch)
             cached = transfer.source_weights_path(target.arch, target.side, target.case, budget).is_file()
             task = bar.add_task(label, total=checks(budget), accuracy="")
             if not cached:
