@@ -20,11 +20,22 @@ from suite.registry import validate
 
 @dataclass(frozen=True)
 class SourceBudget:
-    """How the suite pretrains its own source weights where ImageNet weights can't be had."""
+    """How the suite pretrains its own source weights where ImageNet weights can't be had (``suite.source``).
+
+    A budget in images seen: training stops at the first check whose held-out accuracy reaches
+    ``target_accuracy``, else after ``max_images``. Every field is part of the cache key.
+    """
 
     dataset: str = "glyphs"  # the made source set (suite.data.glyphs); never the target set
-    images_per_class: int = 100  # rendered training images per class
-    epochs: int = 2  # passes over them
+    images_per_class: int = 100  # rendered training images per class, cycled and reshuffled each pass
+    max_images: int = 10_400  # training images seen at most (2 passes over 100 per class)
+    check_images: int = 2_048  # held-out accuracy is checked after every this many training images
+    target_accuracy: float = 0.0  # held-out accuracy that ends training early; 0 = use the whole budget
+    heldout_per_class: int = 10  # images per class in each held-out set (one decides stopping, one is reported)
+    learning_rate: float = 1e-3  # Adam's peak, cosine-decayed to 0 over max_images
+    batch_size: int = 64  # images per step
+    label_smoothing: float = 0.0  # of the one-hot targets
+    jit_compile: bool = False  # XLA for the training step
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Profile:
     transfer_weights: tuple[str, ...] = ("source:glyphs",)  # preference order behind weights="auto"
     budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over case ids, case fields), later wins
     source: SourceBudget = SourceBudget()
+    source_budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over architectures, SourceBudget fields)
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
@@ -70,6 +82,14 @@ class Profile:
         if not sizes or "train_per_class" in dict(case.overrides):
             return [case]
         return [sized(case, size) for size in sizes]
+
+    def source_for(self, arch: str) -> SourceBudget:
+        """The source budget for ``arch``: ``source`` with the fields of every matching ``source_budgets`` entry."""
+        fields: dict[str, Any] = {}
+        for pattern, changes in self.source_budgets:
+            if fnmatch.fnmatchcase(arch, pattern):
+                fields.update(changes)
+        return dataclasses.replace(self.source, **fields)
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""
@@ -130,6 +150,13 @@ QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 # The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class).
 LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
 
+# quick and mobile pretrain until the held-out source accuracy reaches 90%, checked every 2,048 images, at most
+# 26 checks; measured per architecture in docs/cases.md (what pretraining costs).
+QUICK_SOURCE = SourceBudget(images_per_class=200, max_images=53_248, check_images=2_048, target_accuracy=0.9)
+QUICK_SOURCE_BUDGETS = (
+    ("mobilenet_v2", dict(batch_size=32)),  # 70% held out after the whole budget, against 61% at batch 64
+)
+
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
 
 QUICK_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -143,7 +170,6 @@ QUICK_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
     ("*.tuned.*", dict(trials=8, trial_epochs=2)),
 )
-QUICK_SOURCE = SourceBudget(images_per_class=70, epochs=2)
 QUICK_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
 
 PROFILES: dict[str, Profile] = {
@@ -157,7 +183,7 @@ PROFILES: dict[str, Profile] = {
                 ("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),
                 ("*.tuned.*", dict(trials=3, trial_epochs=1)),
             ),
-            source=SourceBudget(images_per_class=8, epochs=1),
+            source=SourceBudget(images_per_class=8, max_images=416, check_images=416, heldout_per_class=2),
             measure=MeasureBudget(
                 warmup_runs=1,
                 latency_runs=10,
@@ -177,6 +203,7 @@ PROFILES: dict[str, Profile] = {
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             budgets=QUICK_BUDGETS,
             source=QUICK_SOURCE,
+            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
         ),
@@ -189,7 +216,8 @@ PROFILES: dict[str, Profile] = {
                 ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
                 ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),
             ),
-            source=SourceBudget(images_per_class=70, epochs=2),
+            source=QUICK_SOURCE,
+            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
             formats=QUICK_FORMATS,
         ),
@@ -204,7 +232,7 @@ PROFILES: dict[str, Profile] = {
                 ("*", dict(epochs=30, head_epochs=5, batch_size=128, augment=0.125, early_stopping=8)),
                 ("*.tuned.*", dict(tuner="bayesian", trials=30, trial_epochs=10)),
             ),
-            source=SourceBudget(images_per_class=1000, epochs=10),
+            source=SourceBudget(images_per_class=1000, max_images=520_000, check_images=52_000, heldout_per_class=20),
             measure=MeasureBudget(
                 warmup_runs=10,
                 latency_runs=300,
@@ -225,6 +253,7 @@ PROFILES: dict[str, Profile] = {
             seeds=3,
             budgets=QUICK_BUDGETS,
             source=QUICK_SOURCE,
+            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             train_per_class=LABEL_EFFICIENCY_SIZES,
         ),

@@ -118,23 +118,27 @@ def load_weights(runner, case: Case, inputs: Inputs, backbone) -> dict[str, Any]
     from suite import transfer
 
     if not inputs.weights.startswith("source:"):
-        return {"weights": transfer.load_weights(backbone, inputs.weights, case.arch, case, runner.profile.source)}
+        return {
+            "weights": transfer.load_weights(
+                backbone, inputs.weights, case.arch, case, runner.profile.source_for(case.arch)
+            )
+        }
     key = f"{case.arch}@{inputs.side}"
     earlier = storage.failed_source(runner.results_dir, key)
     if earlier is not None:
         raise PrerequisiteFailed(f"source pretraining of {case.arch} failed earlier in this run: {earlier}")
     started = time.perf_counter()
     progress.emit(stage="weights", message=inputs.weights)
-    cached = transfer.source_weights_path(case.arch, inputs.side, case, runner.profile.source).is_file()
+    cached = transfer.source_weights_path(case.arch, inputs.side, case, runner.profile.source_for(case.arch)).is_file()
     try:
-        transfer.load_weights(backbone, inputs.weights, case.arch, case, runner.profile.source)
+        transfer.load_weights(backbone, inputs.weights, case.arch, case, runner.profile.source_for(case.arch))
     except Exception as error:
         storage.record_failed_source(runner.results_dir, key, one_line(error))
         raise
     return {
         "weights": inputs.weights,
         "source_pretrain_seconds": 0.0 if cached else round(time.perf_counter() - started, 2),
-        "source_accuracy": transfer.source_accuracy(case.arch, inputs.side, case, runner.profile.source),
+        "source_accuracy": transfer.source_accuracy(case.arch, inputs.side, case, runner.profile.source_for(case.arch)),
     }
 
 

@@ -14,26 +14,30 @@ presented as transfer: the row's ``weights`` column says which of these ran.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 import os
 import socket
-import tempfile
-import time
 from pathlib import Path
 
 import keras
 
 from suite.case import Case
-from suite.environment import cache_dir
-from suite.models import ARCHITECTURES, build_backbone, build_classifier, builder_hash
+from suite.models import ARCHITECTURES
 from suite.profiles import Profile, SourceBudget
 from suite.regimes import REGIMES
+from suite.source import (  # noqa: F401  (the cache's names, where callers have always found them)
+    SourceUnavailable,
+    pretrain_on_source,
+    read_record,
+    source_accuracy,
+    source_dir,
+    source_record,
+    source_weights_path,
+)
 
 log = logging.getLogger(__name__)
 
-SOURCE_RECIPE = 2  # bump when the pretraining recipe changes, so stale cached weights are not reused
 IMAGENET_HOST = ("storage.googleapis.com", 443)
 
 
@@ -94,85 +98,6 @@ def load_imagenet(backbone: keras.Model, arch: str) -> None:
     backbone.set_weights(published.get_weights())
 
 
-def source_weights_path(arch: str, side: int, case: Case, budget: SourceBudget) -> Path:
-    """The cache file for one architecture's source weights; its name carries everything that shapes them
-    (a user architecture's builder hash too, so a changed builder is pretrained again)."""
-    recipe = f"{SOURCE_RECIPE}|{arch}|{side}|{case.depth}|{case.bn_momentum}|{budget}"
-    if builder_hash(arch):
-        recipe += f"|{builder_hash(arch)}"
-    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
-    return cache_dir() / "source" / f"{arch}-{budget.dataset}-{side}px-{digest}.weights.h5"
-
-
-def source_record(weights_path: Path) -> Path:
-    """The JSON beside a cached weights file: the source accuracy it reached and what it cost."""
-    return weights_path.with_name(weights_path.name.replace(".weights.h5", ".json"))
-
-
-def source_accuracy(arch: str, side: int, case: Case, budget: SourceBudget) -> float | None:
-    """The last-epoch source training accuracy of the cached weights, if they exist."""
-    record = source_record(source_weights_path(arch, side, case, budget))
-    return json.loads(record.read_text())["source_accuracy"] if record.is_file() else None
-
-
-def pretrain_on_source(arch: str, side: int, case: Case, budget: SourceBudget) -> Path:
-    """Pretrains ``arch`` on the made source set, once, and caches the backbone weights.
-
-    The file is written to a temporary name and renamed, so a crash never leaves a
-    half-written cache entry that a later run would trust.
-    """
-    import tensorflow as tf
-
-    from suite.data.glyphs import CLASSES, make_glyphs
-    from suite.data.pipeline import make_input
-
-    path = source_weights_path(arch, side, case, budget)
-    if path.is_file():
-        return path
-    if budget.dataset != "glyphs":
-        raise WeightsUnavailable(f"unknown source dataset {budget.dataset!r}; the suite makes 'glyphs'")
-    started = time.perf_counter()
-    log.info(
-        "  pretraining %s on %s at %dpx (%d images x %d epochs), cached for later runs",
-        arch,
-        budget.dataset,
-        side,
-        budget.images_per_class * len(CLASSES),
-        budget.epochs,
-    )
-    keras.utils.set_random_seed(0)
-    images, labels = make_glyphs(budget.images_per_class, side, seed=0)
-    data = make_input(
-        tf.data.Dataset.from_tensor_slices((images, labels)),
-        arch=arch,
-        side=side,
-        num_classes=len(CLASSES),
-        batch_size=64,
-        training=True,
-        augment=0.0,
-    )
-    backbone = build_backbone(arch, side, depth=case.depth, bn_momentum=case.bn_momentum)
-    model = build_classifier(backbone, len(CLASSES))
-    steps = -(-len(labels) // 64)
-    optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps * budget.epochs))
-    optimizer.build(model.trainable_variables)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(data, epochs=budget.epochs, shuffle=False, verbose=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".weights.h5", delete=False) as handle:
-        temporary = Path(handle.name)
-    try:
-        backbone.save_weights(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    accuracy = float(history.history["accuracy"][-1])
-    seconds = time.perf_counter() - started
-    source_record(path).write_text(json.dumps({"source_accuracy": accuracy, "seconds": seconds, "budget": str(budget)}))
-    log.info("  source accuracy %.3f after %.0f s", accuracy, seconds)
-    return path
-
-
 def load_weights(backbone: keras.Model, weights: str, arch: str, case: Case, budget: SourceBudget) -> str:
     """Loads ``weights`` into ``backbone``; returns the label the row records."""
     if weights == "none" or weights.startswith("hub:"):  # a hub module came with its weights when it was built
@@ -182,8 +107,10 @@ def load_weights(backbone: keras.Model, weights: str, arch: str, case: Case, bud
         return "imagenet"
     if weights.startswith("source:"):
         source = weights.split(":", 1)[1]
+        if source != "glyphs":
+            raise WeightsUnavailable(f"unknown source dataset {source!r}; the suite makes 'glyphs'")
         if source != budget.dataset:
-            budget = SourceBudget(source, budget.images_per_class, budget.epochs)
+            budget = dataclasses.replace(budget, dataset=source)
         backbone.load_weights(pretrain_on_source(arch, backbone.input_shape[1], case, budget))
         return weights
     path = Path(weights).expanduser()

@@ -152,7 +152,10 @@ def test_budgets_name_the_most_accurate_case_within_each_p90(cases):
 
 
 def test_caveats_come_from_the_rows():
-    smoke = caveats(storage.read_results(FIXTURES / "report-smoke"))
+    rows = storage.read_results(FIXTURES / "report-smoke")
+    # The fixture was pretrained on 26 letters; at chance on today's classes, the caveat must say so.
+    rows.loc[rows["weights"] == "source:glyphs", "source_accuracy"] = 1 / len(CLASSES)
+    smoke = caveats(rows)
     text = "\n".join(smoke)
     assert "Seeds: 2 per case." in text
     assert "1 to 8 epochs" in text  # the .long user case trained for 8

@@ -47,7 +47,7 @@ def test_weights_file_round_trip_and_shape_mismatch(tmp_path):
 
 def test_source_pretraining_is_cached_and_reused():
     case = Case("simple_cnn", "frozen", "digits")
-    budget = SourceBudget(images_per_class=4, epochs=1)
+    budget = SourceBudget(images_per_class=4, max_images=192, check_images=192, heldout_per_class=1)
     first = build_backbone("simple_cnn", 16)
     random = [w.copy() for w in first.get_weights()]
     assert transfer.load_weights(first, "source:glyphs", "simple_cnn", case, budget) == "source:glyphs"

@@ -95,7 +95,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
             case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
         )
         if self.weights != "none":
-            transfer.load_weights(backbone, self.weights, case.arch, case, self.profile.source)
+            transfer.load_weights(backbone, self.weights, case.arch, case, self.profile.source_for(case.arch))
         keras.utils.set_random_seed(self.seed)
         self.backbone = backbone
         return build_classifier(backbone, raw.num_classes, dropout=case.dropout, l2=case.l2)

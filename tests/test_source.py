@@ -1,0 +1,105 @@
+"""Source pretraining: the held-out accuracy it records, a cache keyed by the whole recipe, `suite prepare glyphs`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from suite import source
+from suite.case import Case
+from suite.cli import main
+from suite.profiles import SourceBudget
+
+TINY = SourceBudget(images_per_class=4, max_images=384, check_images=192, heldout_per_class=2)
+
+
+def test_record_holds_held_out_and_training_accuracy_and_seconds():
+    case = Case("simple_cnn", "frozen", "digits")
+    path = source.pretrain_on_source("simple_cnn", 16, case, TINY)
+    record = json.loads(source.source_record(path).read_text())
+    assert {"source_accuracy", "stop_accuracy", "train_accuracy", "seconds", "images_seen"} <= set(record)
+    assert record["images_seen"] == 2 * 192 and len(record["curve"]) == 2  # two checks of 3 batches of 64
+    assert 0.0 <= record["source_accuracy"] <= 1.0 and record["seconds"] > 0
+    # The reported figure is measured on 104 images of its own: a multiple of 1/104, not the training accuracy.
+    assert round(record["source_accuracy"] * 104, 3) == round(record["source_accuracy"] * 104)
+    assert source.source_accuracy("simple_cnn", 16, case, TINY) == record["source_accuracy"]
+    assert record["recipe"] == source.recipe("simple_cnn", 16, case, TINY)
+
+
+def test_reaching_the_target_stops_training():
+    case = Case("simple_cnn", "frozen", "digits")
+    budget = dataclasses.replace(TINY, target_accuracy=1e-9)  # any held-out accuracy above zero reaches it
+    record = json.loads(source.source_record(source.pretrain_on_source("simple_cnn", 16, case, budget)).read_text())
+    assert len(record["curve"]) == 1 and record["images_seen"] == 192
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(budget=dataclasses.replace(TINY, learning_rate=3e-3)),
+        dict(budget=dataclasses.replace(TINY, target_accuracy=0.9)),
+        dict(budget=dataclasses.replace(TINY, images_per_class=5)),
+        dict(side=24),
+        dict(arch="resnet_scratch"),
+        dict(case=Case("simple_cnn", "frozen", "digits", depth=2)),
+        dict(renderer=2),
+        dict(fonts=("DejaVuSans.ttf",)),
+        dict(recipe=99),
+    ],
+)
+def test_any_change_to_the_recipe_is_a_new_cache_file(change, monkeypatch):
+    from suite.data import glyphs
+
+    args = dict(arch="simple_cnn", side=16, case=Case("simple_cnn", "frozen", "digits"), budget=TINY)
+    before = source.source_weights_path(**args)
+    assert source.source_weights_path(**args) == before
+    if "renderer" in change:
+        monkeypatch.setattr(glyphs, "RENDERER_VERSION", change.pop("renderer"))
+    if "fonts" in change:
+        fonts = change.pop("fonts")
+        monkeypatch.setattr(glyphs, "font_names", lambda: fonts)
+    if "recipe" in change:
+        monkeypatch.setattr(source, "SOURCE_RECIPE", change.pop("recipe"))
+    assert source.source_weights_path(**{**args, **change}) != before
+
+
+def test_prepare_glyphs_pretrains_once_then_skips(capsys):
+    assert main(["prepare", "glyphs", "--profile", "smoke", "--arch", "simple_cnn"]) == 0
+    first = capsys.readouterr().out
+    assert "simple_cnn at 32px: pretrained, held-out source accuracy" in first
+    assert "1 source backbone(s) ready for profile smoke" in first
+    files = sorted(source.source_dir().glob("simple_cnn-glyphs-32px-*.weights.h5"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    assert main(["prepare", "glyphs", "--profile", "smoke", "--arch", "simple_cnn"]) == 0
+    assert "simple_cnn at 32px: cached, held-out source accuracy" in capsys.readouterr().out
+    assert files[0].stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--profile", "weekend"], "invalid choice: 'weekend'"),
+        (["--arch", "vgg99"], "profile quick runs no architecture 'vgg99'; it runs: inception_v3, mobilenet_v2"),
+    ],
+)
+def test_prepare_glyphs_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(["prepare", "glyphs", *args]))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_profile_can_budget_one_architecture_apart():
+    from suite.profiles import Profile
+
+    profile = Profile("p", "", ("*",), source=TINY, source_budgets=(("resnet5*", dict(max_images=96)),))
+    assert profile.source_for("resnet50").max_images == 96
+    assert profile.source_for("resnet_scratch") == TINY
+    case = Case("resnet50", "frozen", "digits")
+    assert source.source_weights_path("resnet50", 32, case, profile.source_for("resnet50")) != (
+        source.source_weights_path("resnet50", 32, case, TINY)
+    )
