@@ -98,7 +98,7 @@ class Datasets:
         return self._loaded[key]
 
 
-def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
+def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets | None = None) -> dict[str, str]:
     """Checks datasets, user architectures and weights files before any training; returns ``{dataset: why}`` of
     unusable datasets.
 
@@ -106,7 +106,7 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     input side), for a weights file that is missing or doesn't fit,
     and for an unusable dataset when every case needs one. A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
-    cases, as rows, so the rest of the night still runs.
+    cases, as rows, so the rest of the night still runs. ``dataset`` keeps the splits it loaded for the caller.
     """
     import keras
 
@@ -114,7 +114,7 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     from suite.data.pipeline import input_side
     from suite.models import ARCHITECTURES, build_backbone, user
 
-    dataset = Datasets(data_dir)
+    dataset = dataset or Datasets(data_dir)
     unusable: dict[str, str] = {}
     built: set[tuple[str, int]] = set()  # user architectures already built once, at each side
     for case in cases:
