@@ -59,6 +59,7 @@ class Profile:
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
+    train_xla: str = "probe"  # "probe": XLA where a cached probe finds it faster (suite.train_jit); "auto": Keras'
 
     def apply(self, case: Case) -> Case:
         """The case with this profile's budgets, then the case's own explicit overrides."""
@@ -141,6 +142,7 @@ PROFILES: dict[str, Profile] = {
             ),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),
+            train_xla="auto",  # an XLA compile of a training step takes 20-60 s on CPU: not for CI's fresh caches
         ),
         Profile(
             "quick",
