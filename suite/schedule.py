@@ -190,7 +190,8 @@ def _plan(
 
 def _work(dataset) -> Callable[[Job], float | None]:
     """A job's estimated GFLOPs (``suite.order.work_gflop``) from its architecture's cached count
-    (``suite.measure.arch_facts.cached``: nothing is built here) and ``dataset``'s split sizes; None if unknown."""
+    (``suite.measure.arch_facts``) and ``dataset``'s split sizes; None if unknown. Only the suite's own small
+    networks are counted here when not cached (a second each); a Keras application is built by `suite archs`."""
     import math
 
     from suite.data.pipeline import input_side
@@ -199,6 +200,8 @@ def _work(dataset) -> Callable[[Job], float | None]:
 
     def work(job: Job) -> float | None:
         case, counts = job.case, arch_facts.cached(job.case.arch)
+        if counts is None and ARCHITECTURES[case.arch].source == "suite":
+            counts = arch_facts.counted(case.arch)
         if not counts or not math.isfinite(counts["gflops"]):
             return None
         spec, raw = ARCHITECTURES[case.arch], dataset(case.dataset, case.image_size)  # loaded by preflight

@@ -123,7 +123,18 @@ def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_buildin
     sizes = Datasets()("digits").sizes
     held_out = sizes["val"] + sizes["test"]
     assert estimate(Job(everything, 0, "k")) == pytest.approx(0.5 * (sizes["train"] + 3 * held_out))
-    assert estimate(Job(get_case("resnet_scratch.frozen.digits"), 0, "k")) is None  # not counted: unknown
+    assert estimate(Job(get_case("resnet50.frozen.digits"), 0, "k")) is None  # never counted here: unknown
+
+
+def test_the_suites_own_networks_are_counted_at_planning_when_not_cached(monkeypatch, tmp_path):
+    from suite.measure import arch_facts
+    from suite.runner import Datasets
+    from suite.schedule import _work
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
+    assert arch_facts.cached("resnet_scratch") is None
+    assert _work(Datasets())(Job(get_case("resnet_scratch.frozen.digits"), 0, "k")) > 0
+    assert arch_facts.cached("resnet_scratch")["gflops"] == pytest.approx(0.0821, rel=0.05)  # docs/archs.md
 
 
 class Clock:
