@@ -51,9 +51,11 @@ class Choice:
 
     @property
     def columns(self) -> dict:
-        """The row's ``train_jit_compile``, ``train_jit_speedup`` and ``train_jit_note``."""
+        """The row's ``train_jit_compile`` (empty for ``auto`` until training says what Keras resolved it to),
+        ``train_jit_speedup`` and ``train_jit_note``."""
+        chosen = self.jit_compile if isinstance(self.jit_compile, bool) else None
         speedup = None if self.speedup is None else round(self.speedup, 3)
-        return {"train_jit_compile": self.jit_compile, "train_jit_speedup": speedup, "train_jit_note": self.note}
+        return {"train_jit_compile": chosen, "train_jit_speedup": speedup, "train_jit_note": self.note}
 
 
 AUTO = Choice("auto", None, "auto: Keras' default (off on CPU, on where a GPU runs every layer)")

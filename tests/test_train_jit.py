@@ -100,6 +100,10 @@ def test_training_that_fails_under_xla_is_trained_again_without_it(monkeypatch, 
     assert (row["train_jit_compile"], row["train_jit_speedup"], row["epochs"]) == (False, None, 1)
 
 
+def test_auto_leaves_the_choice_to_keras_and_the_row_to_what_it_resolved():
+    assert train_jit.AUTO.jit_compile == "auto" and train_jit.AUTO.columns["train_jit_compile"] is None
+
+
 def test_the_rows_xla_columns_are_in_the_schema_and_documented():
     readme = (Path(__file__).resolve().parent.parent / "results" / "README.md").read_text()
     for column in train_jit.Choice(True, 1.0, "").columns:
