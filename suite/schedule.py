@@ -201,7 +201,10 @@ def _work(dataset) -> Callable[[Job], float | None]:
     def work(job: Job) -> float | None:
         case, counts = job.case, arch_facts.cached(job.case.arch)
         if counts is None and ARCHITECTURES[case.arch].source == "suite":
-            counts = arch_facts.counted(case.arch)
+            try:
+                counts = arch_facts.counted(case.arch)
+            except Exception as error:  # an order without this estimate beats no run at all
+                log.warning("%s's GFLOPs not counted for the run order: %s", case.arch, error)
         if not counts or not math.isfinite(counts["gflops"]):
             return None
         spec, raw = ARCHITECTURES[case.arch], dataset(case.dataset, case.image_size)  # loaded by preflight
