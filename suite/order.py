@@ -7,8 +7,9 @@ passes the regime makes: a trainable layer costs about 3 forward passes (forward
 products), a frozen one 1, evaluation 1. So ``frozen`` comes before ``finetune`` and ``scratch`` of the same
 network. Work becomes seconds at the rate of jobs that have both (median seconds per GFLOP), else at
 ``NOMINAL_GFLOPS_PER_S``. Searched regimes (``tuned``) go last whatever they cost; every seed 0 comes before
-any seed 1, as ``--budget`` plans them. Jobs with neither figure keep their given order after those with one,
-ties too, so the order is a pure, deterministic function of the jobs and the two figures.
+any seed 1, as ``--budget`` plans them. Jobs with neither figure (a network not yet counted on this machine)
+come after those with one, their networks in the given order, each network's regimes by ``passes`` (frozen
+first). Ties keep the given order, so the order is a pure, deterministic function of the jobs and the figures.
 
 Source pretraining needs no ordering: the first case to need a source's weights pretrains and caches them,
 whichever it is, and ``frozen`` (cheapest) is usually that case.
@@ -57,8 +58,15 @@ def cheapest_first(
     per_gflop = median(rates) if rates else 1.0 / NOMINAL_GFLOPS_PER_S
     costs = [s if s is not None else (None if w is None else w * per_gflop) for s, w in zip(known, estimated)]
 
+    arch_rank: dict[str, int] = {}
+    for job in jobs:
+        arch_rank.setdefault(job.case.arch, len(arch_rank))
+
     def key(index: int) -> tuple:
         job, cost = jobs[index], costs[index]
-        return job.seed, REGIMES[job.case.regime].searched, cost is None, cost or 0.0, index
+        first = (job.seed, REGIMES[job.case.regime].searched, cost is None)
+        if cost is None:
+            return (*first, arch_rank[job.case.arch], passes(job.case), index)
+        return (*first, cost, 0.0, index)
 
     return [jobs[index] for index in sorted(range(len(jobs)), key=key)]

@@ -74,16 +74,25 @@ def test_earlier_seconds_win_over_estimates_on_one_scale():
     assert labels(without)[-1] == "resnet50.finetune.digits seed 0"
 
 
-def test_jobs_without_any_figure_keep_their_order_after_those_with_one():
-    given = jobs("simple_cnn.scratch.digits", "resnet50.frozen.digits", "simple_cnn.frozen.digits")
-    known = {"simple_cnn.frozen.digits": 30.0}
+def test_jobs_without_any_figure_come_after_by_network_in_order_then_frozen_first():
+    given = jobs(
+        "resnet50.scratch.digits",
+        "simple_cnn.scratch.digits",
+        "resnet50.frozen.digits",
+        "simple_cnn.finetune.digits",
+        "simple_cnn.frozen.digits",
+    )
+    known = {"simple_cnn.finetune.digits": 30.0}
     ordered = order.cheapest_first(given, lambda job: known.get(job.case.id), lambda job: None)
     assert labels(ordered) == [
+        "simple_cnn.finetune.digits seed 0",  # the only one with a figure
+        "resnet50.frozen.digits seed 0",  # resnet50 came first in the given order; frozen before scratch
+        "resnet50.scratch.digits seed 0",
         "simple_cnn.frozen.digits seed 0",
         "simple_cnn.scratch.digits seed 0",
-        "resnet50.frozen.digits seed 0",
     ]
-    assert order.cheapest_first(given, lambda job: None, lambda job: None) == given
+    same = [Job(get_case("simple_cnn.frozen.digits"), 0, key) for key in ("b", "a")]
+    assert [j.key for j in order.cheapest_first(same, lambda job: None, work)] == ["b", "a"]  # ties keep their order
 
 
 def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows():
