@@ -142,7 +142,7 @@ PROFILES: dict[str, Profile] = {
             ),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),
-            train_xla="auto",  # an XLA compile of a training step takes 20-60 s on CPU: not for CI's fresh caches
+            train_xla="auto",  # compiling a training step under XLA: 20 s-3 min on CPU, more than a smoke case
         ),
         Profile(
             "quick",
@@ -163,6 +163,7 @@ PROFILES: dict[str, Profile] = {
             source=SourceBudget(images_per_class=70, epochs=2),
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
             formats=QUICK_FORMATS,
+            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
         Profile(
             "mobile",
@@ -176,6 +177,7 @@ PROFILES: dict[str, Profile] = {
             source=SourceBudget(images_per_class=70, epochs=2),
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
             formats=QUICK_FORMATS,
+            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
         Profile(
             "overnight",

@@ -9,8 +9,9 @@ that a busy spell of a shared machine hits both alike. XLA is used only if it is
 faster. The answer is cached per machine fingerprint, architecture (and builder hash), side, batch and
 depth under ``<cache>/train_jit/``, so each shape is probed once per machine: the probe trains the whole
 network, and its answer serves every regime. It is not free: compiling one training step under XLA took
-20-60 s on this project's 2 shared cores (simple_cnn, resnet_scratch at 32 px), so the smoke profile keeps
-Keras' ``auto`` (``Profile.train_xla``) and CI's fresh caches never pay for it.
+20 s (simple_cnn) to 3 min 14 s (mobilenet_v2) at 32 px on this project's 2 shared cores, and XLA then
+trained 4-16x slower than graph mode there. So the overnight profile probes (``Profile.train_xla``), where a
+night amortises it and a GPU may gain; smoke, quick and mobile keep Keras' ``auto`` and their times.
 
 Nothing here can make a row less honest: XLA stays off under a tf.distribute strategy (as Keras' own
 "auto" keeps it) and where Keras refuses it for the model; if the probe fails under XLA, training runs
