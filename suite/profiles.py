@@ -72,6 +72,7 @@ class Profile:
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
     train_per_class: tuple[int, ...] = ()  # training images per class each case runs at (0 = all); () = as set
+    train_xla: str = "probe"  # "probe": XLA where a cached probe finds it faster (suite.train_jit); "auto": Keras'
 
     def variants(self, case: Case, sizes: tuple[int, ...] | None = None) -> list[Case]:
         """``case`` at each of ``sizes`` (default: the profile's ``train_per_class``), ids marked ``@N``.
@@ -195,6 +196,7 @@ PROFILES: dict[str, Profile] = {
             ),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),
+            train_xla="auto",  # compiling a training step under XLA: 20 s-3 min on CPU, more than a smoke case
         ),
         Profile(
             "quick",
@@ -206,6 +208,7 @@ PROFILES: dict[str, Profile] = {
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
+            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
         Profile(
             "mobile",
@@ -220,6 +223,7 @@ PROFILES: dict[str, Profile] = {
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
             formats=QUICK_FORMATS,
+            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
         Profile(
             "overnight",
@@ -256,6 +260,7 @@ PROFILES: dict[str, Profile] = {
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             train_per_class=LABEL_EFFICIENCY_SIZES,
+            train_xla="auto",  # as quick: the probe's compiles would cost more than they save on CPU
         ),
     )
 }

@@ -136,6 +136,10 @@ class View:
         self.current = ""
         self._update("")
 
+    def report(self, path) -> None:
+        """A line naming the page to open, rebuilt just now: ``report: DIR/report.html (3/15 done)``."""
+        self.line(f"report: {path} ({self.done}/{self.total} done)")
+
     def _update(self, detail: str) -> None:
         self._detail = detail
         if self._rich is not None:

@@ -99,7 +99,7 @@ class Datasets:
         return self._loaded[key]
 
 
-def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
+def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets | None = None) -> dict[str, str]:
     """Checks datasets, user architectures and weights files before any training; returns ``{dataset: why}`` of
     unusable datasets.
 
@@ -108,7 +108,7 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     or doesn't fit,
     and for an unusable dataset when every case needs one. A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
-    cases, as rows, so the rest of the night still runs.
+    cases, as rows, so the rest of the night still runs. ``dataset`` keeps the splits it loaded for the caller.
     """
     import keras
 
@@ -116,7 +116,7 @@ def preflight(cases: list[Case], data_dir: str | None = None) -> dict[str, str]:
     from suite.data.pipeline import check_per_class, input_side
     from suite.models import ARCHITECTURES, build_backbone, user
 
-    dataset = Datasets(data_dir)
+    dataset = dataset or Datasets(data_dir)
     unusable: dict[str, str] = {}
     built: set[tuple[str, int]] = set()  # user architectures already built once, at each side
     for case in cases:
@@ -201,13 +201,16 @@ class Runner:
         return row
 
     def _fit(self, case: Case, regime: Regime, seed: int, inputs: steps.Inputs, row: dict):
-        """Builds, trains and evaluates (``suite.steps``), at half the batch after each out-of-memory error;
-        adds their columns to ``row`` and returns the model to measure."""
+        """Builds, trains and evaluates (``suite.steps``), at half the batch after each out-of-memory error, and
+        once more without XLA if training under it raised a TensorFlow error; adds their columns to ``row`` and
+        returns the model to measure."""
         import tensorflow as tf
 
+        xla = True
         while True:
+            built = None
             try:
-                built = steps.build(self, case, seed, inputs)
+                built = steps.build(self, case, seed, inputs, xla=xla)
                 row.update(built.columns)  # a case that fails in training still says how it started
                 trained = steps.train(self, case, seed, regime, inputs, built)
                 evaluated = steps.evaluate(self, case, seed, built, trained)
@@ -220,6 +223,12 @@ class Runner:
                 case = dataclasses.replace(case, batch_size=case.batch_size // 2)
                 row["batch_size"] = case.batch_size
                 log.warning("  %s seed %d: out of memory; retrying at batch %d", case.id, seed, case.batch_size)
+            except tf.errors.OpError as error:
+                if built is None or built.jit_compile is not True or not built.model.jit_compile:
+                    raise
+                xla = False  # the probe passed but the run didn't: the row says it trained without XLA
+                why = one_line(error)
+                log.warning("  %s seed %d: XLA failed in training (%s); again without it", case.id, seed, why)
 
     def _keep_traceback(self, case: Case, seed: int, row: dict) -> None:
         """Writes the traceback of the exception being handled to ``DIR/errors/`` (not at all on a full disk)."""

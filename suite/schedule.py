@@ -8,7 +8,9 @@ already has an ``ok`` row and fits the rest to ``--budget``; ``execute``
 hands the plan to the executor (``suite.executors``) and appends each row as
 its job finishes. It alone appends rows, so a ``kill -9`` at any moment loses
 at most the jobs in flight, and rerunning the same command completes the set
-without duplicates.
+without duplicates. After each row it calls ``after_row`` (``suite run``
+passes a ``suite.report.live.LiveReport``, which rebuilds ``report.html``) and
+names the page it rebuilt on the progress line.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import budget, format_store, storage
+from suite import budget, format_store, order, storage
 from suite.case import Case
 from suite.errors import SuiteError
 from suite.executors import Executor, Job, Settings, make_executor
 from suite.profiles import Profile
 from suite.progress import View, duration
+
+AfterRow = Callable[[], Path | None]  # called after each row is appended; the path of a page it rebuilt, or None
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +79,19 @@ def plan_jobs(
     unusable: dict[str, str] | None = None,
     budget_s: float | None = None,
     profile: str = "",
+    work: Callable[[Job], float | None] | None = None,
 ) -> Plan:
     """The jobs of ``cases`` x ``seeds`` less those ``done``, those whose dataset is ``unusable`` set apart,
-    the rest fitted to ``budget_s`` by ``estimates`` (seed 0 of every case before any seed 1 either way)."""
+    the rest cheapest first (``suite.order``: by ``estimates``, else by ``work``, GFLOPs) or fitted to ``budget_s``
+    by ``estimates`` (seed 0 of every case before any seed 1 either way)."""
     from suite.runner import case_key
 
     unusable = unusable or {}
     jobs = [Job(case, seed, case_key(case, env)) for seed in seeds for case in cases]
     pending = [job for job in jobs if (job.key, job.seed) not in done]
     runnable = [job for job in pending if job.case.dataset not in unusable]
-    plan = Plan(runnable, estimates, done=len(jobs) - len(pending))
+    ordered = order.cheapest_first(runnable, lambda job: estimates(job, profile), work or (lambda job: None))
+    plan = Plan(ordered, estimates, done=len(jobs) - len(pending))
     plan.unusable = [(job, unusable[job.case.dataset]) for job in pending if job.case.dataset in unusable]
     if budget_s is not None:
         plan.jobs, plan.left_out = budget.plan(plan.jobs, lambda job: estimates(job, profile), budget_s)
@@ -106,12 +113,13 @@ def run_cases(
     budget_s: float | None = None,
     address: str | None = None,
     formats: tuple[str, ...] | None = None,
+    after_row: AfterRow | None = None,
 ) -> list[dict]:
     """Runs every case for seeds ``first_seed..first_seed+seeds-1``; returns the rows written by this call.
 
     ``timeout_s`` defaults to the profile's ``case_timeout_s``; ``address`` is
     the Ray cluster of ``executor="ray"`` (None: a local Ray instance); ``formats`` the deployed formats
-    (``suite.deploy``; None: the profile's).
+    (``suite.deploy``; None: the profile's); ``after_row`` is called after each row is appended.
     """
     results_dir = Path(results_dir)
     if results_dir.exists() and not results_dir.is_dir():
@@ -127,7 +135,7 @@ def run_cases(
         settings = Settings(profile.name, results_dir, device, data_dir, timeout_s, address, formats)
         with closing(make_executor(executor, settings)) as chosen:
             plan = _plan(cases, profile, results_dir, chosen, range(first_seed, first_seed + seeds), force, budget_s)
-            return execute(plan, chosen, profile, budget_s)
+            return execute(plan, chosen, profile, budget_s, after_row)
 
 
 def _plan(
@@ -140,14 +148,15 @@ def _plan(
     budget_s: float | None,
 ) -> Plan:
     """Reads the folder once, checks the input every case needs, probes for ``--budget``, and plans; logs it."""
-    from suite.runner import preflight
+    from suite.runner import Datasets, preflight
 
     earlier = storage.read_results(results_dir)
     if not force:
         refuse_other_machines(results_dir, earlier, executor.environment)
         every_format_row = format_store.read_formats(results_dir, every_attempt=True)
         refuse_other_machines(results_dir, every_format_row, executor.environment)
-    unusable = preflight(cases, executor.settings.data_dir)
+    dataset = Datasets(executor.settings.data_dir)
+    unusable = preflight(cases, executor.settings.data_dir, dataset)
     estimates = budget.Estimates(earlier)
     if budget_s is not None:
         _probe_unknown([c for c in cases if c.dataset not in unusable], seeds, executor, estimates, profile)
@@ -161,6 +170,7 @@ def _plan(
         unusable=unusable,
         budget_s=budget_s,
         profile=profile.name,
+        work=_work(dataset),
     )
     if plan.done:
         log.info(
@@ -177,6 +187,35 @@ def _plan(
         for job, seconds in plan.left_out:
             log.info("  will not fit: %s (about %s)", job.label, duration(seconds))
     return plan
+
+
+def _work(dataset) -> Callable[[Job], float | None]:
+    """A job's estimated GFLOPs (``suite.order.work_gflop``) from its architecture's cached count
+    (``suite.measure.arch_facts``) and ``dataset``'s split sizes; None if unknown. Only the suite's own small
+    networks are counted here when not cached (a second each); a Keras application is built by `suite archs`."""
+    import math
+
+    from suite.data.pipeline import input_side
+    from suite.measure import arch_facts
+    from suite.models import ARCHITECTURES
+
+    def work(job: Job) -> float | None:
+        case, counts = job.case, arch_facts.cached(job.case.arch)
+        if counts is None and ARCHITECTURES[case.arch].source == "suite":
+            try:
+                counts = arch_facts.counted(case.arch)
+            except Exception as error:  # an order without this estimate beats no run at all
+                log.warning("%s's GFLOPs not counted for the run order: %s", case.arch, error)
+        if not counts or not math.isfinite(counts["gflops"]):
+            return None
+        spec, raw = ARCHITECTURES[case.arch], dataset(case.dataset, case.image_size)  # loaded by preflight
+        counted_at = arch_facts.flops_side(spec)
+        side = counted_at if spec.hub else input_side(case.arch, raw.side, case.image_size)
+        train = min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
+        held_out = sum(min(case.eval_limit or raw.sizes[split], raw.sizes[split]) for split in ("val", "test"))
+        return order.work_gflop(case, counts["gflops"] * (side / counted_at) ** 2, train, held_out)
+
+    return work
 
 
 def _probe_unknown(
@@ -199,13 +238,19 @@ def _probe_unknown(
             estimates.probed[job.key] = budget.probe_estimate(job, probes[shape], profile, head_first)
 
 
-def execute(plan: Plan, executor: Executor, profile: Profile, budget_s: float | None = None) -> list[dict]:
+def execute(
+    plan: Plan,
+    executor: Executor,
+    profile: Profile,
+    budget_s: float | None = None,
+    after_row: AfterRow | None = None,
+) -> list[dict]:
     """Runs ``plan`` on ``executor``, appending each row as it comes; returns the rows, unusable jobs' first."""
     results_dir = executor.settings.results_dir
     rows = [_unusable_row(job, why, profile, executor.settings.device, results_dir) for job, why in plan.unusable]
     if executor.side_by_side:
-        return rows + _side_by_side(plan.jobs, executor, results_dir)
-    return rows + _one_by_one(plan.jobs, executor, plan.estimates, profile.name, budget_s)
+        return rows + _side_by_side(plan.jobs, executor, results_dir, after_row)
+    return rows + _one_by_one(plan.jobs, executor, plan.estimates, profile.name, budget_s, after_row)
 
 
 def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
@@ -218,7 +263,12 @@ def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir
 
 
 def _one_by_one(
-    jobs: list[Job], executor: Executor, estimates: budget.Estimates, profile: str, budget_s: float | None
+    jobs: list[Job],
+    executor: Executor,
+    estimates: budget.Estimates,
+    profile: str,
+    budget_s: float | None,
+    after_row: AfterRow | None = None,
 ) -> list[dict]:
     """Runs the jobs in turn; a job that would overrun ``budget_s`` at its turn is not started."""
     queue = list(jobs)
@@ -244,10 +294,10 @@ def _one_by_one(
         current["job"] = None
         return f"{_outcome(row)} in {duration(seconds)}"
 
-    return _append_each(executor.run_many(admitted(), view.event), executor, view, finished)
+    return _append_each(executor.run_many(admitted(), view.event), executor, view, finished, after_row)
 
 
-def _side_by_side(jobs: list[Job], executor: Executor, results_dir: Path) -> list[dict]:
+def _side_by_side(jobs: list[Job], executor: Executor, results_dir: Path, after_row: AfterRow | None) -> list[dict]:
     """Hands every job to the executor at once; ``--budget`` has already chosen them (``plan_jobs``)."""
     view = View(total=len(jobs), remaining_s=lambda current_s: None)
     view.line(f"{len(jobs)} job(s) handed to the executor side by side")
@@ -257,19 +307,26 @@ def _side_by_side(jobs: list[Job], executor: Executor, results_dir: Path) -> lis
         view.current = job.label
         return f"{_outcome(row)} after {duration(time.perf_counter() - started)} of the run"
 
-    return _append_each(executor.run_many(jobs, view.event), executor, view, finished)
+    return _append_each(executor.run_many(jobs, view.event), executor, view, finished, after_row)
 
 
 def _append_each(
-    results: Iterator[tuple[Job, dict]], executor: Executor, view: View, finished: Callable[[Job, dict], str]
+    results: Iterator[tuple[Job, dict]],
+    executor: Executor,
+    view: View,
+    finished: Callable[[Job, dict], str],
+    after_row: AfterRow | None = None,
 ) -> list[dict]:
-    """Appends each ``(job, row)`` as it comes and tells the view; returns the rows."""
+    """Appends each ``(job, row)`` as it comes, tells the view, then calls ``after_row``; returns the rows."""
     rows: list[dict] = []
     try:
         for job, row in results:
             storage.append_row(executor.settings.results_dir, row)
             rows.append(row)
             view.finish_job(finished(job, row))
+            rebuilt = after_row() if after_row is not None else None
+            if rebuilt is not None:
+                view.report(rebuilt)
     finally:
         view.close()
     return rows

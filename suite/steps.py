@@ -83,21 +83,30 @@ class Built:
     strategy: Any  # tf.distribute strategy (suite.distribute); the default one for strategy "none"
     run: Case  # the case at the global batch and peak learning rate of its replicas
     columns: dict[str, Any]
+    jit_compile: bool | str = "auto"  # train under XLA: True, False or Keras' "auto" (suite.train_jit)
 
 
-def build(runner, case: Case, seed: int, inputs: Inputs) -> Built:
-    """A fresh session, the backbone with its weights and a new head, under the case's strategy."""
+def build(runner, case: Case, seed: int, inputs: Inputs, xla: bool = True) -> Built:
+    """Whether to train under XLA (``suite.train_jit``: cached, or probed now on models of its own), then a fresh
+    session, the backbone with its weights and a new head, under the case's strategy. ``xla=False``: never."""
     import keras
 
+    from suite import train_jit
     from suite.distribute import make_strategy, scaled
     from suite.measure import model_facts
     from suite.models import build_backbone, build_classifier
 
+    if not xla:
+        jit = train_jit.Choice(False, None, "off: XLA failed in training; trained again without it")
+    elif runner.profile.train_xla == "auto":
+        jit = train_jit.AUTO
+    else:
+        jit = train_jit.choose(case, inputs.side, inputs.raw.num_classes)
     keras.backend.clear_session()
     model_facts.reset_gpu_peak()
     keras.utils.set_random_seed(seed)
     strategy = make_strategy(case)
-    columns = {"strategy": case.strategy, "replicas": strategy.num_replicas_in_sync}
+    columns = {"strategy": case.strategy, "replicas": strategy.num_replicas_in_sync, **jit.columns}
     with strategy.scope():
         backbone = build_backbone(
             case.arch, inputs.side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
@@ -105,7 +114,7 @@ def build(runner, case: Case, seed: int, inputs: Inputs) -> Built:
         columns.update(load_weights(runner, case, inputs, backbone))
         keras.utils.set_random_seed(seed)
         model = build_classifier(backbone, inputs.raw.num_classes, dropout=case.dropout, l2=case.l2)
-    return Built(model, backbone, strategy, scaled(case, strategy.num_replicas_in_sync), columns)
+    return Built(model, backbone, strategy, scaled(case, strategy.num_replicas_in_sync), columns, jit.jit_compile)
 
 
 def load_weights(runner, case: Case, inputs: Inputs, backbone) -> dict[str, Any]:
@@ -179,13 +188,16 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
             training.tensorboard_dir(runner.results_dir, case.id, seed), training.case_hparams(run, seed=seed)
         )
         result = training.train(
-            built.model, built.backbone, regime, run, train_ds, val_ds, train_images, callbacks=[board]
+            *(built.model, built.backbone, regime, run, train_ds, val_ds, train_images),
+            callbacks=[board],
+            jit_compile=built.jit_compile,
         )
     result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
     columns = {
         "epochs": result.epochs,
         "train_seconds": round(result.seconds, 2),
         "train_images_per_s": round(result.images_per_s, 1),
+        "train_jit_compile": bool(built.model.jit_compile),  # as Keras resolved it (a refused True is False)
         "time_to_target_s": None if result.time_to_target_s is None else round(result.time_to_target_s, 2),
         "target_accuracy": case.target,
         "train_images": train_images,

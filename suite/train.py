@@ -262,10 +262,12 @@ def train(
     val_ds,
     train_images: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    jit_compile: bool | str = "auto",
 ) -> TrainResult:
     """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights.
 
-    ``callbacks`` join every phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases).
+    ``callbacks`` join every phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases);
+    ``jit_compile`` goes to every phase's ``compile`` (``suite.train_jit`` chooses it for a case's run).
     """
     steps = max(1, math.ceil(train_images / case.batch_size))
     phases: list[tuple[str, int, float, float]] = []  # (name, epochs, peak lr, freeze fraction)
@@ -287,6 +289,7 @@ def train(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=case.label_smoothing),
             metrics=["accuracy"],
+            jit_compile=jit_compile,
         )
         recorder = EpochStats(name, train_images, epochs, case.id, clock, steps)
         best = keras.callbacks.EarlyStopping(

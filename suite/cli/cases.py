@@ -94,7 +94,8 @@ class Run(Command):
     help = "train, evaluate and measure cases"
     description = (
         "Train, evaluate and measure the selected cases: one row per case and seed in DIR/results.csv, "
-        "then rebuild the charts. Without PATTERNs it runs the profile's cases (or the --cases file's)."
+        "cheapest first; DIR/report.html is rebuilt as cases finish and once more at the end. "
+        "Without PATTERNs it runs the profile's cases (or the --cases file's)."
     )
 
     @classmethod
@@ -173,6 +174,7 @@ class Run(Command):
         from suite.data import check_path, parse_dataset
         from suite.deploy.formats import parse_formats
         from suite.profiles import get_profile
+        from suite.report.live import LiveReport
         from suite.schedule import run_cases
         from suite.selection import resolve_cases
 
@@ -210,6 +212,7 @@ class Run(Command):
             budget_s=budget_s,
             address=args.address,
             formats=formats,
+            after_row=LiveReport(folder, force=args.force),  # report.html rebuilt as cases finish
         )
         return cls.summarise(rows, report.write_report(folder, force=args.force))
 

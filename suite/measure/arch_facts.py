@@ -68,6 +68,18 @@ def _cache_path(spec: ArchSpec) -> Path:
     return cache_dir() / "archs" / f"{spec.name}-{digest}.json"
 
 
+def cached(arch: str) -> dict[str, float] | None:
+    """The counts of ``arch`` if they are already cached on this machine, else None: never builds a model."""
+    spec = ARCHITECTURES.get(arch)
+    path = _cache_path(spec) if spec is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def counted(arch: str, counter: Callable[[str], dict[str, float]] | None = None) -> dict[str, float]:
     """The counts of ``arch``, from the cache or counted now and cached (written atomically).
 

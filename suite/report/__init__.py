@@ -28,6 +28,8 @@ tuned cases' trials, under ``charts/tuning/``), ``html``
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,6 +71,23 @@ class Report:
     paths: list[Path] = field(default_factory=list)
     deployed: pd.DataFrame | None = None  # deployed.per_format of formats.csv; None where there is no such file
     label_points: pd.DataFrame | None = None  # label_efficiency.curve_points; None with one train_per_class only
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``.
+
+    A reader (a browser refreshing ``report.html`` while the run rebuilds it) sees the old file or the new one,
+    never half of one; a failed write leaves the old file and no temporary one.
+    """
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False, encoding="utf-8")
+    try:
+        with handle:
+            handle.write(text)
+        os.chmod(handle.name, 0o644)  # as write_text would leave it, not the temporary file's 0600
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
 
 
 def _clear_charts(chart_dir: Path) -> None:
@@ -193,7 +212,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     headline = Headline.of(folder.results, report.deployed)
     headline_path = folder.path / HEADLINE_FILE
     extra = f"\n{crossover.to_markdown()}" if crossover is not None else ""
-    headline_path.write_text(headline.to_markdown() + extra, encoding="utf-8")
+    write_atomically(headline_path, headline.to_markdown() + extra)
     page = render(
         f"Benchmark report: {folder.name}",
         folder.results,
@@ -204,7 +223,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         headline.to_html(),
     )
     html_path = folder.path / REPORT_FILE
-    html_path.write_text(page, encoding="utf-8")
+    write_atomically(html_path, page)
     report.paths = [html_path, summary_path, headline_path, *report.paths]
     return report
 
