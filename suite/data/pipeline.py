@@ -14,7 +14,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from suite.models import ARCHITECTURES, native_size
+from suite.models import ARCHITECTURES
+from suite.models.hub import traced_sides
+from suite.sides import Side, resolve_side
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -37,15 +39,40 @@ def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
     return images if spec.preprocess == "raw" else images / 255.0
 
 
-def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "") -> int:
-    """The model's input side: the case's ``image_size``, else a TF-Hub module's native side, else the dataset's.
+def case_side(
+    arch: str,
+    dataset_side: int,
+    image_size: int = 0,
+    handle: str = "",
+    *,
+    weights: str = "none",
+    transfer_side: int = 0,
+    case_id: str = "",
+    download: bool = False,
+) -> Side:
+    """The model's input side and why (``suite.sides.resolve_side``), a TF-Hub module's traced sides read here.
 
-    A TF-Hub module runs at the side its weights were trained at (299 for Inception V3, the handle's for
-    MobileNetV2); every other architecture follows the dataset, raised to the architecture's minimum.
+    ``weights`` are the resolved weights (``suite.transfer.resolve_weights``): ImageNet and hub weights run at
+    their own side (or the profile's ``transfer_side``), everything else at the dataset's. ``download`` lets a
+    hub module that is not on this machine be fetched to read its signature (the worker, which loads it next).
     """
     spec = ARCHITECTURES[arch]
-    hub_side = native_size(arch, handle) if spec.hub else 0
-    return image_size or hub_side or max(dataset_side, spec.min_size)
+    sides = traced_sides(handle or spec.handle, download=download) if spec.hub else frozenset()
+    return resolve_side(
+        arch,
+        dataset_side,
+        image_size=image_size,
+        handle=handle,
+        weights=weights,
+        transfer_side=transfer_side,
+        module_sides=sides,
+        case_id=case_id,
+    )
+
+
+def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "", **how) -> int:
+    """The model's input side in pixels: ``case_side(...).pixels``; ``how`` takes its keyword arguments."""
+    return case_side(arch, dataset_side, image_size, handle, **how).pixels
 
 
 def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
