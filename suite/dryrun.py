@@ -15,7 +15,9 @@ Estimates, in order of preference, each labelled in the table:
   folder's earlier rows or, failing those, an assumed one; plus evaluation, the profile's measurement budget,
   the formats, a search's trials and source pretraining not cached yet.
 
-No model is built and no dataset is read beyond what preflight reads (an unprepared tfds set is noted, not fatal).
+The run's own preflight checks (``suite.runner.preflight``: user architectures build, weights files fit, sides
+are allowed) run on the cases whose dataset can be read, so bad input exits 2 here as it would there; an unprepared
+tfds set is noted, not fatal. No other model is built (FLOPs are scaled from counts), nothing is written.
 """
 
 from __future__ import annotations
@@ -97,13 +99,13 @@ class DryRun:
 
 
 def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, int] | None, str]:
-    """``(side, split sizes, note)`` of a dataset, read as preflight reads it; an unreadable one is noted."""
+    """``(side, split sizes, why not)`` of a dataset, read as preflight reads it; ``why not`` is "" if it reads."""
     try:
         raw = datasets(name, image_size)
         return raw.side, raw.sizes, ""
     except SuiteError as error:
         side, sizes = EXPECTED.get(name, (image_size or 64, None))
-        return side, sizes, f"{name} can't be read here, so its jobs would fail: {error}"
+        return side, sizes, str(error)
 
 
 def phases_text(case: Case) -> str:
@@ -251,7 +253,7 @@ def plan(
     from suite.data.pipeline import case_side
     from suite.environment import environment
     from suite.measure.arch_facts import gflops_at
-    from suite.runner import Datasets, case_key
+    from suite.runner import Datasets, case_key, preflight
     from suite.schedule import done_keys
 
     device = resolve_device(device)
@@ -312,7 +314,12 @@ def plan(
                         line.seconds += source_seconds(profile, gflops, own.gflops_per_s)
                         line.extra.append("source pretraining")
         lines.append(line)
-    notes = sorted({note for _, _, note in facts.values() if note})
+    unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
+    readable = [case for case in cases if case.dataset not in unreadable]
+    if readable:  # what else the run checks before its first case: user architectures, weights files, sides
+        preflight(readable, data_dir)
+    what = "the run would stop before its first case" if not readable else "its jobs would fail"
+    notes = [f"{name} can't be read here, so {what}: {why}" for name, why in sorted(unreadable.items())]
     return DryRun(lines, profile, Path(results_dir), device, formats, rate, notes)
 
 

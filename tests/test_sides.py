@@ -221,6 +221,20 @@ def test_an_image_size_that_contradicts_the_module_signature_is_one_line_and_exi
     assert not (tmp_path / "r" / "results.csv").is_file() or len(storage.read_results(tmp_path / "r")) == 0
 
 
+def test_a_dry_run_refuses_what_the_run_would_refuse(tmp_path, capsys):
+    path = tmp_path / "cases.toml"
+    missing = tmp_path / "none.weights.h5"
+    path.write_text(f'[[case]]\narch = "simple_cnn"\nregime = "frozen"\ndataset = "digits"\nweights = "{missing}"\n')
+    assert main(["run", "--dry-run", "--cases", str(path), "--results", str(tmp_path / "r")]) == 2
+    assert "none.weights.h5 does not exist" in one_error_line(capsys)
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses an unknown profile
+        main(["run", "--dry-run", "--profile", "weekend"])
+    assert exit_info.value.code == 2 and "invalid choice: 'weekend'" in one_error_line(capsys)
+    assert main(["run", "nope.*", "--dry-run", "--results", str(tmp_path / "r")]) == 2
+    assert "no case matches 'nope.*'" in one_error_line(capsys)
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_dry_run_estimates_from_earlier_rows_and_skips_what_is_done(tmp_path, capsys):
     from suite.environment import environment
     from suite.runner import case_key
