@@ -336,3 +336,19 @@ def test_hub_and_transfer_sides_reach_the_row_and_the_measurement(fixed_96, hub_
         assert model.input_shape == (None, side, side, 3)
         points = pd.read_csv(results / "throughput" / f"{case_id}-s0.csv")
         assert len(points) and not points["oom"].any()
+
+
+@pytest.mark.parametrize("arch", ["resnet50", "densenet121", "mobilenet_v2", "simple_cnn", "efficientnet_b0"])
+def test_preprocessing_the_small_batch_then_resizing_gives_what_resizing_first_gave(arch):
+    """The pipeline preprocesses at the dataset's side, then upsamples (caffe, torch, tf, unit and raw conventions
+    are per-channel affine maps, which bilinear resizing commutes with)."""
+    import numpy as np
+
+    from suite.data.pipeline import make_input, preprocess
+
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    raw = tf.data.Dataset.from_tensor_slices((images, np.arange(8) % 10))
+    (batch, _), *_ = list(make_input(raw, arch=arch, side=224, num_classes=10, batch_size=8))
+    resized_first = preprocess(tf.image.resize(tf.cast(images, tf.float32), (224, 224), method="bilinear"), arch)
+    assert batch.shape == (8, 224, 224, 3)
+    np.testing.assert_allclose(batch.numpy(), np.asarray(resized_first), atol=2e-3)
