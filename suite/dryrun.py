@@ -90,6 +90,7 @@ class DryRun:
     formats: tuple[str, ...]
     rate: Rate
     notes: list[str]  # datasets that can't be read here, and the like
+    cpu: Rate | None = None  # the deployed formats' CPU runtimes, where training runs on a GPU
 
     @property
     def total_s(self) -> float | None:
@@ -213,9 +214,21 @@ def measure_seconds(budget: MeasureBudget, gflops: float, rate: float, device: s
 
 
 def job_seconds(
-    case: Case, gflops: float, rate: float, sizes: dict[str, int], profile: Profile, device: str, formats: int
+    case: Case,
+    gflops: float,
+    rate: float,
+    sizes: dict[str, int],
+    profile: Profile,
+    device: str,
+    formats: int,
+    cpu_rate: float | None = None,
 ) -> float:
-    """One job by FLOPs: startup, a search's trials, training, evaluation, measurement and the formats."""
+    """One job by FLOPs: startup, a search's trials, training, evaluation, measurement and the formats.
+
+    The deployed formats run on CPU runtimes (LiteRT, ONNX Runtime, OpenVINO), each over the whole test split:
+    at ``cpu_rate`` (default ``rate``), whatever device trains.
+    """
+    cpu_rate = cpu_rate or rate
     train = min(case.train_limit or sizes["train"], sizes["train"])
     val = min(case.eval_limit or sizes["val"], sizes["val"])
     test = min(case.eval_limit or sizes["test"], sizes["test"])
@@ -227,7 +240,7 @@ def job_seconds(
         passes += case.trials * ((case.head_epochs + case.trial_epochs) * train * train_factor(0.5) + val)
     seconds = STARTUP_S + TRACE_S * (len(phases) + 2) + passes * gflops / rate
     seconds += measure_seconds(profile.measure, gflops, rate, device)
-    deploy = FORMAT_EXPORT_S + test * gflops / rate + sum(mode_seconds(profile.measure, gflops, rate))
+    deploy = FORMAT_EXPORT_S + test * gflops / cpu_rate + sum(mode_seconds(profile.measure, gflops, cpu_rate))
     return seconds + formats * deploy
 
 
@@ -261,6 +274,7 @@ def plan(
     done = set() if force or earlier.empty else done_keys(earlier)
     env = environment()
     rate = training_rate(earlier, device)
+    cpu = rate if device == "cpu" else training_rate(earlier, "cpu")  # the rate of the formats' runtimes
     formats = profile.formats if formats is None else tuple(formats)
     datasets = Datasets(data_dir)
     facts: dict[tuple[str, int], tuple[int, dict[str, int] | None, str]] = {}
@@ -304,7 +318,9 @@ def plan(
                 if case.arch not in rates:
                     rates[case.arch] = training_rate(earlier, device, case.arch)
                 own = rates[case.arch] or rate
-                line.seconds = job_seconds(case, gflops, own.gflops_per_s, sizes, profile, device, len(formats))
+                line.seconds = job_seconds(
+                    case, gflops, own.gflops_per_s, sizes, profile, device, len(formats), cpu.gflops_per_s
+                )
                 whose = f"{case.arch}'s rows" if rates[case.arch] else "all rows" if rate.measured else "assumed"
                 line.basis = f"FLOPs {gflops:.3g} G ({source}) at {own.gflops_per_s:,.0f} GFLOP/s ({whose})"
                 if weights.startswith("source:") and (case.arch, side.pixels) not in pretrained:
@@ -320,7 +336,7 @@ def plan(
         preflight(readable, data_dir)
     what = "the run would stop before its first case" if not readable else "its jobs would fail"
     notes = [f"{name} can't be read here, so {what}: {why}" for name, why in sorted(unreadable.items())]
-    return DryRun(lines, profile, Path(results_dir), device, formats, rate, notes)
+    return DryRun(lines, profile, Path(results_dir), device, formats, rate, notes, cpu)
 
 
 def resolve_device(device: str) -> str:
@@ -397,6 +413,12 @@ def render(run: DryRun) -> str:
         "images x epochs x (1 forward + 2 backward for what trains), plus validation, a search's trials, the "
         f"profile's measurement and the formats, at the architecture's training rate measured from earlier rows, "
         f"else {run.rate.gflops_per_s:,.0f} GFLOP/s ({run.rate.source}), plus {STARTUP_S:.0f} s start-up per job."
+        + (
+            ""
+            if run.cpu is run.rate
+            else f" The formats run on CPU runtimes over the whole test split, at {run.cpu.gflops_per_s:,.0f} "
+            f"GFLOP/s ({run.cpu.source})."
+        )
     )
     out = [
         f"suite run --dry-run: profile {run.profile.name}, {len(run.lines)} case(s), {jobs} job(s) to run"
