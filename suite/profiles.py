@@ -65,6 +65,10 @@ class Profile:
     exclude: tuple[str, ...] = ()  # ... except these (globs over ids)
     seeds: int = 1  # seeds per case, 0..seeds-1
     transfer_weights: tuple[str, ...] = ("source:glyphs",)  # preference order behind weights="auto"
+    # Input side of the cases that start from ImageNet or hub weights; 0 = the side those weights were trained at
+    # (224, 299, ...). Scratch, source:glyphs and weights-file cases keep the dataset's side; a case's image_size
+    # always wins (suite.sides).
+    transfer_side: int = 0
     budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over case ids, case fields), later wins
     source: SourceBudget = SourceBudget()
     source_budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over architectures, SourceBudget fields)

@@ -9,6 +9,20 @@ schedule, regularisation and budgets are case fields held fixed across regimes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from suite.case import Case
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One ``model.fit`` of a case's training: its name, epochs, peak learning rate and frozen share of the backbone."""
+
+    name: str  # "head" (backbone frozen), "finetune" (some or all of it trains) or "train" (one phase only)
+    epochs: int
+    learning_rate: float  # peak rate of the phase's schedule
+    freeze_fraction: float  # share of the backbone's weight layers frozen, 0..1
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,24 @@ class Regime:
     def frozen_percent(self) -> int:
         """``freeze_fraction`` in whole percent, as the reports label it (``freeze75`` -> 75)."""
         return round(100 * self.freeze_fraction)
+
+    def phases(self, case: Case) -> tuple[Phase, ...]:
+        """The ``model.fit`` phases ``suite.train`` runs for ``case`` under this regime, in order.
+
+        scratch and frozen: one phase of ``case.epochs``; finetune and freezeN: the head alone for
+        ``case.head_epochs`` (none when 0), then the unfrozen part of the backbone for ``case.epochs`` at
+        ``learning_rate x finetune_lr_scale``. A tuned case's final training follows the regime its search chose.
+        """
+        phases = []
+        if self.head_first and case.head_epochs:
+            phases.append(Phase("head", case.head_epochs, case.learning_rate, 1.0))
+        if self.pretrained and self.freeze_fraction < 1.0:
+            scaled = case.learning_rate * case.finetune_lr_scale
+            phases.append(Phase("finetune", case.epochs, scaled, self.freeze_fraction))
+        else:
+            fraction = self.freeze_fraction if self.pretrained else 0.0
+            phases.append(Phase("train", case.epochs, case.learning_rate, fraction))
+        return tuple(phases)
 
 
 # In the order the study reads them (reports list regimes so): random start, then from all frozen to none

@@ -100,12 +100,13 @@ class Datasets:
 
 
 def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets | None = None) -> dict[str, str]:
-    """Checks datasets, user architectures and weights files before any training; returns ``{dataset: why}`` of
-    unusable datasets.
+    """Checks datasets, input sides, user architectures and weights files before any training; returns
+    ``{dataset: why}`` of unusable datasets.
 
-    Raises ``SuiteError`` for a user architecture that doesn't build (``suite.models.user.check``, once per
-    input side), for a ``train_per_class`` above the smallest class's count, for a weights file that is missing
-    or doesn't fit,
+    Raises ``SuiteError`` for an ``image_size`` below the architecture's minimum or one that a TF-Hub module on
+    this machine was not traced for (``suite.sides``), for a user architecture that doesn't build
+    (``suite.models.user.check``, once per input side), for a ``train_per_class`` above the smallest class's
+    count, for a weights file that is missing or doesn't fit,
     and for an unusable dataset when every case needs one. A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
     cases, as rows, so the rest of the night still runs. ``dataset`` keeps the splits it loaded for the caller.
@@ -129,7 +130,9 @@ def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets 
             continue
         if case.train_per_class:
             check_per_class(case, raw)
-        side = input_side(case.arch, raw.side, case.image_size, case.handle)
+        # The weights as the case names them: ImageNet is never checked for here (it needs no file, and whether
+        # it can be had decides only the side of a Keras application, which nothing below builds).
+        side = input_side(case.arch, raw.side, case.image_size, case.handle, weights=case.weights, case_id=case.id)
         if ARCHITECTURES[case.arch].source == "user" and (case.arch, side) not in built:
             built.add((case.arch, side))
             user.check(case.arch, side)  # a builder that can't build is bad input, not a failed row per case
@@ -248,13 +251,24 @@ class Runner:
         import keras
         import numpy as np
 
+        from suite import transfer
         from suite.data.pipeline import input_side
         from suite.measure import timing
         from suite.models import build_backbone, build_classifier
         from suite.train import make_optimizer
 
         raw = self.dataset(case.dataset, case.image_size)
-        side = input_side(case.arch, raw.side, case.image_size, case.handle)
+        weights = transfer.resolve_weights(case, self.profile)
+        side = input_side(
+            case.arch,
+            raw.side,
+            case.image_size,
+            case.handle,
+            weights=weights,
+            transfer_side=self.profile.transfer_side,
+            case_id=case.id,
+            download=True,
+        )
         backbone = build_backbone(
             case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
         )

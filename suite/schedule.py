@@ -229,7 +229,9 @@ def _probe_unknown(
     for job in (Job(case, seed, case_key(case, executor.environment)) for seed in seeds for case in cases):
         if estimates(job, profile.name) is not None:
             continue
-        shape = (job.case.arch, job.case.dataset, job.case.image_size, job.case.batch_size)
+        # A pretrained case may run at its weights' side, a scratch one of the same architecture at the dataset's.
+        pretrained = REGIMES[job.case.regime].pretrained
+        shape = (job.case.arch, job.case.dataset, job.case.image_size, job.case.batch_size, pretrained)
         if shape not in probes:
             log.info("probing %s for --budget ...", job.case.id)
             probes[shape] = executor.probe(job)

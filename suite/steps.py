@@ -65,13 +65,24 @@ class Inputs:
 
 
 def resolve(runner, case: Case) -> Inputs:
-    """The case's data (loaded once per process), input side and weights."""
+    """The case's data (loaded once per process), weights and input side, which follows the weights
+    (``suite.sides``: ImageNet and hub weights at their own side, the rest at the dataset's)."""
     from suite import transfer
     from suite.data.pipeline import input_side
 
     raw = runner.dataset(case.dataset, case.image_size)
-    side = input_side(case.arch, raw.side, case.image_size, case.handle)
-    return Inputs(raw, side, transfer.resolve_weights(case, runner.profile))
+    weights = transfer.resolve_weights(case, runner.profile)
+    side = input_side(
+        case.arch,
+        raw.side,
+        case.image_size,
+        case.handle,
+        weights=weights,
+        transfer_side=runner.profile.transfer_side,
+        case_id=case.id,
+        download=True,
+    )
+    return Inputs(raw, side, weights)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The training loop every regime shares: optimiser, schedule, freezing, callbacks.
 
-A regime (``suite.regimes``) says what is pretrained and what is frozen; this
-module turns it into one or two ``model.fit`` phases:
+A regime (``suite.regimes``) says what is pretrained and what is frozen, and
+``Regime.phases`` turns it into one or two ``model.fit`` phases, which this module runs:
 
 - scratch, frozen: one phase of ``case.epochs``;
 - finetune, freezeN: the head alone for ``case.head_epochs`` (backbone frozen), then
@@ -20,7 +20,7 @@ import math
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import keras
@@ -270,17 +270,9 @@ def train(
     ``jit_compile`` goes to every phase's ``compile`` (``suite.train_jit`` chooses it for a case's run).
     """
     steps = max(1, math.ceil(train_images / case.batch_size))
-    phases: list[tuple[str, int, float, float]] = []  # (name, epochs, peak lr, freeze fraction)
-    if regime.head_first and case.head_epochs:
-        phases.append(("head", case.head_epochs, case.learning_rate, 1.0))
-    if regime.pretrained and regime.freeze_fraction < 1.0:
-        phases.append(("finetune", case.epochs, case.learning_rate * case.finetune_lr_scale, regime.freeze_fraction))
-    else:
-        phases.append(("train", case.epochs, case.learning_rate, regime.freeze_fraction if regime.pretrained else 0.0))
-
     stats, steady, seconds = [], [], 0.0
     clock = time.perf_counter()
-    for name, epochs, peak, fraction in phases:
+    for name, epochs, peak, fraction in (astuple(phase) for phase in regime.phases(case)):
         freeze(backbone, fraction, batch_norm_frozen=regime.pretrained)
         optimizer = make_optimizer(case, make_schedule(case, peak, steps, epochs))
         # Slot variables made before fit, not inside its first trace: halves Adam's tracing time.

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import socket
+import time
 from pathlib import Path
 
 import keras
@@ -52,13 +54,25 @@ def imagenet_cached(arch: str) -> bool:
     return bool(notop) and (keras_home / "models" / notop).is_file()
 
 
+REACH_MEMORY_S = 60.0  # how long one answer of can_reach stands: a dry run asks it for every pretrained case
+_reached: dict[tuple[str, int], tuple[float, bool]] = {}  # host -> (when asked, answer)
+
+
 def can_reach(host: tuple[str, int] = IMAGENET_HOST, timeout_s: float = 3.0) -> bool:
-    """A TCP connection to the weights host opens within ``timeout_s`` (so a download won't hang)."""
+    """A TCP connection to the weights host opens within ``timeout_s`` (so a download won't hang).
+
+    The answer stands for ``REACH_MEMORY_S``, so resolving the weights of a hundred cases costs one wait offline.
+    """
+    asked, answer = _reached.get(host, (-math.inf, False))
+    if time.monotonic() - asked < REACH_MEMORY_S:
+        return answer
     try:
         with socket.create_connection(host, timeout=timeout_s):
-            return True
+            answer = True
     except OSError:
-        return False
+        answer = False
+    _reached[host] = (time.monotonic(), answer)
+    return answer
 
 
 def imagenet_available(arch: str) -> bool:

@@ -186,7 +186,8 @@ def test_pipeline_feeds_hub_modules_their_native_side():
         == 96
     )
     assert input_side("hub_mobilenet_v2", 32, image_size=64) == 64  # the case's image_size wins
-    assert input_side("mobilenet_v2", 32) == 32  # Keras applications follow the dataset
+    assert input_side("mobilenet_v2", 32) == 32  # a Keras application from scratch or source weights: the dataset's
+    assert input_side("mobilenet_v2", 32, weights="imagenet") == 224  # from ImageNet weights: theirs
 
 
 def test_hub_weights_come_from_the_handle():

@@ -146,6 +146,13 @@ class Run(Command):
             help="redo cases already ok in the results folder, even if it holds results from another machine",
         )
         parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the plan and stop, training and writing nothing: per case and seed the input side, the "
+            "weights it would start from, epochs per phase, batch size, training images, and an estimate of each "
+            "job's time and of the total (from earlier rows in DIR, else from FLOPs at that side)",
+        )
+        parser.add_argument(
             "--formats",
             metavar="LIST",
             help="deployed formats to export each case to and measure, comma-separated, instead of the profile's: "
@@ -195,6 +202,8 @@ class Run(Command):
         budget_s = parse_duration(args.budget) if args.budget else None
         seeds = args.seeds or profile.seeds
         folder = results_dir(args)
+        if args.dry_run:
+            return cls.dry_run(args, cases, profile, folder, seeds, formats, budget_s)
         log.info(
             "suite run: %d case(s) x %d seed(s), profile %s, results in %s", len(cases), seeds, profile.name, folder
         )
@@ -215,6 +224,28 @@ class Run(Command):
             after_row=LiveReport(folder, force=args.force),  # report.html rebuilt as cases finish
         )
         return cls.summarise(rows, report.write_report(folder, force=args.force))
+
+    @staticmethod
+    def dry_run(args, cases, profile, folder: Path, seeds: int, formats, budget_s: float | None) -> int:
+        """Prints the plan (``suite.dryrun``); trains nothing, writes nothing."""
+        from suite import dryrun
+        from suite.progress import duration
+
+        run = dryrun.plan(
+            cases,
+            profile,
+            folder,
+            seeds=range(args.first_seed, args.first_seed + seeds),
+            device=args.device,
+            data_dir=args.data_dir,
+            formats=formats,
+            force=args.force,
+        )
+        print(dryrun.render(run))
+        if budget_s is not None and run.total_s is not None:
+            verdict = "fits in" if run.total_s <= budget_s else "is over"
+            print(f"--budget {duration(budget_s)}: the estimate {verdict} it (a real run orders the jobs to fit)")
+        return 0
 
     @staticmethod
     def summarise(rows: list[dict], paths: list[Path]) -> int:

@@ -1,7 +1,10 @@
 """The one ``tf.data`` input pipeline every case trains and is evaluated through.
 
 raw uint8 -> (images per class) -> (limit) -> cache -> shuffle -> augment -> batch
-    -> resize + preprocess_input -> prefetch
+    -> preprocess_input + resize -> prefetch
+
+Images are cached, augmented and batched at the dataset's side and resized per batch to the model's side
+(``suite.sides``: 224 px and more for ImageNet and hub weights), on the host, in parallel map calls.
 
 Augmentation (random translation by reflect-pad and crop, and horizontal flip
 where the dataset allows it) lives here, not in the model: Keras augmentation
@@ -17,7 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from suite.errors import SuiteError
-from suite.models import ARCHITECTURES, native_size
+from suite.models import ARCHITECTURES
+from suite.models.hub import traced_sides
+from suite.sides import Side, resolve_side
 
 AUTOTUNE = tf.data.AUTOTUNE
 SUBSET_SEED = 20260418  # with the run seed, draws a case's training images per class; never the split seed
@@ -41,15 +46,40 @@ def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
     return images if spec.preprocess == "raw" else images / 255.0
 
 
-def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "") -> int:
-    """The model's input side: the case's ``image_size``, else a TF-Hub module's native side, else the dataset's.
+def case_side(
+    arch: str,
+    dataset_side: int,
+    image_size: int = 0,
+    handle: str = "",
+    *,
+    weights: str = "none",
+    transfer_side: int = 0,
+    case_id: str = "",
+    download: bool = False,
+) -> Side:
+    """The model's input side and why (``suite.sides.resolve_side``), a TF-Hub module's traced sides read here.
 
-    A TF-Hub module runs at the side its weights were trained at (299 for Inception V3, the handle's for
-    MobileNetV2); every other architecture follows the dataset, raised to the architecture's minimum.
+    ``weights`` are the resolved weights (``suite.transfer.resolve_weights``): ImageNet and hub weights run at
+    their own side (or the profile's ``transfer_side``), everything else at the dataset's. ``download`` lets a
+    hub module that is not on this machine be fetched to read its signature (the worker, which loads it next).
     """
     spec = ARCHITECTURES[arch]
-    hub_side = native_size(arch, handle) if spec.hub else 0
-    return image_size or hub_side or max(dataset_side, spec.min_size)
+    sides = traced_sides(handle or spec.handle, download=download) if spec.hub else frozenset()
+    return resolve_side(
+        arch,
+        dataset_side,
+        image_size=image_size,
+        handle=handle,
+        weights=weights,
+        transfer_side=transfer_side,
+        module_sides=sides,
+        case_id=case_id,
+    )
+
+
+def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "", **how) -> int:
+    """The model's input side in pixels: ``case_side(...).pixels``; ``how`` takes its keyword arguments."""
+    return case_side(arch, dataset_side, image_size, handle, **how).pixels
 
 
 def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
@@ -109,10 +139,13 @@ def make_input(
     ds = ds.batch(batch_size)
 
     def finish(images, labels):
-        images = tf.cast(images, tf.float32)
+        # Every input convention is a per-channel affine map (with a channel swap for caffe), which bilinear
+        # resizing commutes with: preprocessing the small batch first spares it the upsampled pixels (49 times
+        # as many from 32 to 224 px).
+        images = preprocess(tf.cast(images, tf.float32), arch)
         if images.shape[1] != side:
             images = tf.image.resize(images, (side, side), method="bilinear")
-        return preprocess(images, arch), tf.one_hot(labels, num_classes)
+        return images, tf.one_hot(labels, num_classes)
 
     return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 

@@ -66,13 +66,20 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 _HANDLE_SIDE = re.compile(r"[_/]\d{3}[_-](\d{2,3})[/_-]feature[_-]vector")
 
 
+def handle_side(handle: str) -> int:
+    """The input side a TF-Hub handle's name states (``mobilenet_v2_100_96`` -> 96); 0 where it states none."""
+    named = _HANDLE_SIDE.search(handle)
+    return int(named.group(1)) if named else 0
+
+
 def native_size(arch: str, handle: str = "") -> int:
     """The side the architecture's pretrained weights were trained at: the one a hub handle names, else the
     architecture's own (224 for most Keras applications, 299 for the Inceptions). 0 means none.
+
+    A hub module's traced input signature, where fixed, says more than its name: ``suite.sides`` reads it first.
     """
     spec = ARCHITECTURES[arch]
-    named = _HANDLE_SIDE.search(handle or spec.handle) if spec.hub else None
-    return int(named.group(1)) if named else spec.native_size
+    return (handle_side(handle or spec.handle) if spec.hub else 0) or spec.native_size
 
 
 def builder_hash(arch: str) -> str:

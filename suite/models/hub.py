@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import re
 import socket
 from pathlib import Path
@@ -89,6 +90,84 @@ def load_module(handle: str):
             "use a TF2 feature-vector module"
         )
     return module
+
+
+def module_dir(handle: str, *, download: bool = False) -> Path | None:
+    """The local SavedModel directory of ``handle``: the directory itself, or a URL's copy in the TF Hub cache
+    (``$TFHUB_CACHE_DIR``, else hub's own default). ``None`` where there is none, unless ``download``: then
+    ``hub.resolve`` fetches it into the cache (bounded network waits; ``None`` if that fails too).
+    """
+    import hashlib
+
+    from tensorflow_hub import resolver
+
+    try:
+        resolved = resolve_handle(handle)
+    except HubUnavailable:
+        return None
+    if "://" not in resolved:
+        return Path(resolved) if (Path(resolved) / "saved_model.pb").is_file() else None
+    cached = Path(resolver.tfhub_cache_dir(use_temp=True)) / hashlib.sha1(resolved.encode("utf8")).hexdigest()
+    if (cached / "saved_model.pb").is_file():
+        return cached
+    if not download:
+        return None
+    import tensorflow_hub as hub
+
+    try:
+        with _socket_timeout(NETWORK_TIMEOUT_S):
+            fetched = Path(hub.resolve(resolved))
+    except Exception:  # offline, unreachable: building the backbone reports it in one line (load_module)
+        return None
+    return fetched if (fetched / "saved_model.pb").is_file() else None
+
+
+def traced_sides(handle: str, *, download: bool = False) -> frozenset[int]:
+    """The input sides a hub module's ``__call__`` was traced for, read from its SavedModel's own signature.
+
+    Each concrete function of ``__call__`` takes a ``(batch, height, width, 3)`` images spec; where every one has
+    a fixed, square side, those sides are returned (a module traced for 96 x 96 only gives ``{96}``). Empty where
+    any is open (``None`` height or width: the module takes any side), and where the module is not on this
+    machine (``module_dir``; ``download`` fetches it first). Reads the ``saved_model.pb`` proto alone: no
+    variables are restored, nothing is placed on a device.
+    """
+    directory = module_dir(handle, download=download)
+    return _signature_sides(str(directory)) if directory is not None else frozenset()
+
+
+@functools.cache
+def _signature_sides(directory: str) -> frozenset[int]:
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import nested_structure_coder
+
+    saved = saved_model_pb2.SavedModel()
+    try:
+        saved.ParseFromString((Path(directory) / "saved_model.pb").read_bytes())
+        graph = saved.meta_graphs[0].object_graph_def
+        node = graph.nodes[next(c.node_id for c in graph.nodes[0].children if c.local_name == "__call__")]
+    except (OSError, IndexError, StopIteration, ValueError):  # not a Reusable SavedModel: load_module says so
+        return frozenset()
+    kind = node.WhichOneof("kind")
+    names = (
+        list(node.function.concrete_functions)
+        if kind == "function"
+        else [node.bare_concrete_function.concrete_function_name]
+        if kind == "bare_concrete_function"
+        else []
+    )
+    sides: set[int] = set()
+    for name in names:
+        signature = nested_structure_coder.decode_proto(graph.concrete_functions[name].canonicalized_input_signature)
+        images = [
+            spec for spec in tf.nest.flatten(signature) if isinstance(spec, tf.TensorSpec) and spec.shape.rank == 4
+        ]
+        if not images:
+            continue
+        height, width = images[0].shape[1], images[0].shape[2]
+        if height is None or width is None or height != width:
+            return frozenset()  # open (or not square, which the suite can't feed): the name decides
+        sides.add(int(height))
+    return frozenset(sides)
 
 
 def keras_name(variable: tf.Variable) -> str:
@@ -189,18 +268,19 @@ class _StandIn(tf.Module):
         return tf.reduce_mean(tf.nn.relu(x), axis=[1, 2])
 
 
-def export_stand_in(directory: str | Path, *, features: int = 16, seed: int = 0) -> Path:
+def export_stand_in(directory: str | Path, *, features: int = 16, seed: int = 0, side: int = 0) -> Path:
     """Writes a Reusable SavedModel stand-in for a hub feature vector to ``directory``; returns its path.
 
     It follows TF Hub's Reusable SavedModel convention: ``__call__(images,
     training)`` traced for both values of ``training``, and the ``variables``,
     ``trainable_variables`` and ``regularization_losses`` attributes. Images in
-    [0, 1] at any side; ``features`` outputs per image. No network needed.
+    [0, 1] at any side, or at ``side`` x ``side`` only where given (a module traced for one side, as many
+    published ones are); ``features`` outputs per image. No network needed.
     """
     net = _StandIn(features, seed)
     root = tf.train.Checkpoint()  # an object that saves whatever attributes it is given
     root.net = net
-    images = tf.TensorSpec((None, None, None, 3), tf.float32)
+    images = tf.TensorSpec((None, side or None, side or None, 3), tf.float32)
     for training in (True, False):
         net.__call__.get_concrete_function(images, training=training)
     root.__call__ = net.__call__
@@ -219,8 +299,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("directory", help="where to write the SavedModel; use it as a case's handle")
     parser.add_argument("--features", type=int, default=16, help="feature-vector length (default: 16)")
+    parser.add_argument("--side", type=int, default=0, help="trace for side x side images only (default: any side)")
     args = parser.parse_args(argv)
-    print(export_stand_in(args.directory, features=args.features))
+    print(export_stand_in(args.directory, features=args.features, side=args.side))
 
 
 if __name__ == "__main__":

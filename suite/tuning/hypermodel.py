@@ -80,7 +80,17 @@ class CaseHyperModel(keras_tuner.HyperModel):
         from suite.data.pipeline import input_side
 
         raw = self.runner.dataset(self.case.dataset, self.case.image_size)
-        return raw, input_side(self.case.arch, raw.side, self.case.image_size, self.case.handle)
+        side = input_side(
+            self.case.arch,
+            raw.side,
+            self.case.image_size,
+            self.case.handle,
+            weights=self.weights,
+            transfer_side=self.profile.transfer_side,
+            case_id=self.case.id,
+            download=True,
+        )
+        return raw, side
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         from suite import transfer

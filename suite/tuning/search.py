@@ -142,13 +142,15 @@ def case_dir(results_dir: Path, case: Case) -> Path:
     return Path(results_dir) / "tuning" / case.id
 
 
-def search_name(case: Case, space: dict, weights: str, seed: int) -> str:
-    """The search's folder name: a hash of the space and of everything else its trials depend on."""
+def search_name(case: Case, space: dict, weights: str, seed: int, transfer_side: int = 0) -> str:
+    """The search's folder name: a hash of the space and of everything else its trials depend on (a profile's
+    ``transfer_side`` only where set, so the names of earlier searches stay as they were)."""
     fields = json.loads(case.to_json())
     # Trials train on one device whatever the case's strategy and Ray reservation (suite.distribute, --executor ray).
     for not_in_trials in ("trials", "epochs", "search_space", "strategy", "task_cpus", "task_gpus"):
         fields.pop(not_in_trials)
     more = [builder_hash(case.arch)] if builder_hash(case.arch) else []  # a changed user builder: a new search
+    more += [f"transfer_side={transfer_side}"] if transfer_side else []  # trials at another input side
     return space_hash(space, fields, weights, seed, *more)
 
 
@@ -158,7 +160,7 @@ def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> 
 
     space = resolve_space(case)
     weights = transfer.resolve_weights(case, runner.profile)
-    name = search_name(case, space, weights, seed)
+    name = search_name(case, space, weights, seed, runner.profile.transfer_side)
     root = Path(directory) if directory else case_dir(runner.results_dir, case)
     root.mkdir(parents=True, exist_ok=True)
     hypermodel = CaseHyperModel(case, REGIMES[case.regime], space, runner, weights, seed)
