@@ -9,7 +9,7 @@ latency and throughput (``suite.measure``) and writes tables and charts
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["register_architecture"]
 
