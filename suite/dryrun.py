@@ -33,7 +33,7 @@ import pandas as pd
 
 from suite.case import Case
 from suite.errors import SuiteError
-from suite.profiles import MeasureBudget, Profile
+from suite.profiles import MeasureBudget, Profile, SourceBudget
 from suite.progress import duration
 from suite.regimes import REGIMES
 from suite.sides import Side
@@ -244,10 +244,13 @@ def job_seconds(
     return seconds + formats * deploy
 
 
-def source_seconds(profile: Profile, gflops: float, rate: float) -> float:
-    """Pretraining one backbone on the made glyphs (``suite.transfer.pretrain_on_source``), not cached yet."""
-    images = profile.source.images_per_class * GLYPH_CLASSES
-    return TRACE_S + profile.source.epochs * images * train_factor(0.0) * gflops / rate
+def source_seconds(budget: SourceBudget, gflops: float, rate: float) -> float:
+    """Pretraining one backbone on the made glyphs (``suite.source``), not cached yet: at most, since training
+    stops early once the held-out accuracy reaches ``budget.target_accuracy``. Each check runs the two
+    held-out sets forward."""
+    checks = math.ceil(budget.max_images / budget.check_images)
+    heldout = checks * 2 * budget.heldout_per_class * GLYPH_CLASSES
+    return TRACE_S + (budget.max_images * train_factor(0.0) + heldout) * gflops / rate
 
 
 def plan(
@@ -325,10 +328,11 @@ def plan(
                 line.basis = f"FLOPs {gflops:.3g} G ({source}) at {own.gflops_per_s:,.0f} GFLOP/s ({whose})"
                 if weights.startswith("source:") and (case.arch, side.pixels) not in pretrained:
                     pretrained.add((case.arch, side.pixels))
-                    cached = transfer.source_weights_path(case.arch, side.pixels, case, profile.source).is_file()
+                    budget = profile.source_for(case.arch)
+                    cached = transfer.source_weights_path(case.arch, side.pixels, case, budget).is_file()
                     if not cached and line.seeds:
-                        line.seconds += source_seconds(profile, gflops, own.gflops_per_s)
-                        line.extra.append("source pretraining")
+                        line.seconds += source_seconds(budget, gflops, own.gflops_per_s)
+                        line.extra.append("source pretraining (at most)")
         lines.append(line)
     unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
     readable = [case for case in cases if case.dataset not in unreadable]

@@ -352,3 +352,22 @@ def test_preprocessing_the_small_batch_then_resizing_gives_what_resizing_first_g
     resized_first = preprocess(tf.image.resize(tf.cast(images, tf.float32), (224, 224), method="bilinear"), arch)
     assert batch.shape == (8, 224, 224, 3)
     np.testing.assert_allclose(batch.numpy(), np.asarray(resized_first), atol=2e-3)
+
+
+def test_a_dry_run_counts_source_pretraining_until_its_weights_are_cached(tmp_path, capsys, monkeypatch):
+    """Pretraining is estimated at its budget's most (the target may stop it sooner), for the profile's own budget
+    of that network, once per network and side, and not at all once its weights are cached."""
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["run", "mobilenet_v2.frozen.digits", "mobilenet_v2.finetune.digits", "--dry-run", "--device", "cpu"]
+    assert main([*args, "--results", str(tmp_path / "r")]) == 0
+    cold = dry_run_table(capsys.readouterr().out)
+    marked = [case for case, cells in cold.items() if "source pretraining (at most)" in cells["estimate from"]]
+    assert len(marked) == 1  # one backbone, pretrained once for both regimes
+    quick = get_profile("quick")
+    case = quick.apply(Case("mobilenet_v2", "frozen", "digits"))
+    path = transfer.source_weights_path("mobilenet_v2", 32, case, quick.source_for("mobilenet_v2"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"stand-in")
+    assert main([*args, "--results", str(tmp_path / "r")]) == 0
+    warm = dry_run_table(capsys.readouterr().out)
+    assert not any("source pretraining" in cells["estimate from"] for cells in warm.values())
