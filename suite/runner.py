@@ -251,24 +251,12 @@ class Runner:
         import keras
         import numpy as np
 
-        from suite import transfer
-        from suite.data.pipeline import input_side
         from suite.measure import timing
         from suite.models import build_backbone, build_classifier
         from suite.train import make_optimizer
 
-        raw = self.dataset(case.dataset, case.image_size)
-        weights = transfer.resolve_weights(case, self.profile)
-        side = input_side(
-            case.arch,
-            raw.side,
-            case.image_size,
-            case.handle,
-            weights=weights,
-            transfer_side=self.profile.transfer_side,
-            case_id=case.id,
-            download=True,
-        )
+        inputs = steps.resolve(self, case)  # the data, weights and side the case itself would run with
+        raw, side = inputs.raw, inputs.side
         backbone = build_backbone(
             case.arch, side, depth=case.depth, l2=case.l2, bn_momentum=case.bn_momentum, handle=case.handle
         )
