@@ -275,9 +275,10 @@ def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path,
     )
     assert code == 1 and len(attempts) == 1
     frame = storage.read_results(tmp_path).set_index("case_id")
-    assert frame.loc["simple_cnn.finetune.digits", "status"] == "failed"
-    assert frame.loc["simple_cnn.frozen.digits", "status"] == "skipped"
-    assert "failed earlier in this run: OSError: disk full" in frame.loc["simple_cnn.frozen.digits", "error"]
+    # Whichever runs first (cheapest first: frozen) fails; the other is skipped without trying again.
+    assert sorted(frame["status"]) == ["failed", "skipped"]
+    skipped = frame[frame["status"] == "skipped"].iloc[0]
+    assert "failed earlier in this run: OSError: disk full" in skipped["error"]
 
 
 def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the_next(tmp_path, monkeypatch):
