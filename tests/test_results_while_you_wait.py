@@ -116,8 +116,10 @@ def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows():
     ]
 
 
-def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_building(monkeypatch):
+def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_building(monkeypatch, tmp_path):
     from suite.measure import arch_facts
+
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))  # its own cache: test_archs may have counted resnet50
     from suite.runner import Datasets
     from suite.schedule import _work
 

@@ -65,7 +65,8 @@ def test_any_change_to_the_recipe_is_a_new_cache_file(change, monkeypatch):
     assert source.source_weights_path(**{**args, **change}) != before
 
 
-def test_prepare_glyphs_pretrains_once_then_skips(capsys):
+def test_prepare_glyphs_pretrains_once_then_skips(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))  # its own cache: other tests may have pretrained this one
     assert main(["prepare", "glyphs", "--profile", "smoke", "--arch", "simple_cnn"]) == 0
     first = capsys.readouterr().out
     assert "simple_cnn at 32px: pretrained, held-out source accuracy" in first
