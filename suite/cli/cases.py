@@ -228,7 +228,7 @@ class Run(Command):
     @staticmethod
     def dry_run(args, cases, profile, folder: Path, seeds: int, formats, budget_s: float | None) -> int:
         """Prints the plan (``suite.dryrun``); trains nothing, writes nothing."""
-        from suite import dryrun
+        from suite import dryrun, dryrun_view
         from suite.progress import duration
 
         run = dryrun.plan(
@@ -241,7 +241,7 @@ class Run(Command):
             formats=formats,
             force=args.force,
         )
-        print(dryrun.render(run))
+        print(dryrun_view.render(run))
         if budget_s is not None and run.total_s is not None:
             verdict = "fits in" if run.total_s <= budget_s else "is over"
             print(f"--budget {duration(budget_s)}: the estimate {verdict} it (a real run orders the jobs to fit)")
