@@ -251,6 +251,34 @@ def source_seconds(budget: SourceBudget, gflops: float, rate: float) -> float:
     return TRACE_S + (budget.max_images * train_factor(0.0) + heldout) * gflops / rate
 
 
+def flops_estimate(line: Line, sizes: dict[str, int], earlier: pd.DataFrame, rates: dict, pretrained: set, how) -> None:
+    """Fills ``line``'s estimate from FLOPs at its side (earlier rows, else the counted table) and a training
+    rate (the architecture's rows, else all rows, else assumed), plus its backbone's source pretraining where
+    that is not cached yet (once per architecture and side). ``how``: profile, device, formats, rate, CPU rate."""
+    from suite import transfer
+    from suite.measure.arch_facts import gflops_at
+
+    profile, device, formats, rate, cpu = how
+    case, side = line.case, line.side.pixels
+    counted = earlier_gflops(earlier, case.arch, side)
+    counted = (counted, "earlier rows") if counted is not None else gflops_at(case.arch, side)
+    if counted is None:
+        return
+    gflops, source = counted
+    if case.arch not in rates:
+        rates[case.arch] = training_rate(earlier, device, case.arch)
+    own = rates[case.arch] or rate
+    line.seconds = job_seconds(case, gflops, own.gflops_per_s, sizes, profile, device, formats, cpu.gflops_per_s)
+    whose = f"{case.arch}'s rows" if rates[case.arch] else "all rows" if rate.measured else "assumed"
+    line.basis = f"FLOPs {gflops:.3g} G ({source}) at {own.gflops_per_s:,.0f} GFLOP/s ({whose})"
+    if line.weights.startswith("source:") and (case.arch, side) not in pretrained:
+        pretrained.add((case.arch, side))
+        budget = profile.source_for(case.arch)
+        if not transfer.source_weights_path(case.arch, side, case, budget).is_file() and line.seeds:
+            line.seconds += source_seconds(budget, gflops, own.gflops_per_s)
+            line.extra.append("source pretraining (at most)")
+
+
 def plan(
     cases: Sequence[Case],
     profile: Profile,
@@ -266,7 +294,6 @@ def plan(
     from suite import storage, transfer
     from suite.data.pipeline import case_side
     from suite.environment import environment
-    from suite.measure.arch_facts import gflops_at
     from suite.runner import Datasets, case_key, preflight
     from suite.schedule import done_keys
 
@@ -311,26 +338,8 @@ def plan(
         seconds = earlier_seconds(earlier, key, case, profile.name, side.pixels, weights)
         if seconds is not None:
             line.seconds, line.basis = seconds, "earlier run"
-        else:
-            counted = earlier_gflops(earlier, case.arch, side.pixels)
-            counted = (counted, "earlier rows") if counted is not None else gflops_at(case.arch, side.pixels)
-            if counted is not None and sizes is not None:
-                gflops, source = counted
-                if case.arch not in rates:
-                    rates[case.arch] = training_rate(earlier, device, case.arch)
-                own = rates[case.arch] or rate
-                line.seconds = job_seconds(
-                    case, gflops, own.gflops_per_s, sizes, profile, device, len(formats), cpu.gflops_per_s
-                )
-                whose = f"{case.arch}'s rows" if rates[case.arch] else "all rows" if rate.measured else "assumed"
-                line.basis = f"FLOPs {gflops:.3g} G ({source}) at {own.gflops_per_s:,.0f} GFLOP/s ({whose})"
-                if weights.startswith("source:") and (case.arch, side.pixels) not in pretrained:
-                    pretrained.add((case.arch, side.pixels))
-                    budget = profile.source_for(case.arch)
-                    cached = transfer.source_weights_path(case.arch, side.pixels, case, budget).is_file()
-                    if not cached and line.seeds:
-                        line.seconds += source_seconds(budget, gflops, own.gflops_per_s)
-                        line.extra.append("source pretraining (at most)")
+        elif sizes is not None:
+            flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(formats), rate, cpu))
         lines.append(line)
     unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
     readable = [case for case in cases if case.dataset not in unreadable]
