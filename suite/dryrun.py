@@ -77,6 +77,7 @@ class Line:
     seconds: float | None  # one job
     basis: str  # what the estimate is from
     extra: list[str] = field(default_factory=list)  # what the estimate includes beyond training (source pretraining)
+    formats: tuple[str, ...] = ()  # deployed formats the job exports to and measures
 
 
 @dataclass
@@ -303,6 +304,7 @@ def plan(
     env = environment()
     rate = training_rate(earlier, device)
     cpu = rate if device == "cpu" else training_rate(earlier, "cpu")  # the rate of the formats' runtimes
+    chosen = formats
     formats = profile.formats if formats is None else tuple(formats)
     datasets = Datasets(data_dir)
     facts: dict[tuple[str, int], tuple[int, dict[str, int] | None, str]] = {}
@@ -334,12 +336,13 @@ def plan(
             train_images=min(case.train_limit or sizes["train"], sizes["train"]) if sizes else None,
             seconds=None,
             basis="unknown",
+            formats=profile.formats_for(case.id, chosen),
         )
         seconds = earlier_seconds(earlier, key, case, profile.name, side.pixels, weights)
         if seconds is not None:
             line.seconds, line.basis = seconds, "earlier run"
         elif sizes is not None:
-            flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(formats), rate, cpu))
+            flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(line.formats), rate, cpu))
         lines.append(line)
     unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
     readable = [case for case in cases if case.dataset not in unreadable]

@@ -84,7 +84,7 @@ def render(run: DryRun) -> str:
         f"suite run --dry-run: profile {run.profile.name}, {len(run.lines)} case(s), {jobs} job(s) to run"
         + (f", {done} already done in {run.results_dir}" if done else "")
         + f"; device {run.device}; nothing is trained or written",
-        "formats every job exports to and measures: " + (", ".join(run.formats) or "none"),
+        formats_text(run),
         "",
         aligned(header).rstrip(),
         aligned(["-" * w for w in widths]).rstrip(),
@@ -101,3 +101,15 @@ def render(run: DryRun) -> str:
     out += [f"hub handle: {handle[4:]}" for handle in handles]
     out += [f"note: {note}" for note in run.notes]
     return "\n".join(out)
+
+
+def formats_text(run) -> str:
+    """The formats line: what every job exports to, or which cases export to what."""
+    chosen = {line.formats for line in run.lines}
+    if len(chosen) <= 1:
+        return "formats every job exports to and measures: " + (", ".join(next(iter(chosen), ())) or "none")
+    parts = []
+    for formats in sorted(chosen, key=len, reverse=True):
+        ids = [line.case.id for line in run.lines if line.formats == formats]
+        parts.append(f"{', '.join(formats) or 'none'} for {len(ids)} case(s) ({', '.join(ids)})")
+    return "formats the jobs export to and measure: " + "; ".join(parts)

@@ -74,7 +74,8 @@ class Profile:
     source_budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over architectures, SourceBudget fields)
     measure: MeasureBudget = MeasureBudget()
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
-    formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy)
+    formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy) ...
+    format_cases: tuple[str, ...] = ("*",)  # ... if its id matches one of these globs; --formats: every case
     train_per_class: tuple[int, ...] = ()  # training images per class each case runs at (0 = all); () = as set
     train_xla: str = "probe"  # "probe": XLA where a cached probe finds it faster (suite.train_jit); "auto": Keras'
 
@@ -87,6 +88,13 @@ class Profile:
         if not sizes or "train_per_class" in dict(case.overrides):
             return [case]
         return [sized(case, size) for size in sizes]
+
+    def formats_for(self, case_id: str, chosen: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        """The formats the case is exported to: ``chosen`` (``--formats``) for every case, else the profile's
+        ``formats`` for the cases matching ``format_cases``."""
+        if chosen is not None:
+            return tuple(chosen)
+        return self.formats if any(fnmatch.fnmatchcase(case_id, p) for p in self.format_cases) else ()
 
     def source_for(self, arch: str) -> SourceBudget:
         """The source budget for ``arch``: ``source`` with the fields of every matching ``source_budgets`` entry."""
@@ -164,18 +172,32 @@ QUICK_SOURCE_BUDGETS = (
 
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
 
-QUICK_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
+# seed: the five seed networks under scratch, frozen and finetune (the 5 x 3 matrix), every case deployed.
+SEED_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
-    ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),  # 98.1% and 98.3% on seeds 0, 1
-    ("mobilenet_v2.*", dict(epochs=6)),
-    ("resnet50.*", dict(epochs=3)),
-    ("inception_v3.*", dict(epochs=2)),
+    # Each at its cost on 2 CPU cores: 95% validation within 45 s of training, 97-98% test (10 epochs: 98.1%).
+    ("resnet_scratch.scratch.*", dict(epochs=8, learning_rate=2e-3)),
+    ("mobilenet_v2.*", dict(epochs=5)),  # 75.0% from scratch at 6 epochs, 48 s
+    ("resnet50.*", dict(epochs=3)),  # 87.8-89.2% from scratch in 64-81 s of training (35 s of it tracing)
+    ("inception_v3.*", dict(epochs=3)),  # at 75 px; 96.7% at 4 epochs in 122 s, 96.1% at 5
     # A frozen backbone costs a forward pass only; a linear probe wants a higher rate
     # (resnet_scratch on glyph features: 65% at 1e-2 against 43% at 1e-3).
     ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
     ("*.tuned.*", dict(trials=8, trial_epochs=2)),
 )
-QUICK_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
+QUICK_BUDGETS = SEED_BUDGETS  # the same cases train the same way in quick, seed and label-efficiency
+# quick: every seed family once, every regime family on the suite's own two networks, whose glyph sources reach
+# 90% in about two minutes (the big three's take 5-30: seed pays them). Ten minutes warm on 2 CPU cores.
+QUICK_CASES = (
+    *_each(("simple_cnn", "resnet_scratch"), "scratch", "frozen", "finetune"),
+    *_each(("mobilenet_v2", "resnet50", "inception_v3"), "scratch"),
+)
+# quick deploys the networks that ship to phones, once each; seed and --formats deploy every case.
+QUICK_FORMAT_CASES = ("simple_cnn.scratch.*", "resnet_scratch.scratch.*", "mobilenet_v2.scratch.*")
+SEED_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
+# quick measures graph mode only, at three batches: on CPU Keras' jit_compile="auto" runs graph mode, and the
+# XLA compiles per batch were half of a big network's measurement (resnet50: 42 s); seed and overnight keep XLA.
+QUICK_MEASURE = dataclasses.replace(SEED_MEASURE, modes=("graph",), batches=(1, 32, 128))
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -204,15 +226,28 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "quick",
-            "the embedded digits, the five seed networks under scratch, frozen and finetune, "
-            "2-12 epochs by architecture",
-            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
+            "the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
+            "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-8 epochs by architecture",
+            patterns=QUICK_CASES,
             budgets=QUICK_BUDGETS,
             source=QUICK_SOURCE,
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
+            format_cases=QUICK_FORMAT_CASES,
             train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
+        ),
+        Profile(
+            "seed",
+            "the embedded digits, the five seed networks under scratch, frozen and finetune (the full 5 x 3 "
+            "matrix), every case deployed; 3-8 epochs by architecture",
+            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
+            budgets=SEED_BUDGETS,
+            source=QUICK_SOURCE,
+            source_budgets=QUICK_SOURCE_BUDGETS,
+            measure=SEED_MEASURE,
+            formats=QUICK_FORMATS,
+            train_xla="auto",  # as quick
         ),
         Profile(
             "mobile",
@@ -255,11 +290,11 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "label-efficiency",
-            "quick's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits per "
+            "seed's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits per "
             "class, three seeds; every size trains as many optimizer steps as the whole split",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             seeds=3,
-            budgets=QUICK_BUDGETS,
+            budgets=SEED_BUDGETS,
             source=QUICK_SOURCE,
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,

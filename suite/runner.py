@@ -167,9 +167,13 @@ class Runner:
         from suite.environment import configure_device
 
         self.profile, self.results_dir, self.data_dir = profile, Path(results_dir), data_dir
-        self.formats = profile.formats if formats is None else tuple(formats)  # deployed formats (suite.deploy)
+        self.formats = None if formats is None else tuple(formats)  # --formats for every case; None: the profile's
         self.device = configure_device(device)
         self.dataset = Datasets(data_dir)  # runner.dataset(name, side): the raw splits, loaded once
+
+    def formats_for(self, case: Case) -> tuple[str, ...]:
+        """The deployed formats (``suite.deploy``) ``case`` is exported to and measured in."""
+        return self.profile.formats_for(case.id, self.formats)
 
     def run_case(self, case: Case, seed: int) -> dict:
         """Searches (tuned cases), trains, evaluates and measures one case for one seed; returns its row, never raises.

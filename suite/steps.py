@@ -284,16 +284,17 @@ class Deployed:
 
 
 def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Deployed:
-    """Exports the model to ``runner.formats`` under ``DIR/deploy/<case>-s<seed>/`` and measures each file;
+    """Exports the model to ``runner.formats_for(case)`` under ``DIR/deploy/<case>-s<seed>/`` and measures each file;
     appends a ``formats.csv`` row per format as it is done (those already ``ok`` for this case key are kept).
 
     A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case stays ``ok``.
     """
-    if not runner.formats:
+    chosen = runner.formats_for(case)
+    if not chosen:
         return Deployed([], {})
     from suite.deploy import stage
 
-    progress.emit(stage="formats", message=",".join(runner.formats))
+    progress.emit(stage="formats", message=",".join(chosen))
     keras_path = storage.case_file(runner.results_dir, "models", case.id, seed, ".keras")
     sha = format_store.model_sha256(keras_path)  # rows of this very model only: a retrained case redoes them all
     earlier = format_store.read_formats(runner.results_dir, every_attempt=True)
@@ -308,7 +309,7 @@ def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> 
         model,
         keras_path,
         storage.case_file(runner.results_dir, "deploy", case.id, seed, ""),
-        runner.formats,
+        chosen,
         stage.case_images(case, inputs.raw, inputs.side, seed),
         runner.profile.measure,
         identity=identity,

@@ -121,7 +121,8 @@ def test_profile_choices_and_help_come_from_profiles(monkeypatch, capsys):
         (["list", "nope*"], "no case matches 'nope*'"),
         (
             ["run", "--profile", "weekend"],
-            "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'mobile', 'overnight', 'label-efficiency')",
+            "invalid choice: 'weekend' (choose from 'smoke', 'quick', 'seed', 'mobile', 'overnight', "
+            "'label-efficiency')",
         ),
         (["run", "--device", "tpu"], "invalid choice: 'tpu'"),
         (["run", "--seeds", "0", "simple_cnn.scratch.digits"], "--seeds must be at least 1"),

@@ -237,8 +237,24 @@ def test_profiles_name_formats_the_deploy_stage_knows():
 
     assert ALL_FORMATS == catalogue.EXPORTED
     assert PROFILES["smoke"].formats == ("litert_fp32", "onnx")
-    assert PROFILES["quick"].formats == ("litert_fp32", "litert_int8", "onnx")
+    assert PROFILES["quick"].formats == PROFILES["seed"].formats == ("litert_fp32", "litert_int8", "onnx")
     assert PROFILES["overnight"].formats == ALL_FORMATS
+
+
+def test_quick_deploys_its_three_small_scratch_cases_and_formats_overrides_for_every_case(tmp_path):
+    from suite.dryrun import plan
+    from suite.profiles import PROFILES
+    from suite.registry import get_case
+
+    quick, seed = PROFILES["quick"], PROFILES["seed"]
+    run = plan([quick.apply(get_case(p)) for p in quick.patterns], quick, tmp_path, seeds=range(1), device="cpu")
+    deployed = sorted(line.case.id for line in run.lines if line.formats == quick.formats)
+    assert deployed == ["mobilenet_v2.scratch.digits", "resnet_scratch.scratch.digits", "simple_cnn.scratch.digits"]
+    assert {line.formats for line in run.lines} == {quick.formats, ()}
+    assert quick.formats_for("simple_cnn.scratch.digits@5") == quick.formats  # a sized variant is the same case
+    assert quick.formats_for("resnet50.scratch.digits", ("onnx",)) == ("onnx",)  # --formats: every case
+    assert quick.formats_for("simple_cnn.scratch.digits", ()) == ()  # --formats none
+    assert all(seed.formats_for(case_id) == seed.formats for case_id in seed.patterns)
 
 
 def test_run_with_an_unknown_format_exits_2_naming_the_valid_ones(tmp_path, capsys):

@@ -115,7 +115,7 @@ def test_equal_steps_gives_a_cut_the_whole_splits_optimizer_steps():
     assert (patient.epochs, patient.early_stopping) == (5, 3)
 
 
-def test_the_profile_runs_every_network_regime_and_size_with_quick_budgets():
+def test_the_profile_runs_every_network_regime_and_size_with_seed_budgets():
     profile = get_profile("label-efficiency")
     cases = resolve_cases(profile=profile)
     assert len(cases) == len(SEED_ARCHS) * 3 * 5 and profile.seeds == 3
@@ -123,8 +123,9 @@ def test_the_profile_runs_every_network_regime_and_size_with_quick_budgets():
     assert sorted({c.train_per_class for c in cases}) == [0, 5, 10, 25, 50]
     assert all(c.dataset == "digits" for c in cases) and len({c.id for c in cases}) == len(cases)
     by_id = {c.id: c for c in cases}
-    quick = {c.id: c for c in resolve_cases(profile=get_profile("quick"))}
-    for case_id, case in quick.items():  # every size keeps quick's budgets
+    seed = {c.id: c for c in resolve_cases(profile=get_profile("seed"))}
+    assert len(seed) == len(SEED_ARCHS) * 3
+    for case_id, case in seed.items():  # every size keeps seed's budgets
         for size in (5, 10, 25, 50):
             cut = by_id[f"{case_id}@{size}"]
             assert (cut.epochs, cut.learning_rate, cut.train_per_class) == (case.epochs, case.learning_rate, size)

@@ -129,14 +129,23 @@ def test_profiles_set_budgets_but_explicit_fields_win():
     assert smoke.apply(explicit).train_limit == 128
 
 
-def test_quick_and_smoke_select_the_five_seed_networks_under_three_regimes():
-    for name in ("quick", "smoke"):
+def test_seed_and_smoke_select_the_five_seed_networks_under_three_regimes():
+    for name in ("seed", "smoke"):
         profile = get_profile(name)
         cases = select_cases(*profile.patterns, exclude=profile.exclude)
         assert {(c.arch, c.regime) for c in cases} == {
             (a, r) for a in SEED_ARCHS for r in ("scratch", "frozen", "finetune")
         }, name
         assert {c.dataset for c in cases} == {"digits"}
+
+
+def test_quick_shows_every_seed_network_and_every_regime_family_on_two_networks():
+    quick = get_profile("quick")
+    cases = select_cases(*quick.patterns, exclude=quick.exclude)
+    assert {c.arch for c in cases} == set(SEED_ARCHS) and {c.dataset for c in cases} == {"digits"}
+    for regime in ("scratch", "frozen", "finetune"):
+        assert len({c.arch for c in cases if c.regime == regime}) >= 2, regime
+    assert len(cases) == 9  # its time target: ten minutes warm on 2 CPU cores (README)
 
 
 def test_new_architectures_run_by_pattern_and_the_mobile_profile_takes_the_small_ones():
@@ -157,7 +166,7 @@ def test_overnight_takes_every_architecture_but_the_ones_too_big_for_the_night()
 
 
 def test_unknown_profile_names_the_valid_ones():
-    with pytest.raises(SuiteError, match="valid: smoke, quick, mobile, overnight, label-efficiency"):
+    with pytest.raises(SuiteError, match="valid: smoke, quick, seed, mobile, overnight, label-efficiency"):
         get_profile("weekend")
 
 
