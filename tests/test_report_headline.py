@@ -182,3 +182,21 @@ def test_summary_md_and_the_page_carry_the_same_headline_above_everything(tmp_pa
         assert case_id in markdown
     assert all("[" in text for text in headline.front["test accuracy % [95% CI]"])  # one seed: still an interval
     assert page.count("<figure>") == page.count("<figcaption>") > 0
+
+
+def test_the_execution_mode_caveat_names_graph_only_networks_apart():
+    from suite.report.caveats import xla_caveats
+
+    rows = pd.DataFrame(
+        {
+            "device_name": ["cpu: AMD EPYC x2"] * 3,
+            "arch": ["resnet50", "resnet50", "simple_cnn"],
+            "image_size": [32, 32, 32],
+            "xla": [False, False, False],
+            "xla_speedup": [0.8, 0.7, float("nan")],  # simple_cnn: a profile that timed graph mode only
+        }
+    )
+    chosen, graph_only = xla_caveats(rows)
+    assert "resnet50 @ 32 px (cpu): graph (graph/XLA p50 = 0.75)" in chosen and "simple_cnn" not in chosen
+    assert graph_only == "Graph mode only, XLA not timed (the profile's measurement): simple_cnn @ 32 px (cpu)."
+    assert xla_caveats(rows.iloc[2:]) == [graph_only]  # no "chosen" sentence when nothing was compared

@@ -106,20 +106,28 @@ def split_networks(ok: pd.DataFrame) -> list[str]:
 
 
 def xla_caveats(ok: pd.DataFrame) -> list[str]:
-    """Per network: the execution mode whose latency is reported, and the measured speed-up that chose it."""
+    """Per network: the execution mode whose latency is reported, and the measured speed-up that chose it; the
+    networks timed in graph mode only (a profile such as quick measures no XLA) are named apart."""
     if "xla" not in ok or ok["xla"].isna().all():
         return []
     size = ok["image_size"] if "image_size" in ok else pd.Series(pd.NA, index=ok.index)
     frame = ok.assign(network=[network_label(a, s) for a, s in zip(ok["arch"], size)])
-    parts = []
+    parts, graph_only = [], []
     for (device, name), rows in frame.groupby(["device_name", "network"]):
         xla = rows["xla"].astype(str).str.lower().eq("true")
         speedup = rows["xla_speedup"].median() if "xla_speedup" in rows else float("nan")
+        if pd.isna(speedup) and not xla.any():
+            graph_only.append(f"{name} ({device.split(':')[0]})")
+            continue
         mode = "XLA" if xla.mean() >= 0.5 else "graph"
         why = f"graph/XLA p50 = {speedup:.2f}" if pd.notna(speedup) else "no speed-up stored"
         mixed = f", XLA in {int(xla.sum())} of {len(rows)} rows" if 0 < xla.sum() < len(rows) else ""
         parts.append(f"{name} ({device.split(':')[0]}): {mode} ({why}{mixed})")
-    return ["Execution mode chosen per network, the faster of graph and XLA at batch 1: " + "; ".join(parts) + "."]
+    lines = ["Execution mode chosen per network, the faster of graph and XLA at batch 1: " + "; ".join(parts) + "."]
+    lines = lines if parts else []
+    if graph_only:
+        lines.append(f"Graph mode only, XLA not timed (the profile's measurement): {', '.join(graph_only)}.")
+    return lines
 
 
 def caveats(results: pd.DataFrame) -> list[str]:
