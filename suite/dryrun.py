@@ -86,7 +86,6 @@ class DryRun:
     profile: Profile
     results_dir: Path
     device: str
-    formats: tuple[str, ...]
     rate: Rate
     notes: list[str]  # datasets that can't be read here, and the like
     cpu: Rate | None = None  # the deployed formats' CPU runtimes, where training runs on a GPU
@@ -293,9 +292,8 @@ def plan(
 ) -> DryRun:
     """The dry run of ``cases`` x ``seeds`` under ``profile`` into ``results_dir``: reads, never writes."""
     from suite import storage, transfer
-    from suite.data.pipeline import case_side
     from suite.environment import environment
-    from suite.runner import Datasets, case_key, preflight
+    from suite.runner import Datasets, case_key
     from suite.schedule import done_keys
 
     device = resolve_device(device)
@@ -304,8 +302,6 @@ def plan(
     env = environment()
     rate = training_rate(earlier, device)
     cpu = rate if device == "cpu" else training_rate(earlier, "cpu")  # the rate of the formats' runtimes
-    chosen = formats
-    formats = profile.formats if formats is None else tuple(formats)
     datasets = Datasets(data_dir)
     facts: dict[tuple[str, int], tuple[int, dict[str, int] | None, str]] = {}
     pretrained: set[tuple[str, int]] = set()
@@ -316,15 +312,7 @@ def plan(
             facts[(case.dataset, case.image_size)] = dataset_facts(case.dataset, case.image_size, datasets)
         dataset_side, sizes, _ = facts[(case.dataset, case.image_size)]
         weights = transfer.resolve_weights(case, profile)
-        side = case_side(
-            case.arch,
-            dataset_side,
-            case.image_size,
-            case.handle,
-            weights=weights,
-            transfer_side=profile.transfer_side,
-            case_id=case.id,
-        )
+        side = job_side(case, dataset_side, weights, profile)
         key = case_key(case, env)
         line = Line(
             case,
@@ -336,7 +324,7 @@ def plan(
             train_images=min(case.train_limit or sizes["train"], sizes["train"]) if sizes else None,
             seconds=None,
             basis="unknown",
-            formats=profile.formats_for(case.id, chosen),
+            formats=profile.formats_for(case.id, formats),
         )
         seconds = earlier_seconds(earlier, key, case, profile.name, side.pixels, weights)
         if seconds is not None:
@@ -344,13 +332,36 @@ def plan(
         elif sizes is not None:
             flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(line.formats), rate, cpu))
         lines.append(line)
+    notes = preflight_notes(cases, facts, data_dir)
+    return DryRun(lines, profile, Path(results_dir), device, rate, notes, cpu)
+
+
+def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> Side:
+    """The job's input side and why, by the run's own rule (``suite.sides`` through the pipeline)."""
+    from suite.data.pipeline import case_side as side_of
+
+    return side_of(
+        case.arch,
+        dataset_side,
+        case.image_size,
+        case.handle,
+        weights=weights,
+        transfer_side=profile.transfer_side,
+        case_id=case.id,
+    )
+
+
+def preflight_notes(cases: Sequence[Case], facts: dict, data_dir: str | None) -> list[str]:
+    """Runs the run's own checks before its first case (user architectures, weights files, sides) on the cases
+    whose dataset can be read; a note per dataset that can't (raises ``SuiteError`` as the run would)."""
+    from suite.runner import preflight
+
     unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
     readable = [case for case in cases if case.dataset not in unreadable]
-    if readable:  # what else the run checks before its first case: user architectures, weights files, sides
+    if readable:
         preflight(readable, data_dir)
     what = "the run would stop before its first case" if not readable else "its jobs would fail"
-    notes = [f"{name} can't be read here, so {what}: {why}" for name, why in sorted(unreadable.items())]
-    return DryRun(lines, profile, Path(results_dir), device, formats, rate, notes, cpu)
+    return [f"{name} can't be read here, so {what}: {why}" for name, why in sorted(unreadable.items())]
 
 
 def resolve_device(device: str) -> str:

@@ -31,31 +31,30 @@ def seed_text(seeds: list[int]) -> str:
     return ",".join(map(str, seeds))
 
 
+def row_cells(line) -> list[str]:
+    """One plan line's cells, in ``render``'s header order."""
+    total = hours(line.seconds * len(line.seeds)) if line.seconds is not None else "?"
+    return [
+        line.case.id,
+        seed_text(line.seeds),
+        seed_text(line.done),
+        f"{line.side.pixels}",
+        line.side.why,
+        weights_text(line.weights),
+        line.phases,
+        str(line.case.batch_size),
+        f"{line.train_images:,}" if line.train_images is not None else "?",
+        hours(line.seconds),
+        total if line.seeds else "done",
+        line.basis + "".join(f" + {extra}" for extra in line.extra),
+    ]
+
+
 def render(run: DryRun) -> str:
     """The plan as an aligned text table, then the total and what the estimates are made of."""
     header = ["case", "seeds", "done", "side", "side from", "weights", "epochs per phase", "batch", "train imgs"]
     header += ["each (est.)", "all seeds (est.)", "estimate from"]
-    rows = []
-    for line in run.lines:
-        each = hours(line.seconds)
-        total = hours(line.seconds * len(line.seeds)) if line.seconds is not None else "?"
-        basis = line.basis + "".join(f" + {extra}" for extra in line.extra)
-        rows.append(
-            [
-                line.case.id,
-                seed_text(line.seeds),
-                seed_text(line.done),
-                f"{line.side.pixels}",
-                line.side.why,
-                weights_text(line.weights),
-                line.phases,
-                str(line.case.batch_size),
-                f"{line.train_images:,}" if line.train_images is not None else "?",
-                each,
-                total if line.seeds else "done",
-                basis,
-            ]
-        )
+    rows = [row_cells(line) for line in run.lines]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     right = {3, 7, 8, 9, 10}  # numbers and durations
 
