@@ -186,7 +186,6 @@ SEED_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
     ("*.tuned.*", dict(trials=8, trial_epochs=2)),
 )
-QUICK_BUDGETS = SEED_BUDGETS  # the same cases train the same way in quick, seed and label-efficiency
 # quick: every seed family once, every regime family on the suite's own two networks, whose glyph sources reach
 # 90% in about two minutes (the big three's take 5-30: seed pays them). Ten minutes warm on 2 CPU cores.
 QUICK_CASES = (
@@ -230,7 +229,7 @@ PROFILES: dict[str, Profile] = {
             "the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
             "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-10 epochs by architecture",
             patterns=QUICK_CASES,
-            budgets=QUICK_BUDGETS,
+            budgets=SEED_BUDGETS,  # a case trains the same way in quick, seed and label-efficiency
             source=QUICK_SOURCE,
             source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
@@ -261,7 +260,7 @@ PROFILES: dict[str, Profile] = {
             ),
             source=QUICK_SOURCE,
             source_budgets=QUICK_SOURCE_BUDGETS,
-            measure=MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5),
+            measure=SEED_MEASURE,
             formats=QUICK_FORMATS,
             train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
