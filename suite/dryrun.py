@@ -48,7 +48,8 @@ ASSUMED_CPU_GFLOPS = 50.0  # where the CPU's peak can't be read
 # A split's sizes where the dataset can't be read here (an unprepared CIFAR-10): what the loader would give
 # (50,000 training images, the last tenth kept for validation; 10,000 test), and its side.
 EXPECTED = {"cifar10": (32, {"train": 45_000, "val": 5_000, "test": 10_000})}
-GLYPH_CLASSES = 26  # suite.data.glyphs.CLASSES, without importing Pillow
+EXPECTED_CLASSES = {"cifar10": 10}
+GLYPH_CLASSES = 52  # len(suite.data.glyphs.CLASSES), without importing Pillow (tests/test_dryrun.py checks)
 
 
 @dataclass
@@ -98,13 +99,28 @@ class DryRun:
 
 
 def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, int] | None, str]:
-    """``(side, split sizes, why not)`` of a dataset, read as preflight reads it; ``why not`` is "" if it reads."""
+    """``(side, split sizes, why not)`` of a dataset, read as preflight reads it; ``why not`` is "" if it reads.
+
+    The sizes carry ``classes`` too, where the dataset reads (a ``train_per_class`` cut is that many times it)."""
     try:
         raw = datasets(name, image_size)
-        return raw.side, raw.sizes, ""
+        return raw.side, {**raw.sizes, "classes": raw.num_classes}, ""
     except SuiteError as error:
         side, sizes = EXPECTED.get(name, (image_size or 64, None))
         return side, sizes, str(error)
+
+
+def as_trained(case: Case, sizes: dict[str, int]) -> tuple[Case, int]:
+    """``(case with the epochs it would train, its training images)``: a ``train_per_class`` cut trains fewer
+    images for proportionally more epochs (``suite.train.equal_steps``), the same optimizer steps."""
+    from suite.train import equal_steps
+
+    full = min(case.train_limit or sizes["train"], sizes["train"])
+    if not case.train_per_class:
+        return case, full
+    classes = sizes.get("classes", EXPECTED_CLASSES.get(case.dataset, 0))
+    cut = min(case.train_per_class * classes, full) if classes else full
+    return equal_steps(case, cut, full), cut
 
 
 def phases_text(case: Case) -> str:
@@ -251,15 +267,16 @@ def source_seconds(budget: SourceBudget, gflops: float, rate: float) -> float:
     return TRACE_S + (budget.max_images * train_factor(0.0) + heldout) * gflops / rate
 
 
-def flops_estimate(line: Line, sizes: dict[str, int], earlier: pd.DataFrame, rates: dict, pretrained: set, how) -> None:
+def flops_estimate(line: Line, case: Case, sizes: dict, earlier: pd.DataFrame, rates: dict, pretrained: set, how):
     """Fills ``line``'s estimate from FLOPs at its side (earlier rows, else the counted table) and a training
     rate (the architecture's rows, else all rows, else assumed), plus its backbone's source pretraining where
-    that is not cached yet (once per architecture and side). ``how``: profile, device, formats, rate, CPU rate."""
+    that is not cached yet (once per architecture and side). ``case``: the line's case with the epochs it would
+    train (``as_trained``). ``how``: profile, device, formats, rate, CPU rate."""
     from suite import transfer
     from suite.measure.arch_facts import gflops_at
 
     profile, device, formats, rate, cpu = how
-    case, side = line.case, line.side.pixels
+    side = line.side.pixels
     counted = earlier_gflops(earlier, case.arch, side)
     counted = (counted, "earlier rows") if counted is not None else gflops_at(case.arch, side)
     if counted is None:
@@ -314,14 +331,15 @@ def plan(
         weights = transfer.resolve_weights(case, profile)
         side = job_side(case, dataset_side, weights, profile)
         key = case_key(case, env)
+        trained, train_images = as_trained(case, sizes) if sizes else (case, None)
         line = Line(
             case,
             seeds=[s for s in seeds if force or (key, s) not in done],
             done=[s for s in seeds if not force and (key, s) in done],
             side=side,
             weights=weights,
-            phases=phases_text(case),
-            train_images=min(case.train_limit or sizes["train"], sizes["train"]) if sizes else None,
+            phases=phases_text(trained),
+            train_images=train_images,
             seconds=None,
             basis="unknown",
             formats=profile.formats_for(case.id, formats),
@@ -330,7 +348,9 @@ def plan(
         if seconds is not None:
             line.seconds, line.basis = seconds, "earlier run"
         elif sizes is not None:
-            flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(line.formats), rate, cpu))
+            cut = {**sizes, "train": train_images}  # a cut trains its images for more epochs, validating each
+            how = (profile, device, len(line.formats), rate, cpu)
+            flops_estimate(line, trained, cut, earlier, rates, pretrained, how)
         lines.append(line)
     notes = preflight_notes(cases, facts, data_dir)
     return DryRun(lines, profile, Path(results_dir), device, rate, notes, cpu)
