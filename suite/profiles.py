@@ -167,7 +167,9 @@ LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
 # 26 checks; measured per architecture in docs/cases.md (what pretraining costs).
 QUICK_SOURCE = SourceBudget(images_per_class=200, max_images=53_248, check_images=2_048, target_accuracy=0.9)
 QUICK_SOURCE_BUDGETS = (
-    ("mobilenet_v2", dict(batch_size=32)),  # 70% held out after the whole budget, against 61% at batch 64
+    # MobileNetV2 at 32 px learns glyphs slowly: 74% held out after 53,248 images at batch 32 (61% at batch 64),
+    # 87.5% after 106,496 at a 3e-3 peak; with 159,744 at 1e-3 it reached 91.5% after 77,824 (405 s).
+    ("mobilenet_v2", dict(batch_size=32, max_images=159_744)),
 )
 
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
@@ -222,6 +224,7 @@ PROFILES: dict[str, Profile] = {
             ),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),
+            format_cases=("simple_cnn.scratch.*",),  # one case exercises the deploy stage; the rest test the run
             train_xla="auto",  # compiling a training step under XLA: 20 s-3 min on CPU, more than a smoke case
         ),
         Profile(

@@ -213,8 +213,10 @@ def test_unknown_format_names_the_valid_ones():
 
 def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path):
     from suite.cli import main
+    from suite.profiles import PROFILES
 
-    args = ["run", "simple_cnn.frozen.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    assert PROFILES["smoke"].formats_for("simple_cnn.scratch.digits"), "smoke deploys this case without --formats"
     assert main([*args, "--formats", "none"]) == 0
     assert format_store.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
     assert storage.read_results(tmp_path)["best_format"].isna().all()
@@ -240,6 +242,8 @@ def test_profiles_name_formats_the_deploy_stage_knows():
 
     assert ALL_FORMATS == catalogue.EXPORTED
     assert PROFILES["smoke"].formats == ("litert_fp32", "onnx")
+    assert PROFILES["smoke"].formats_for("simple_cnn.scratch.digits") == ("litert_fp32", "onnx")
+    assert PROFILES["smoke"].formats_for("mobilenet_v2.finetune.digits") == ()
     assert PROFILES["quick"].formats == PROFILES["seed"].formats == ("litert_fp32", "litert_int8", "onnx")
     assert PROFILES["overnight"].formats == ALL_FORMATS
 
