@@ -110,17 +110,12 @@ def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, 
         return side, sizes, str(error)
 
 
-def as_trained(case: Case, sizes: dict[str, int]) -> tuple[Case, int]:
-    """``(case with the epochs it would train, its training images)``: a ``train_per_class`` cut trains fewer
-    images for proportionally more epochs (``suite.train.equal_steps``), the same optimizer steps."""
-    from suite.train import equal_steps
-
+def train_images_of(case: Case, sizes: dict[str, int]) -> int:
+    """The images ``case`` trains on: its ``train_per_class`` cut where set (each epoch repeats it for the
+    whole split's optimizer steps, so its cost is the whole split's), else the split cut to ``train_limit``."""
     full = min(case.train_limit or sizes["train"], sizes["train"])
-    if not case.train_per_class:
-        return case, full
     classes = sizes.get("classes", EXPECTED_CLASSES.get(case.dataset, 0))
-    cut = min(case.train_per_class * classes, full) if classes else full
-    return equal_steps(case, cut, full), cut
+    return min(case.train_per_class * classes, full) if case.train_per_class and classes else full
 
 
 def phases_text(case: Case) -> str:
@@ -267,16 +262,15 @@ def source_seconds(budget: SourceBudget, gflops: float, rate: float) -> float:
     return TRACE_S + (budget.max_images * train_factor(0.0) + heldout) * gflops / rate
 
 
-def flops_estimate(line: Line, case: Case, sizes: dict, earlier: pd.DataFrame, rates: dict, pretrained: set, how):
+def flops_estimate(line: Line, sizes: dict[str, int], earlier: pd.DataFrame, rates: dict, pretrained: set, how) -> None:
     """Fills ``line``'s estimate from FLOPs at its side (earlier rows, else the counted table) and a training
     rate (the architecture's rows, else all rows, else assumed), plus its backbone's source pretraining where
-    that is not cached yet (once per architecture and side). ``case``: the line's case with the epochs it would
-    train (``as_trained``). ``how``: profile, device, formats, rate, CPU rate."""
+    that is not cached yet (once per architecture and side). ``how``: profile, device, formats, rate, CPU rate."""
     from suite import transfer
     from suite.measure.arch_facts import gflops_at
 
     profile, device, formats, rate, cpu = how
-    side = line.side.pixels
+    case, side = line.case, line.side.pixels
     counted = earlier_gflops(earlier, case.arch, side)
     counted = (counted, "earlier rows") if counted is not None else gflops_at(case.arch, side)
     if counted is None:
@@ -331,15 +325,14 @@ def plan(
         weights = transfer.resolve_weights(case, profile)
         side = job_side(case, dataset_side, weights, profile)
         key = case_key(case, env)
-        trained, train_images = as_trained(case, sizes) if sizes else (case, None)
         line = Line(
             case,
             seeds=[s for s in seeds if force or (key, s) not in done],
             done=[s for s in seeds if not force and (key, s) in done],
             side=side,
             weights=weights,
-            phases=phases_text(trained),
-            train_images=train_images,
+            phases=phases_text(case),
+            train_images=train_images_of(case, sizes) if sizes else None,
             seconds=None,
             basis="unknown",
             formats=profile.formats_for(case.id, formats),
@@ -348,9 +341,7 @@ def plan(
         if seconds is not None:
             line.seconds, line.basis = seconds, "earlier run"
         elif sizes is not None:
-            cut = {**sizes, "train": train_images}  # a cut trains its images for more epochs, validating each
-            how = (profile, device, len(line.formats), rate, cpu)
-            flops_estimate(line, trained, cut, earlier, rates, pretrained, how)
+            flops_estimate(line, sizes, earlier, rates, pretrained, (profile, device, len(line.formats), rate, cpu))
         lines.append(line)
     notes = preflight_notes(cases, facts, data_dir)
     return DryRun(lines, profile, Path(results_dir), device, rate, notes, cpu)

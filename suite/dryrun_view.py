@@ -78,6 +78,12 @@ def render(run: DryRun) -> str:
             else f" The formats run on CPU runtimes over the whole test split, at {run.cpu.gflops_per_s:,.0f} "
             f"GFLOP/s ({run.cpu.source})."
         )
+        + (
+            " A cut case (@N: N training images per class) repeats its images within each epoch for the whole "
+            "split's optimizer steps, so it costs what the whole split does."
+            if any(line.case.train_per_class for line in run.lines)
+            else ""
+        )
     )
     out = [
         f"suite run --dry-run: profile {run.profile.name}, {len(run.lines)} case(s), {jobs} job(s) to run"

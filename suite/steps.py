@@ -14,6 +14,7 @@ results folder, device and loaded datasets.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,8 +183,10 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
     run = built.run
     with built.strategy.scope():
         train_ds, train_images = case_split(case, inputs.raw, "train", **splits)
-        if case.train_per_class:  # as many optimizer steps as the whole split would get
-            run = training.equal_steps(run, train_images, full_train_images(case, inputs.raw))
+        steps_per_epoch = 0
+        if case.train_per_class:  # each epoch repeats the cut for the whole split's optimizer steps
+            steps_per_epoch = math.ceil(full_train_images(case, inputs.raw) / run.batch_size)
+            train_ds = train_ds.repeat()
         val_ds, _ = case_split(case, inputs.raw, "val", **splits)
         test_ds, test_images = case_split(case, inputs.raw, "test", **splits)
         log.info(
@@ -202,6 +205,7 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
             *(built.model, built.backbone, regime, run, train_ds, val_ds, train_images),
             callbacks=[board],
             jit_compile=built.jit_compile,
+            steps_per_epoch=steps_per_epoch,
         )
     result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
     columns = {

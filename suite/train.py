@@ -51,24 +51,16 @@ def make_schedule(case: Case, peak: float, steps_per_epoch: int, epochs: int):
     return peak
 
 
-def equal_steps(case: Case, train_images: int, full_images: int) -> Case:
-    """``case`` with its epoch budgets scaled so ``train_images`` get the optimizer steps ``full_images`` would.
+def step_images(step: int, images: int, batch_size: int) -> int:
+    """Images in step ``step`` (0-based, counted across passes) over a set of ``images`` batched by ``batch_size``:
+    a full batch, or the shorter last one of each pass."""
+    per_pass = max(1, math.ceil(images / batch_size))
+    return images - (per_pass - 1) * batch_size if step % per_pass == per_pass - 1 else batch_size
 
-    For a case cut to ``train_per_class`` images: without this, 5 digits per class (50 images) at batch 64 would
-    train one step an epoch. ``epochs``, ``head_epochs`` and ``early_stopping`` are multiplied by
-    steps(full) / steps(cut) and rounded up, ``warmup_epochs`` by the same ratio; a set as big as the full one
-    keeps them.
-    """
-    ratio = math.ceil(full_images / case.batch_size) / max(1, math.ceil(train_images / case.batch_size))
-    if ratio <= 1:
-        return case
-    return dataclasses.replace(
-        case,
-        epochs=math.ceil(case.epochs * ratio),
-        head_epochs=math.ceil(case.head_epochs * ratio),
-        early_stopping=math.ceil(case.early_stopping * ratio),
-        warmup_epochs=case.warmup_epochs * ratio,
-    )
+
+def epoch_images(images: int, batch_size: int, steps: int) -> int:
+    """Images one epoch of ``steps`` steps sees over a set of ``images`` (repeated where ``steps`` asks more)."""
+    return sum(step_images(step, images, batch_size) for step in range(steps))
 
 
 def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
@@ -156,6 +148,7 @@ class EpochStats(keras.callbacks.Callback):
         row.update(
             lr=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             epoch_seconds=seconds,
+            steps=sum(1 for step in self.steps if step[0] == epoch),  # optimizer steps (a repeated cut: more)
             train_s=training_s,
             images_per_s=self.images / training_s,
             elapsed_s=time.perf_counter() - self.clock,
@@ -235,10 +228,9 @@ def steady_steps(steps: list[tuple[int, int, float]], images: int, batch_size: i
     The first step of a phase traces the training function, and the last one
     retraces it when the final batch is smaller; neither is steady state.
     """
-    per_epoch = max(1, math.ceil(images / batch_size))
-    last_batch = images - (per_epoch - 1) * batch_size
+    per_epoch = max([step for _, step, _ in steps], default=0) + 1  # a repeated cut runs more steps than a pass
     steady = [s for s in steps if s[0] >= 1] or [s for s in steps if 0 < s[1] < per_epoch - 1]
-    done = sum(last_batch if step == per_epoch - 1 else batch_size for _, step, _ in steady)
+    done = sum(step_images(step, images, batch_size) for _, step, _ in steady)
     return done, sum(seconds for _, _, seconds in steady)
 
 
@@ -263,13 +255,17 @@ def train(
     train_images: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     jit_compile: bool | str = "auto",
+    steps_per_epoch: int = 0,
 ) -> TrainResult:
     """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights.
 
     ``callbacks`` join every phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases);
     ``jit_compile`` goes to every phase's ``compile`` (``suite.train_jit`` chooses it for a case's run).
+    ``steps_per_epoch``: steps an epoch takes from a repeated ``train_ds`` (a ``train_per_class`` cut given the
+    whole split's steps); 0 = one pass over ``train_images``.
     """
-    steps = max(1, math.ceil(train_images / case.batch_size))
+    steps = steps_per_epoch or max(1, math.ceil(train_images / case.batch_size))
+    seen = epoch_images(train_images, case.batch_size, steps)
     stats, steady, seconds = [], [], 0.0
     clock = time.perf_counter()
     for name, epochs, peak, fraction in (astuple(phase) for phase in regime.phases(case)):
@@ -283,13 +279,14 @@ def train(
             metrics=["accuracy"],
             jit_compile=jit_compile,
         )
-        recorder = EpochStats(name, train_images, epochs, case.id, clock, steps)
+        recorder = EpochStats(name, seen, epochs, case.id, clock, steps)
         best = keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )
         started = time.perf_counter()
         every = [recorder, best, *callbacks]
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=every, shuffle=False, verbose=0)
+        fit = dict(epochs=epochs, steps_per_epoch=steps_per_epoch or None, callbacks=every, shuffle=False, verbose=0)
+        model.fit(train_ds, validation_data=val_ds, **fit)
         seconds += time.perf_counter() - started
         stats.extend(recorder.rows)
         steady.append(steady_steps(recorder.steps, train_images, case.batch_size))  # each phase traces afresh

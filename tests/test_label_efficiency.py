@@ -15,7 +15,7 @@ from suite.data.pipeline import case_split, check_per_class, per_class_indices, 
 from suite.errors import SuiteError
 from suite.profiles import SEED_ARCHS, get_profile
 from suite.selection import resolve_cases
-from suite.train import equal_steps
+from suite.train import epoch_images, step_images
 
 DIGITS_TRAIN = 1257  # the digits training split (tests/test_data.py works it out)
 
@@ -101,18 +101,14 @@ def test_id_marks_the_size_and_the_key_is_unchanged_at_zero():
     assert Case.from_json(cut.to_json()) == cut and Case.from_json(plain.to_json()) == plain
 
 
-def test_equal_steps_gives_a_cut_the_whole_splits_optimizer_steps():
-    case = Case("simple_cnn", "scratch", "digits", epochs=8, head_epochs=1, batch_size=64, warmup_epochs=0.5)
-    # The whole split: ceil(1257 / 64) = 20 steps an epoch, 160 in 8 epochs.
-    fifty = equal_steps(case, 50, DIGITS_TRAIN)  # 1 step an epoch: 160 epochs
-    assert (fifty.epochs, fifty.head_epochs, fifty.warmup_epochs) == (160, 20, 10.0)
-    assert equal_steps(case, 250, DIGITS_TRAIN).epochs == 40  # ceil(250 / 64) = 4 steps: 20 / 4 = 5 times
-    assert equal_steps(case, 500, DIGITS_TRAIN).epochs == 20  # 8 steps: 2.5 times
-    assert equal_steps(case, 100, DIGITS_TRAIN).epochs == 80  # 2 steps: 10 times
-    assert equal_steps(case, DIGITS_TRAIN, DIGITS_TRAIN) == case
-    patient = equal_steps(Case("simple_cnn", "scratch", "digits", epochs=3, early_stopping=2), 100, 150)
-    # Batch 64: 150 images are 3 steps, 100 are 2: x1.5, so 3 epochs -> 4.5 -> 5 and a patience of 2 -> 3.
-    assert (patient.epochs, patient.early_stopping) == (5, 3)
+def test_a_repeated_cuts_steps_count_its_short_last_batch_once_a_pass():
+    # 50 images at batch 64: one step of 50 a pass; the whole split's 20 steps an epoch see 1,000 images.
+    assert epoch_images(50, 64, 20) == 1_000 and step_images(7, 50, 64) == 50
+    # 250 at batch 64: passes of 64, 64, 64, 58; 20 steps are 5 passes.
+    assert [step_images(step, 250, 64) for step in range(5)] == [64, 64, 64, 58, 64]
+    assert epoch_images(250, 64, 20) == 1_250
+    assert epoch_images(1_257, 64, 20) == 1_257  # one pass: the whole split once
+    assert epoch_images(100, 64, 3) == 64 + 36 + 64
 
 
 def test_the_profile_runs_every_network_regime_and_size_with_seed_budgets():
@@ -194,8 +190,9 @@ def test_a_cut_case_runs_end_to_end_on_fifty_images(tmp_path):
     row = Runner(smoke, tmp_path, device="cpu", formats=()).run_case(case, 0)
     assert row["status"] == "ok", row.get("error")
     assert (row["case_id"], row["train_images"], row["train_per_class"]) == ("simple_cnn.scratch.digits@5", 50, 5)
-    # Smoke: 128 images at batch 32 are 4 steps an epoch, 50 are 2, so its one epoch becomes two.
-    assert row["epochs"] == 2 and len(pd.read_csv(tmp_path / "history" / f"{case.id}-s0.csv")) == 2
+    # Smoke: 128 images at batch 32 are 4 steps an epoch; the 50 repeat within its one epoch for those 4 steps.
+    history = pd.read_csv(tmp_path / "history" / f"{case.id}-s0.csv")
+    assert row["epochs"] == 1 and list(history["steps"]) == [4]
     storage.append_row(tmp_path, row)
     stored = storage.read_results(tmp_path).iloc[0]
     assert (stored["train_per_class"], stored["train_images"]) == (5, 50)
