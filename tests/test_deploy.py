@@ -215,7 +215,16 @@ def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path):
     from suite.cli import main
     from suite.profiles import PROFILES
 
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]
+    args = [
+        "run",
+        "simple_cnn.scratch.digits",
+        "--profile",
+        "smoke",
+        "--results",
+        str(tmp_path),
+        "--executor",
+        "inline",
+    ]
     assert PROFILES["smoke"].formats_for("simple_cnn.scratch.digits"), "smoke deploys this case without --formats"
     assert main([*args, "--formats", "none"]) == 0
     assert format_store.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
