@@ -58,9 +58,10 @@ def step_images(step: int, images: int, batch_size: int) -> int:
     return images - (per_pass - 1) * batch_size if step % per_pass == per_pass - 1 else batch_size
 
 
-def epoch_images(images: int, batch_size: int, steps: int) -> int:
-    """Images one epoch of ``steps`` steps sees over a set of ``images`` (repeated where ``steps`` asks more)."""
-    return sum(step_images(step, images, batch_size) for step in range(steps))
+def epoch_images(images: int, batch_size: int, steps: int, epoch: int = 0) -> int:
+    """Images epoch ``epoch`` (0-based) of ``steps`` steps sees over a set of ``images``, repeated where ``steps``
+    asks more: Keras keeps one iterator over a phase's epochs, so a repeated set's passes run across them."""
+    return sum(step_images(epoch * steps + step, images, batch_size) for step in range(steps))
 
 
 def make_optimizer(case: Case, learning_rate) -> keras.optimizers.Optimizer:
@@ -111,11 +112,20 @@ class EpochStats(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, phase: str, images_per_epoch: int, total_epochs: int, label: str, clock: float, steps_per_epoch: int = 0
+        self,
+        phase: str,
+        images_per_epoch: int,
+        total_epochs: int,
+        label: str,
+        clock: float,
+        steps_per_epoch: int = 0,
+        batch_size: int = 0,
     ):
+        """``batch_size`` given: ``images_per_epoch`` is the set's images, which ``steps_per_epoch`` steps may
+        repeat, and each epoch counts its own (``epoch_images``)."""
         super().__init__()
         self.phase, self.images, self.total, self.label = phase, images_per_epoch, total_epochs, label
-        self.clock, self.steps_per_epoch = clock, steps_per_epoch
+        self.clock, self.steps_per_epoch, self.batch_size = clock, steps_per_epoch, batch_size
         self.rows: list[dict] = []
         self.steps: list[tuple[int, int, float]] = []
         self.reported = 0.0
@@ -138,6 +148,12 @@ class EpochStats(keras.callbacks.Callback):
             self.reported = now
             progress.emit(**self._where(), step=batch + 1, steps=self.steps_per_epoch or "?")
 
+    def epoch_images(self, epoch: int) -> int:
+        """Images epoch ``epoch`` trained on."""
+        if not self.batch_size:
+            return self.images
+        return epoch_images(self.images, self.batch_size, self.steps_per_epoch, epoch)
+
     def _where(self) -> dict:
         return {"stage": "train", "phase": self.phase, "epoch": self.epoch + 1, "epochs": self.total}
 
@@ -150,7 +166,7 @@ class EpochStats(keras.callbacks.Callback):
             epoch_seconds=seconds,
             steps=sum(1 for step in self.steps if step[0] == epoch),  # optimizer steps (a repeated cut: more)
             train_s=training_s,
-            images_per_s=self.images / training_s,
+            images_per_s=self.epoch_images(epoch) / training_s,
             elapsed_s=time.perf_counter() - self.clock,
         )
         self.rows.append(row)
@@ -222,15 +238,25 @@ class TensorBoardRun(keras.callbacks.TensorBoard):
         self.epochs_done += 1
 
 
-def steady_steps(steps: list[tuple[int, int, float]], images: int, batch_size: int) -> tuple[int, float]:
-    """``(images, seconds)`` of one phase's steady steps: epochs after the first, or else the first's middle steps.
+def steady_steps(
+    steps: list[tuple[int, int, float]], images: int, batch_size: int, steps_per_epoch: int = 0
+) -> tuple[int, float]:
+    """``(images, seconds)`` of one phase's steady steps: epochs after the first, or else the first's steps but
+    its first and each pass's last.
 
-    The first step of a phase traces the training function, and the last one
-    retraces it when the final batch is smaller; neither is steady state.
+    The first step of a phase traces the training function, and a pass's last
+    batch retraces it the first time it is shorter; neither is steady state.
+    ``steps_per_epoch``: where a repeated set runs past a pass (0: the steps seen).
     """
-    per_epoch = max([step for _, step, _ in steps], default=0) + 1  # a repeated cut runs more steps than a pass
-    steady = [s for s in steps if s[0] >= 1] or [s for s in steps if 0 < s[1] < per_epoch - 1]
-    done = sum(step_images(step, images, batch_size) for _, step, _ in steady)
+    per_epoch = steps_per_epoch or max([step for _, step, _ in steps], default=0) + 1
+    per_pass = max(1, math.ceil(images / batch_size))
+
+    def at(epoch: int, step: int) -> int:  # the phase's step count: one iterator runs across its epochs
+        return epoch * per_epoch + step
+
+    steady = [s for s in steps if s[0] >= 1]
+    steady = steady or [s for s in steps if s[1] > 0 and at(*s[:2]) % per_pass != per_pass - 1]
+    done = sum(step_images(at(epoch, step), images, batch_size) for epoch, step, _ in steady)
     return done, sum(seconds for _, _, seconds in steady)
 
 
@@ -265,7 +291,6 @@ def train(
     whole split's steps); 0 = one pass over ``train_images``.
     """
     steps = steps_per_epoch or max(1, math.ceil(train_images / case.batch_size))
-    seen = epoch_images(train_images, case.batch_size, steps)
     stats, steady, seconds = [], [], 0.0
     clock = time.perf_counter()
     for name, epochs, peak, fraction in (astuple(phase) for phase in regime.phases(case)):
@@ -279,7 +304,7 @@ def train(
             metrics=["accuracy"],
             jit_compile=jit_compile,
         )
-        recorder = EpochStats(name, seen, epochs, case.id, clock, steps)
+        recorder = EpochStats(name, train_images, epochs, case.id, clock, steps, case.batch_size)
         best = keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )
@@ -289,7 +314,7 @@ def train(
         model.fit(train_ds, validation_data=val_ds, **fit)
         seconds += time.perf_counter() - started
         stats.extend(recorder.rows)
-        steady.append(steady_steps(recorder.steps, train_images, case.batch_size))  # each phase traces afresh
+        steady.append(steady_steps(recorder.steps, train_images, case.batch_size, steps))  # each phase traces afresh
     history = pd.DataFrame(stats)
     steady_images, steady_seconds = (sum(column) for column in zip(*steady))
     reached = history[history["val_accuracy"] >= case.target] if "val_accuracy" in history else history.iloc[:0]

@@ -109,6 +109,9 @@ def test_a_repeated_cuts_steps_count_its_short_last_batch_once_a_pass():
     assert epoch_images(250, 64, 20) == 1_250
     assert epoch_images(1_257, 64, 20) == 1_257  # one pass: the whole split once
     assert epoch_images(100, 64, 3) == 64 + 36 + 64
+    # 500 at batch 64 are passes of 8 steps (the last 52): one iterator runs on across epochs, so epoch 0's 20
+    # steps hold 2 short batches (steps 7, 15) and epoch 1's 3 (23, 31, 39).
+    assert (epoch_images(500, 64, 20, epoch=0), epoch_images(500, 64, 20, epoch=1)) == (1_280 - 24, 1_280 - 36)
 
 
 def test_the_profile_runs_every_network_regime_and_size_with_seed_budgets():

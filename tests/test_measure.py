@@ -175,6 +175,17 @@ def test_steady_training_speed_leaves_out_the_tracing_steps():
     assert steady_steps(first + later, 136, 32) == (136, 2.5)  # later epochs only
 
 
+def test_a_repeated_cuts_steady_steps_leave_out_every_short_pass_end_of_a_lone_epoch():
+    # 250 images at batch 64 are passes of 64, 64, 64, 58; one epoch of 20 steps (the whole split's) is 5 passes.
+    # Step 3 is the first short batch and retraces (5 s); the lone epoch keeps steps 1-2, 4-6, 8-10, 12-14, 16-18.
+    lone = [(0, step, 5.0 if step in (0, 3) else 0.1) for step in range(20)]
+    done, seconds = steady_steps(lone, 250, 64, steps_per_epoch=20)
+    assert done == 14 * 64 and seconds == pytest.approx(14 * 0.1)
+    # Later epochs continue the passes (one iterator per phase): epoch 1's steps 20-39 hold 5 short batches.
+    later = [(1, step, 0.1) for step in range(20)]
+    assert steady_steps(lone + later, 250, 64, steps_per_epoch=20)[0] == 15 * 64 + 5 * 58
+
+
 def test_seed_table_gives_mean_std_n_and_a_t_interval():
     base = dict(arch="a", regime="scratch", dataset="digits", weights="none", device_name="cpu", status="ok")
     rows = [
