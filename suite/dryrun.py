@@ -47,8 +47,7 @@ ASSUMED_CPU_SHARE = 0.2  # of the CPU's theoretical float32 peak (suite.measure.
 ASSUMED_CPU_GFLOPS = 50.0  # where the CPU's peak can't be read
 # A split's sizes where the dataset can't be read here (an unprepared CIFAR-10): what the loader would give
 # (50,000 training images, the last tenth kept for validation; 10,000 test), and its side.
-EXPECTED = {"cifar10": (32, {"train": 45_000, "val": 5_000, "test": 10_000})}
-EXPECTED_CLASSES = {"cifar10": 10}
+EXPECTED = {"cifar10": (32, {"train": 45_000, "val": 5_000, "test": 10_000, "classes": 10})}
 GLYPH_CLASSES = 52  # len(suite.data.glyphs.CLASSES), without importing Pillow (tests/test_dryrun.py checks)
 
 
@@ -114,7 +113,7 @@ def train_images_of(case: Case, sizes: dict[str, int]) -> int:
     """The images ``case`` trains on: its ``train_per_class`` cut where set (each epoch repeats it for the
     whole split's optimizer steps, so its cost is the whole split's), else the split cut to ``train_limit``."""
     full = min(case.train_limit or sizes["train"], sizes["train"])
-    classes = sizes.get("classes", EXPECTED_CLASSES.get(case.dataset, 0))
+    classes = sizes.get("classes", 0)
     return min(case.train_per_class * classes, full) if case.train_per_class and classes else full
 
 
