@@ -157,6 +157,9 @@ def test_latency_agrees_with_an_independent_timing_of_the_file(deployed, fmt):
         times.append((time.perf_counter() - started) * 1e3)
     independent_ms = float(np.median(times))
     assert 1 / 3 <= row["latency_p50_ms"] / independent_ms <= 3, (row["latency_p50_ms"], independent_ms)
+    stored = pd.read_csv(deployed[2] / f"{fmt}-latency.csv")["latency_ms"]  # the samples the row summarises
+    assert row["latency_p50_ms"] == pytest.approx(float(np.median(stored)), rel=1e-9)
+    assert len(stored) == row["latency_n"]
     assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ms"] <= row["latency_p50_ci_high_ms"]
     assert row["latency_n"] >= 40 and row["load_seconds"] > 0 and row["throughput_ips"] > 0
 
