@@ -98,6 +98,21 @@ def test_scratch_ahead_at_every_size_crosses_at_the_smallest():
     assert list(found["crossover_train_per_class"]) == [5, 5]
 
 
+def test_one_seed_is_judged_by_the_test_sets_standard_error():
+    """With one seed the std is 0, so the noise is the test set's: sqrt(p(1 - p) / 360), 1.58 points at 90%."""
+    one = results_rows().query("seed == 0 and status == 'ok'").assign(test_images=360)
+    one = one[one["arch"] == "beta"].copy()
+    scratch, frozen = one["regime"] == "scratch", one["regime"] == "frozen"
+    one.loc[frozen, "test_accuracy"] = 0.90
+    one.loc[scratch, "test_accuracy"] = [0.80, 0.80, 0.885, 0.89]  # sizes 5, 10, 25, all: 1.5 and 1 point below
+    found = le.crossover(le.curve_points(one)).iloc[0]
+    assert found["crossover_train_per_class"] == 25
+    assert found["noise_points"] == pytest.approx(100 * (0.885 * 0.115 / 360) ** 0.5)  # scratch's, nearer 50%
+    one.loc[scratch, "test_accuracy"] = [0.80, 0.80, 0.88, 0.88]  # 2 points below: more than the noise
+    assert pd.isna(le.crossover(le.curve_points(one)).iloc[0]["crossover_train_per_class"])
+    assert le.crossover(le.curve_points(one.drop(columns="test_images"))).iloc[0]["noise_points"] == 0
+
+
 def test_chart_has_a_log_x_axis_a_band_per_line_and_all_at_its_real_count(points):
     figure = le.chart(points, DEVICE)
     axis = figure.axes[0]

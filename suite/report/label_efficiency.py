@@ -8,7 +8,9 @@ the classes being a cut row's training images over its ``train_per_class`` (the 
 since ``train_limit`` can only lower it).
 
 Scratch is *within the noise* of transfer at a size when its mean is at least the best transfer regime's mean
-(the pretrained regime with the highest mean there) less the larger of their two stds. The *crossover* is the
+(the pretrained regime with the highest mean there) less the noise: the largest of their two seed stds and their
+two test-set standard errors, sqrt(p(1 - p) / n) over the n test images (the whole noise of a one-seed run, where
+the std is 0: about 1.6 points at 90% on digits' 360). The *crossover* is the
 smallest size from which scratch is within the noise at that size and every larger size measured; "never" when
 it is not within the noise at the largest.
 """
@@ -39,7 +41,8 @@ CAPTION = (
 NOTE = (
     "Per architecture, the smallest training set (images per class) from which scratch stays within the noise of "
     "the best transfer regime at every larger size: scratch's mean test accuracy at least the best transfer mean "
-    "less the larger of the two standard deviations across seeds. 'never': not within the noise even at the "
+    "less the noise, the largest of the two standard deviations across seeds and the two test-set standard errors "
+    "(sqrt(p(1 - p) / n) over n test images). 'never': not within the noise even at the "
     "largest size; the figures are then at that size. Accuracy in %, mean ± std across seeds."
 )
 
@@ -60,17 +63,21 @@ def applies(results: pd.DataFrame) -> bool:
 
 def curve_points(results: pd.DataFrame) -> pd.DataFrame:
     """One row per line and size on a dataset with two or more sizes: ``accuracy_mean``, ``accuracy_std``
-    (0 for one seed), ``seeds`` and ``per_class`` (real training images per class, the x axis)."""
+    (0 for one seed), ``seeds``, ``per_class`` (real training images per class, the x axis) and ``test_images``
+    (0 where rows don't say)."""
     rows = sized_rows(results)
     rows = rows[rows.groupby("dataset")["train_per_class"].transform("nunique") > 1]
     cut = rows[rows["train_per_class"] > 0]
     classes = (cut["train_images"] / cut["train_per_class"]).round().groupby(cut["dataset"]).max()
     rows = rows.assign(per_class=rows["train_images"] / rows["dataset"].map(classes))
+    tested = rows["test_images"] if "test_images" in rows else pd.Series(0, index=rows.index)
+    rows = rows.assign(test_images=pd.to_numeric(tested, errors="coerce").fillna(0))
     points = rows.groupby(KEYS, sort=True).agg(
         accuracy_mean=("test_accuracy", "mean"),
         accuracy_std=("test_accuracy", "std"),
         seeds=("seed", "nunique"),
         per_class=("per_class", "mean"),
+        test_images=("test_images", "min"),
     )
     return points.reset_index().assign(accuracy_std=lambda p: p["accuracy_std"].fillna(0.0))
 
@@ -78,6 +85,13 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
 def is_transfer(regime: str) -> bool:
     """A regime that starts pretrained (an unknown one: any but scratch)."""
     return REGIMES[regime].pretrained if regime in REGIMES else regime != "scratch"
+
+
+def noise(row: pd.Series) -> float:
+    """One point's noise: its seed std, or the test set's standard error sqrt(p(1 - p) / n) where that is larger."""
+    tested = row["test_images"] if "test_images" in row else 0
+    p = row["accuracy_mean"]
+    return max(row["accuracy_std"], (p * (1 - p) / tested) ** 0.5 if tested else 0.0)
 
 
 def _best(points: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +105,7 @@ def crossover(points: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``crossover_train_per_class`` (0 = all), ``at_train_per_class`` and ``at_per_class`` (where the
     figures are: the crossover, else the largest size), ``scratch_mean/std``, ``transfer_regime``,
-    ``transfer_mean/std`` and ``gap_points`` (scratch - transfer, x 100).
+    ``transfer_mean/std``, ``gap_points`` (scratch - transfer, x 100) and ``noise_points`` (the margin there, x 100).
     """
     rows = []
     for (dataset, device, arch), group in points.groupby(["dataset", "device_name", "arch"], sort=True):
@@ -100,8 +114,8 @@ def crossover(points: pd.DataFrame) -> pd.DataFrame:
         sizes = sorted(set(scratch.index) & set(transfer.index), key=lambda s: scratch.loc[s, "per_class"])
         if not sizes:
             continue
-        noise = {s: max(scratch.loc[s, "accuracy_std"], transfer.loc[s, "accuracy_std"]) for s in sizes}
-        within = [scratch.loc[s, "accuracy_mean"] >= transfer.loc[s, "accuracy_mean"] - noise[s] for s in sizes]
+        margin = {s: max(noise(scratch.loc[s]), noise(transfer.loc[s])) for s in sizes}
+        within = [scratch.loc[s, "accuracy_mean"] >= transfer.loc[s, "accuracy_mean"] - margin[s] for s in sizes]
         start = len(sizes)
         while start > 0 and within[start - 1]:
             start -= 1
@@ -120,6 +134,7 @@ def crossover(points: pd.DataFrame) -> pd.DataFrame:
                 "transfer_mean": transfer.loc[at, "accuracy_mean"],
                 "transfer_std": transfer.loc[at, "accuracy_std"],
                 "gap_points": 100 * (scratch.loc[at, "accuracy_mean"] - transfer.loc[at, "accuracy_mean"]),
+                "noise_points": 100 * margin[at],
             }
         )
     return pd.DataFrame(rows)
@@ -149,6 +164,7 @@ def crossover_table(points: pd.DataFrame) -> Table:
     display["best transfer"] = found["transfer_regime"]
     display["transfer %"] = [_spread(m, s) for m, s in zip(found["transfer_mean"], found["transfer_std"])]
     display["scratch − transfer (points)"] = [f"{v:+.1f}" for v in found["gap_points"]]
+    display["noise (points)"] = [f"{v:.1f}" for v in found["noise_points"]]
     return Table(TABLE, title, found, display, NOTE)
 
 
