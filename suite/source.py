@@ -26,7 +26,7 @@ from typing import Any
 
 import keras
 
-from suite.case import Case
+from suite.case import Case, reaches
 from suite.environment import cache_dir
 from suite.models import build_backbone, build_classifier, builder_hash
 from suite.profiles import SourceBudget
@@ -86,7 +86,7 @@ class ReachTarget(keras.callbacks.Callback):
         self.target = target
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.target > 0 and (logs or {}).get("val_accuracy", 0.0) >= self.target:
+        if self.target > 0 and reaches((logs or {}).get("val_accuracy", 0.0), self.target):
             self.model.stop_training = True
 
 

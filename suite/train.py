@@ -27,7 +27,7 @@ import keras
 import pandas as pd
 
 from suite import progress, storage
-from suite.case import Case
+from suite.case import Case, reaches
 from suite.regimes import Regime
 
 log = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ def train(
         steady.append(steady_steps(recorder.steps, train_images, case.batch_size, steps))  # each phase traces afresh
     history = pd.DataFrame(stats)
     steady_images, steady_seconds = (sum(column) for column in zip(*steady))
-    reached = history[history["val_accuracy"] >= case.target] if "val_accuracy" in history else history.iloc[:0]
+    reached = history[reaches(history["val_accuracy"], case.target)] if "val_accuracy" in history else history.iloc[:0]
     return TrainResult(
         history,
         len(history),

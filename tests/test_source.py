@@ -8,7 +8,7 @@ import json
 import pytest
 
 from suite import source
-from suite.case import Case
+from suite.case import Case, reaches
 from suite.cli import main
 from suite.profiles import SourceBudget
 
@@ -33,6 +33,25 @@ def test_reaching_the_target_stops_training():
     budget = dataclasses.replace(TINY, target_accuracy=1e-9)  # any held-out accuracy above zero reaches it
     record = json.loads(source.source_record(source.pretrain_on_source("simple_cnn", 16, case, budget)).read_text())
     assert len(record["curve"]) == 1 and record["images_seen"] == 192
+
+
+def test_an_exact_hit_stored_as_float32_reaches_the_target():
+    """Keras' accuracy is a float32 mean, handed to callbacks as a Python float: 468/520 (exactly 90%) arrives as
+    0.89999998, and must count as 90%."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    exact, short = float(np.float32(468 / 520)), float(np.float32(467 / 520))
+    assert exact < 0.9 and reaches(exact, 0.9) and not reaches(short, 0.9)
+    assert list(reaches(pd.Series([short, exact]), 0.9)) == [False, True]  # the history column time_to_target reads
+    stopper, model = source.ReachTarget(0.9), SimpleNamespace(stop_training=False)
+    stopper.set_model(model)
+    stopper.on_epoch_end(0, {"val_accuracy": short})
+    assert not model.stop_training
+    stopper.on_epoch_end(1, {"val_accuracy": exact})
+    assert model.stop_training
 
 
 @pytest.mark.parametrize(
