@@ -43,9 +43,14 @@ def parse_duration(text: str) -> float:
 
 
 class Estimates:
-    """Seconds per job: from earlier rows of the folder, then from this run's finished jobs, then from probes."""
+    """Seconds per job: from earlier rows of the folder, then from this run's finished jobs, then from probes.
 
-    def __init__(self, earlier: pd.DataFrame):
+    A job of an architecture this run has not finished yet is scaled from the jobs it has, by ``work``
+    (``suite.order.work_gflop``): a line ``seconds = overhead + GFLOPs / rate`` fitted to them, so a run that
+    starts with small networks does not promise the big ones at a small one's time.
+    """
+
+    def __init__(self, earlier: pd.DataFrame, work: Callable[[Job], float | None] | None = None):
         self.by_key: dict[str, float] = {}
         self.by_case: dict[str, float] = {}
         if "case_seconds" in earlier and len(earlier):
@@ -55,10 +60,16 @@ class Estimates:
             self.by_case = timed.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
         self.this_run: dict[str, list[float]] = defaultdict(list)
         self.probed: dict[str, float] = {}
+        self._work, self._gflop = work or (lambda job: None), {}
+        self.worked: list[tuple[float, float]] = []  # (GFLOPs, seconds) of this run's finished jobs
 
     def learn(self, job: Job, seconds: float) -> None:
-        """Records a job finished in this run: it informs the estimates of the same architecture."""
+        """Records a job finished in this run: it informs the estimates of the same architecture, and by its
+        work those of the others."""
         self.this_run[job.case.arch].append(seconds)
+        gflop = self.gflop(job)
+        if gflop:
+            self.worked.append((gflop, seconds))
 
     def __call__(self, job: Job, profile: str = "") -> float | None:
         if job.key in self.by_key:
@@ -69,7 +80,21 @@ class Estimates:
             return self.probed[job.key]
         if self.this_run.get(job.case.arch):
             return median(self.this_run[job.case.arch])
-        return None
+        return self.scaled(job)
+
+    def gflop(self, job: Job) -> float | None:
+        """``job``'s work, counted once (the progress line asks for every pending job at every refresh)."""
+        if job.key not in self._gflop:
+            self._gflop[job.key] = self._work(job)
+        return self._gflop[job.key]
+
+    def scaled(self, job: Job) -> float | None:
+        """``job``'s seconds from this run's finished jobs and its work; None without either."""
+        gflop = self.gflop(job)
+        if not gflop or not self.worked:
+            return None
+        overhead, rate = fit_line(self.worked)
+        return overhead + gflop / rate
 
     def remaining(self, pending: list[Job], current: Job | None, current_s: float, profile: str) -> float | None:
         """Seconds left for ``current`` (run for ``current_s``) and every job in ``pending``; None if unknown."""
@@ -83,6 +108,21 @@ class Estimates:
                 return None
             total += max(0.0, guess - current_s) if job is current else guess
         return total
+
+
+def fit_line(worked: list[tuple[float, float]]) -> tuple[float, float]:
+    """``(overhead_s, gflop_per_s)`` of ``seconds = overhead + GFLOPs / rate`` over (GFLOPs, seconds) pairs.
+
+    Least squares where the jobs' work differs and the line is sensible (overhead >= 0, rate > 0); otherwise
+    no overhead and the median rate, which overestimates big jobs after small ones rather than underestimating.
+    """
+    gflops, seconds = (pd.Series(column, dtype=float) for column in zip(*worked))
+    if gflops.nunique() > 1:
+        slope = gflops.cov(seconds) / gflops.var()
+        overhead = seconds.mean() - slope * gflops.mean()
+        if slope > 0 and overhead >= 0:
+            return overhead, 1.0 / slope
+    return 0.0, float((gflops / seconds).median())
 
 
 def probe_estimate(job: Job, probe: dict, profile: Profile, head_first: bool) -> float:

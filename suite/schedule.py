@@ -157,7 +157,8 @@ def _plan(
         refuse_other_machines(results_dir, every_format_row, executor.environment)
     dataset = Datasets(executor.settings.data_dir)
     unusable = preflight(cases, executor.settings.data_dir, dataset)
-    estimates = budget.Estimates(earlier)
+    work = _work(dataset)
+    estimates = budget.Estimates(earlier, work)
     if budget_s is not None:
         _probe_unknown([c for c in cases if c.dataset not in unusable], seeds, executor, estimates, profile)
     done = set() if force else done_keys(earlier)
@@ -170,7 +171,7 @@ def _plan(
         unusable=unusable,
         budget_s=budget_s,
         profile=profile.name,
-        work=_work(dataset),
+        work=work,
     )
     if plan.done:
         log.info(
