@@ -24,7 +24,8 @@ BUDGET = MeasureBudget(
     warmup_runs=3, latency_runs=40, latency_min_s=0.0, latency_max_s=3.0, batches=(1, 8),
     throughput_runs=2, throughput_min_s=0.05, throughput_max_s=1.0,
 )  # fmt: skip
-CASE = SimpleNamespace(arch="mobilenet_v2", train_limit=0, eval_limit=120)  # inputs in [-1, 1], 120 test images
+# inputs in [-1, 1], 120 test images, the whole training split
+CASE = SimpleNamespace(arch="mobilenet_v2", train_limit=0, eval_limit=120, train_per_class=0)
 ALL = catalogue.EXPORTED
 
 
@@ -203,6 +204,18 @@ def test_int8_calibration_reads_the_training_split_only(monkeypatch):
     monkeypatch.setattr(catalogue, "representative_dataset", lambda x: seen.setdefault("x", x) is x and real(x))
     catalogue.FORMATS["litert_int8"].options(images.calibration)
     assert seen["x"] is images.calibration
+
+
+def test_a_cut_case_calibrates_on_its_own_cut_only():
+    """A label-efficiency case at 5 per class has seen 50 training images: int8 calibrates on those 50."""
+    from suite.data.loaders import load
+    from suite.data.pipeline import per_class_subset
+
+    raw, cut = load("digits"), SimpleNamespace(**{**vars(CASE), "train_per_class": 5})
+    images = stage.case_images(cut, raw, raw.side, seed=1)
+    chosen = np.stack([x.numpy() for x, _ in per_class_subset(raw, 5, seed=1)]).astype(np.float32)
+    assert len(images.calibration) == len(chosen) == 50
+    np.testing.assert_allclose(images.calibration, chosen / 127.5 - 1.0, atol=1e-6)
 
 
 def test_unknown_format_names_the_valid_ones():

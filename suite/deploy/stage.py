@@ -30,19 +30,20 @@ BEST_FORMAT_MAX_DROP_POINTS = 1.0  # best_format: the fastest format at most thi
 
 def case_images(case, raw, side: int, seed: int) -> Images:
     """The case's test split (as its ``test_accuracy`` is measured) and calibration images from its *training*
-    split, unshuffled and unaugmented, both preprocessed for its architecture."""
-    from suite.data.pipeline import make_input
+    split, unshuffled and unaugmented, both preprocessed for its architecture. A ``train_per_class`` case
+    calibrates on its own cut: a label-efficiency row's model has seen no other image."""
+    from suite.data.pipeline import make_input, per_class_subset
 
-    def arrays(split: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        data = make_input(
-            getattr(raw, split), arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=256, limit=limit
-        )
+    def arrays(split, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        data = make_input(split, arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=256, limit=limit)
         pairs = [(x.numpy(), y.numpy().argmax(axis=1)) for x, y in data]
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
-    test, labels = arrays("test", case.eval_limit or raw.sizes["test"])
-    calibration_limit = min(catalogue.CALIBRATION_IMAGES, case.train_limit or raw.sizes["train"])
-    calibration, _ = arrays("train", calibration_limit)
+    test, labels = arrays(raw.test, case.eval_limit or raw.sizes["test"])
+    train, size = raw.train, raw.sizes["train"]
+    if case.train_per_class:
+        train, size = per_class_subset(raw, case.train_per_class, seed), case.train_per_class * raw.num_classes
+    calibration, _ = arrays(train, min(catalogue.CALIBRATION_IMAGES, case.train_limit or size, size))
     return Images(test, labels, calibration)
 
 
