@@ -14,7 +14,6 @@ results folder, device and loaded datasets.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,16 +176,12 @@ class Trained:
 def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: Built) -> Trained:
     """Trains under ``regime`` (``suite.train``) and writes the epoch history to ``DIR/history/``."""
     from suite import train as training
-    from suite.data.pipeline import case_split
+    from suite.data.pipeline import case_split, training_split
 
     splits = dict(side=inputs.side, seed=seed, batch_size=built.run.batch_size)
     run = built.run
     with built.strategy.scope():
-        train_ds, train_images = case_split(case, inputs.raw, "train", **splits)
-        steps_per_epoch = 0
-        if case.train_per_class:  # each epoch repeats the cut for the whole split's optimizer steps
-            steps_per_epoch = math.ceil(full_train_images(case, inputs.raw) / run.batch_size)
-            train_ds = train_ds.repeat()
+        train_ds, train_images, steps_per_epoch = training_split(case, inputs.raw, **splits)
         val_ds, _ = case_split(case, inputs.raw, "val", **splits)
         test_ds, test_images = case_split(case, inputs.raw, "test", **splits)
         log.info(
@@ -218,11 +213,6 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
         "train_images": train_images,
     }
     return Trained(result, val_ds, test_ds, test_images, columns)
-
-
-def full_train_images(case: Case, raw) -> int:
-    """The training images ``case`` would use without ``train_per_class``: the split, cut to ``train_limit``."""
-    return min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
 
 
 @dataclass

@@ -14,6 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -295,6 +296,31 @@ def test_tune_with_a_latency_budget_scores_each_trial_by_its_latency(tmp_path, m
     assert table.loc[best_trial, "feasible"]  # a feasible trial beats an infeasible one, however accurate
     assert "learning_rate" in best
     assert best == {k[3:]: v for k, v in table.loc[best_trial].items() if k.startswith("hp_") and "tuner" not in k}
+
+
+def test_a_trial_of_a_cut_case_trains_the_whole_splits_steps(monkeypatch):
+    """A trial at 5 digits per class repeats its 50 images for the whole split's 40 steps an epoch, as the
+    runner's final training does, not 2 steps of one pass (1/20 of the training its score stands for)."""
+    import keras_tuner
+
+    from suite import train as training
+    from suite.data.loaders import load
+    from suite.tuning import hypermodel
+
+    raw = load("digits")
+    runner = SimpleNamespace(profile=get_profile("smoke"), dataset=lambda name, side: raw)
+    case = smoke_case(train_per_class=5, train_limit=0, batch_size=32)
+    model = hypermodel.CaseHyperModel(case, REGIMES["tuned"], {}, runner, "none", seed=0)
+    seen = {}
+
+    def fake_train(model, backbone, regime, case, train_ds, val_ds, train_images, **options):
+        seen.update(images=train_images, steps=options.get("steps_per_epoch"), batches=len(list(train_ds.take(41))))
+        return SimpleNamespace(epochs=1, seconds=0.0)
+
+    monkeypatch.setattr(training, "train", fake_train)
+    trained = SimpleNamespace(evaluate=lambda data, **kw: {"accuracy": 0.5})
+    model.fit(keras_tuner.HyperParameters(), trained)
+    assert seen == {"images": 50, "steps": math.ceil(1257 / 32), "batches": 41}, "repeated past one pass"
 
 
 def test_bad_tune_input_is_one_line_and_exit_2(capsys):

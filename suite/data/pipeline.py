@@ -15,6 +15,8 @@ latency excludes decoding and preprocessing (stated in results/README.md).
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -221,3 +223,17 @@ def case_split(case, raw, split: str, *, side: int, seed: int, batch_size: int =
         label_noise=case.label_noise if training else 0.0,
     )
     return data, min(limit, size)
+
+
+def training_split(case, raw, *, side: int, seed: int, batch_size: int = 0) -> tuple[tf.data.Dataset, int, int]:
+    """The training split as ``case`` trains on it: the dataset, its images and the steps of an epoch.
+
+    A ``train_per_class`` cut repeats within each epoch for as many optimizer steps as the whole split takes
+    (so every size of a label-efficiency study trains the same steps, epochs and validations); otherwise an epoch
+    is one pass and the steps are 0 (``fit``'s default). The runner and the tuner's trials both train on this.
+    """
+    data, images = case_split(case, raw, "train", side=side, seed=seed, batch_size=batch_size)
+    if not case.train_per_class:
+        return data, images, 0
+    whole = min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
+    return data.repeat(), images, math.ceil(whole / (batch_size or case.batch_size))

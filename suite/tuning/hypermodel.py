@@ -120,7 +120,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         difference, and a warm-started model skips the head phase. With ``board_dir``
         set, the trial's epochs and HParams go to that TensorBoard run.
         """
-        from suite.data.pipeline import case_split
+        from suite.data.pipeline import case_split, training_split
         from suite.train import TensorBoardRun, case_hparams, train
 
         case, regime = self.configured(hp)
@@ -130,14 +130,18 @@ class CaseHyperModel(keras_tuner.HyperModel):
                 case = dataclasses.replace(case, head_epochs=0)
         raw, side = self._side()
 
-        train_ds, train_images = case_split(case, raw, "train", side=side, seed=self.seed)
+        train_ds, train_images, steps_per_epoch = training_split(case, raw, side=side, seed=self.seed)
         val_ds, _ = case_split(case, raw, "val", side=side, seed=self.seed)
         callbacks = []
         if self.board_dir is not None:  # the trial's own run, its configured case's fields as HParams
             callbacks.append(
                 TensorBoardRun(self.board_dir, case_hparams(case, seed=self.seed, trial=self.board_dir.name))
             )
-        result = train(model, self.backbone, regime, case, train_ds, val_ds, train_images, callbacks=callbacks)
+        result = train(
+            *(model, self.backbone, regime, case, train_ds, val_ds, train_images),
+            callbacks=callbacks,
+            steps_per_epoch=steps_per_epoch,
+        )
         val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
         budget = self.case.latency_budget_ms
         latency = batch1_latency_ms(model, side) if budget > 0 else None
