@@ -98,6 +98,25 @@ def plan_jobs(
     return plan
 
 
+def undeployed(
+    cases: list[Case], seeds: range, env: dict[str, str], done: set[tuple[str, int]], formats: pd.DataFrame, wanted
+) -> list[str]:
+    """``"case seed N: fmt, fmt"`` for each finished job (in ``done``) without an ok row of a format ``wanted(case)``
+    asks for: a rerun skips the job, so those formats are not made (only ``--force`` retrains and deploys it)."""
+    from suite.runner import case_key
+
+    ok = formats[formats["status"] == "ok"] if len(formats) else formats
+    made = {(key, int(seed), fmt) for key, seed, fmt in zip(ok["case_key"], ok["seed"], ok["format"])}
+    lacking = []
+    for seed in seeds:
+        for case in cases:
+            key = case_key(case, env)
+            missing = [f for f in wanted(case) if (key, seed) in done and (key, seed, f) not in made]
+            if missing:
+                lacking.append(f"{case.id} seed {seed}: {', '.join(missing)}")
+    return lacking
+
+
 def run_cases(
     cases: list[Case],
     profile: Profile,
@@ -173,6 +192,8 @@ def _plan(
         profile=profile.name,
         work=work,
     )
+    if not force:
+        _warn_undeployed(cases, seeds, results_dir, executor, profile, done)
     if plan.done:
         log.info(
             "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
@@ -188,6 +209,25 @@ def _plan(
         for job, seconds in plan.left_out:
             log.info("  will not fit: %s (about %s)", job.label, duration(seconds))
     return plan
+
+
+def _warn_undeployed(
+    cases: list[Case], seeds: range, results_dir: Path, executor: Executor, profile: Profile, done: set
+) -> None:
+    """Says which finished jobs lack formats this run asks for: skipped as done, they would get none silently."""
+
+    def wanted(case: Case) -> tuple[str, ...]:
+        return profile.formats_for(case.id, executor.settings.formats)
+
+    formats = format_store.read_formats(results_dir)
+    lacking = undeployed(cases, seeds, executor.environment, done, formats, wanted)
+    if lacking:
+        log.warning(
+            "%d finished job(s) lack formats this run asks for, and a rerun skips them (--force retrains and "
+            "deploys them, or use a new --results folder): %s",
+            len(lacking),
+            "; ".join(lacking[:5]) + ("; ..." if len(lacking) > 5 else ""),
+        )
 
 
 def _work(dataset) -> Callable[[Job], float | None]:

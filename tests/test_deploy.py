@@ -227,7 +227,7 @@ def test_unknown_format_names_the_valid_ones():
         catalogue.parse_formats("")
 
 
-def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path):
+def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path, capsys):
     from suite.cli import main
     from suite.profiles import PROFILES
 
@@ -245,6 +245,14 @@ def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path):
     assert main([*args, "--formats", "none"]) == 0
     assert format_store.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
     assert storage.read_results(tmp_path)["best_format"].isna().all()
+    # Asked again with formats, the finished case is skipped: the run says which formats it will not make.
+    capsys.readouterr()
+    assert main([*args, "--formats", "onnx"]) == 0
+    said = capsys.readouterr().out  # the CLI logs to stdout
+    assert "1 finished job(s) lack formats" in said and "simple_cnn.scratch.digits seed 0: onnx" in said
+    assert "--force retrains" in said and format_store.read_formats(tmp_path).empty
+    assert main([*args, "--formats", "none"]) == 0
+    assert "lack formats" not in capsys.readouterr().out
 
 
 def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
@@ -296,7 +304,7 @@ def test_run_with_an_unknown_format_exits_2_naming_the_valid_ones(tmp_path, caps
     assert code == 2 and "unknown format tflite; valid: saved_model" in capsys.readouterr().err
 
 
-def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path):
+def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path, capsys):
     """A smoke case through ``suite run --formats``: formats.csv rows (Keras first), the results row's pick."""
     pytest.importorskip("ai_edge_litert")
     pytest.importorskip("onnxruntime")
@@ -313,8 +321,10 @@ def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path):
     assert row["status"] == "ok" and row["best_format"] in set(frame["format"])
     best = frame.set_index("format").loc[row["best_format"]]
     assert row["best_format_latency_p50_ms"] == pytest.approx(best["latency_p50_ms"], rel=1e-3)
+    capsys.readouterr()
     assert main(argv) == 0
     assert len(format_store.read_formats(tmp_path)) == 3
+    assert "lack formats" not in capsys.readouterr().out, "every format asked for is there"
     # Killed after its formats, before its row: the rerun retrains, so every format is redone from the new model
     # and only the new model's rows are read, never a mix of two models.
     results = storage.results_path(tmp_path)
