@@ -2,12 +2,13 @@
 
 ``suite run --budget 8h`` orders the jobs and says, before starting, which
 will not fit. An estimate comes first from earlier runs of the same case in
-the folder (the rows' ``case_seconds``), then from jobs of the same
-architecture finished in this run, and, for ``--budget`` only, from a probe: a
-worker that times a few training steps and batch-1 calls of the case's model
-and scales them by the case's epochs, steps and measurement budget. Probe
-estimates are rough (measured within a factor of about 2 on this machine's
-smoke cases); one run in a folder makes the next budget exact.
+the folder (the rows' ``case_seconds``), then, for ``--budget`` only, from a
+probe: a worker that times a few training steps and batch-1 calls of the
+case's model and scales them by the case's epochs, steps and measurement
+budget. Probe estimates are rough (measured within a factor of about 2 on this
+machine's smoke cases); one run in a folder makes the next budget exact. The
+progress line's ETA also learns from the run itself: jobs of the same
+architecture finished ok, else the other finished jobs scaled by work.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def parse_duration(text: str) -> float:
 
 
 class Estimates:
-    """Seconds per job: from earlier rows of the folder, then from this run's finished jobs, then from probes.
+    """Seconds per job: from earlier rows of the folder, then from ``--budget``'s probes, then from this run's
+    finished jobs of the same architecture.
 
     A job of an architecture this run has not finished yet is scaled from the jobs it has, by ``work``
     (``suite.order.work_gflop``): a line ``seconds = overhead + GFLOPs / rate`` fitted to them, so a run that
@@ -62,14 +64,16 @@ class Estimates:
         self.probed: dict[str, float] = {}
         self._work, self._gflop = work or (lambda job: None), {}
         self.worked: list[tuple[float, float]] = []  # (GFLOPs, seconds) of this run's finished jobs
+        self.line: tuple[float, float] | None = None  # fit_line(worked), refitted as jobs finish
 
     def learn(self, job: Job, seconds: float) -> None:
-        """Records a job finished in this run: it informs the estimates of the same architecture, and by its
-        work those of the others."""
+        """Records a job finished ok in this run: it informs the estimates of the same architecture, and by its
+        work those of the others (a job that failed early would say nothing true of either)."""
         self.this_run[job.case.arch].append(seconds)
         gflop = self.gflop(job)
         if gflop:
             self.worked.append((gflop, seconds))
+            self.line = fit_line(self.worked)
 
     def __call__(self, job: Job, profile: str = "") -> float | None:
         if job.key in self.by_key:
@@ -91,9 +95,9 @@ class Estimates:
     def scaled(self, job: Job) -> float | None:
         """``job``'s seconds from this run's finished jobs and its work; None without either."""
         gflop = self.gflop(job)
-        if not gflop or not self.worked:
+        if not gflop or self.line is None:
             return None
-        overhead, rate = fit_line(self.worked)
+        overhead, rate = self.line
         return overhead + gflop / rate
 
     def remaining(self, pending: list[Job], current: Job | None, current_s: float, profile: str) -> float | None:
@@ -113,16 +117,21 @@ class Estimates:
 def fit_line(worked: list[tuple[float, float]]) -> tuple[float, float]:
     """``(overhead_s, gflop_per_s)`` of ``seconds = overhead + GFLOPs / rate`` over (GFLOPs, seconds) pairs.
 
-    Least squares where the jobs' work differs and the line is sensible (overhead >= 0, rate > 0); otherwise
-    no overhead and the median rate, which overestimates big jobs after small ones rather than underestimating.
+    Least squares where it can be trusted: three jobs or more, whose work spans at least ``LINE_SPREAD`` times,
+    and a line with a positive rate and an overhead between 0 and the shortest job. Otherwise no overhead and the
+    median rate: that overestimates big jobs after small ones (their overhead counts as work) rather than
+    promising them at a small one's time, as a flat line through a few similar jobs would.
     """
     gflops, seconds = (pd.Series(column, dtype=float) for column in zip(*worked))
-    if gflops.nunique() > 1:
+    if len(gflops) >= 3 and gflops.max() >= LINE_SPREAD * gflops.min():
         slope = gflops.cov(seconds) / gflops.var()
         overhead = seconds.mean() - slope * gflops.mean()
-        if slope > 0 and overhead >= 0:
+        if slope > 0 and 0 <= overhead <= seconds.min():
             return overhead, 1.0 / slope
     return 0.0, float((gflops / seconds).median())
+
+
+LINE_SPREAD = 2.0  # the least max/min work ratio of finished jobs for fit_line to draw a line through them
 
 
 def probe_estimate(job: Job, probe: dict, profile: Profile, head_first: bool) -> float:

@@ -16,7 +16,10 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop", "nadam")
 TUNERS = ("random", "hyperband", "bayesian")
@@ -49,13 +52,13 @@ def dataset_target(dataset: str) -> float:
     return DEFAULT_TARGETS.get(dataset, OTHER_TARGET)
 
 
-def reaches(accuracy, target: float):
+FLOAT32_SLACK = 1e-6  # above float32 rounding near 1 (6e-8), below one image in a million
+
+
+def reaches(accuracy: float | pd.Series, target: float) -> bool | pd.Series:
     """Whether an accuracy (a float or a pandas column) reaches ``target``, within float32 rounding: Keras keeps
     accuracy as a float32 mean, so 468 of 520 right (exactly 90%) arrives as 0.89999998."""
     return accuracy >= target - FLOAT32_SLACK
-
-
-FLOAT32_SLACK = 1e-6  # above float32 rounding near 1 (6e-8), below one image in a million
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ class Case:
         if not self.id:
             base = f"{self.arch}.{self.regime}.{dataset_slug(self.dataset)}"
             object.__setattr__(self, "id", sized_id(base, self.train_per_class))
+
+    def whole_train_images(self, split_images: int) -> int:
+        """Training images without ``train_per_class``: the split's ``split_images``, at most ``train_limit``. A
+        cut repeats for the steps these take (``suite.data.pipeline.training_split``), so work is counted on them."""
+        return min(self.train_limit or split_images, split_images)
 
     @property
     def target(self) -> float:

@@ -112,7 +112,7 @@ def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, 
 def train_images_of(case: Case, sizes: dict[str, int]) -> int:
     """The images ``case`` trains on: its ``train_per_class`` cut where set (each epoch repeats it for the
     whole split's optimizer steps, so its cost is the whole split's), else the split cut to ``train_limit``."""
-    full = min(case.train_limit or sizes["train"], sizes["train"])
+    full = case.whole_train_images(sizes["train"])
     classes = sizes.get("classes", 0)
     return min(case.train_per_class * classes, full) if case.train_per_class and classes else full
 
@@ -237,7 +237,7 @@ def job_seconds(
     at ``cpu_rate`` (default ``rate``), whatever device trains.
     """
     cpu_rate = cpu_rate or rate
-    train = min(case.train_limit or sizes["train"], sizes["train"])
+    train = case.whole_train_images(sizes["train"])
     val = min(case.eval_limit or sizes["val"], sizes["val"])
     test = min(case.eval_limit or sizes["test"], sizes["test"])
     regime = REGIMES[case.regime]

@@ -283,7 +283,7 @@ class Runner:
             "infer_trace_s": infer_trace_s,
             "infer_s": infer_s,
             # A train_per_class cut trains as many steps as the whole split (suite.steps.train repeats it): count those.
-            "train_images": min(case.train_limit or raw.sizes["train"], raw.sizes["train"]),
+            "train_images": case.whole_train_images(raw.sizes["train"]),
             "eval_images": min(case.eval_limit or raw.sizes["val"], raw.sizes["val"])
             + min(case.eval_limit or raw.sizes["test"], raw.sizes["test"]),
         }

@@ -101,17 +101,22 @@ def plan_jobs(
 def undeployed(
     cases: list[Case], seeds: range, env: dict[str, str], done: set[tuple[str, int]], formats: pd.DataFrame, wanted
 ) -> list[str]:
-    """``"case seed N: fmt, fmt"`` for each finished job (in ``done``) without an ok row of a format ``wanted(case)``
-    asks for: a rerun skips the job, so those formats are not made (only ``--force`` retrains and deploys it)."""
+    """``"case seed N: fmt, fmt (skipped)"`` for each finished job (in ``done``) without an ok row of a format
+    ``wanted(case)`` asks for, with the status of its last attempt if any: a rerun skips the job, so those formats
+    are not made (only ``--force`` retrains and deploys it)."""
     from suite.runner import case_key
 
-    ok = formats[formats["status"] == "ok"] if len(formats) else formats
-    made = {(key, int(seed), fmt) for key, seed, fmt in zip(ok["case_key"], ok["seed"], ok["format"])}
+    tried = formats.assign(seed=pd.to_numeric(formats["seed"], errors="coerce")).dropna(subset=["seed"])
+    columns = tried[["case_key", "seed", "format", "status"]].itertuples(index=False)
+    last = {(key, int(seed), fmt): status for key, seed, fmt, status in columns}  # later attempts win
     lacking = []
     for seed in seeds:
         for case in cases:
             key = case_key(case, env)
-            missing = [f for f in wanted(case) if (key, seed) in done and (key, seed, f) not in made]
+            if (key, seed) not in done:
+                continue
+            statuses = [(f, last.get((key, seed, f), "")) for f in wanted(case)]
+            missing = [f"{f} ({status})" if status else f for f, status in statuses if status != "ok"]
             if missing:
                 lacking.append(f"{case.id} seed {seed}: {', '.join(missing)}")
     return lacking
@@ -193,7 +198,8 @@ def _plan(
         work=work,
     )
     if not force:
-        _warn_undeployed(cases, seeds, results_dir, executor, profile, done)
+        current = format_store.current_model_rows(every_format_row)
+        _warn_undeployed(cases, seeds, current, executor, profile, done)
     if plan.done:
         log.info(
             "%d of %d job(s) already done in %s (same case, suite version and machine); --force redoes them",
@@ -212,14 +218,14 @@ def _plan(
 
 
 def _warn_undeployed(
-    cases: list[Case], seeds: range, results_dir: Path, executor: Executor, profile: Profile, done: set
+    cases: list[Case], seeds: range, formats: pd.DataFrame, executor: Executor, profile: Profile, done: set
 ) -> None:
-    """Says which finished jobs lack formats this run asks for: skipped as done, they would get none silently."""
+    """Says which finished jobs lack formats this run asks for (``formats``: the folder's current rows): skipped
+    as done, they would get none silently."""
 
     def wanted(case: Case) -> tuple[str, ...]:
         return profile.formats_for(case.id, executor.settings.formats)
 
-    formats = format_store.read_formats(results_dir)
     lacking = undeployed(cases, seeds, executor.environment, done, formats, wanted)
     if lacking:
         log.warning(
@@ -252,7 +258,7 @@ def _work(dataset) -> Callable[[Job], float | None]:
         spec, raw = ARCHITECTURES[case.arch], dataset(case.dataset, case.image_size)  # loaded by preflight
         counted_at = arch_facts.flops_side(spec)
         side = counted_at if spec.hub else input_side(case.arch, raw.side, case.image_size)
-        train = min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
+        train = case.whole_train_images(raw.sizes["train"])
         held_out = sum(min(case.eval_limit or raw.sizes[split], raw.sizes[split]) for split in ("val", "test"))
         return order.work_gflop(case, counts["gflops"] * (side / counted_at) ** 2, train, held_out)
 
@@ -333,7 +339,8 @@ def _one_by_one(
 
     def finished(job: Job, row: dict) -> str:
         seconds = time.perf_counter() - current["started"]
-        estimates.learn(job, seconds)
+        if row.get("status") == "ok":
+            estimates.learn(job, seconds)
         current["job"] = None
         return f"{_outcome(row)} in {duration(seconds)}"
 

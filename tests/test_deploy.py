@@ -255,6 +255,29 @@ def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path, capsys
     assert "lack formats" not in capsys.readouterr().out
 
 
+def test_undeployed_names_each_missing_format_with_its_last_attempt():
+    """Per finished job: formats never tried by name, tried ones with their last status; ok ones and jobs not
+    done are left out; a seed read as float (a blank cell elsewhere) still matches."""
+    from suite.registry import get_case
+    from suite.runner import case_key
+    from suite.schedule import undeployed
+
+    env = {"suite_version": "0", "fingerprint": "test"}
+    a, b = get_case("simple_cnn.scratch.digits"), get_case("resnet_scratch.scratch.digits")
+    key_a, key_b = case_key(a, env), case_key(b, env)
+    rows = [(key_a, 0.0, "onnx", "failed"), (key_a, 0.0, "onnx", "skipped"), (key_a, 0.0, "litert_fp32", "ok")]
+    rows += [(key_a, None, "openvino", "ok"), (key_b, 0.0, "onnx", "ok")]
+    formats = pd.DataFrame(rows, columns=["case_key", "seed", "format", "status"])
+    wanted = lambda case: ("litert_fp32", "onnx", "openvino")  # noqa: E731
+    done = {(key_a, 0), (key_b, 0)}
+    lacking = undeployed([a, b], range(2), env, done, formats, wanted)
+    assert lacking == [
+        "simple_cnn.scratch.digits seed 0: onnx (skipped), openvino",
+        "resnet_scratch.scratch.digits seed 0: litert_fp32, openvino",
+    ]
+    assert undeployed([a, b], range(2), env, set(), formats, wanted) == [], "nothing done, nothing skipped"
+
+
 def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
     format_store.prepare_formats(tmp_path)
     for name in ("keras", "onnx"):

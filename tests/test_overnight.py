@@ -248,20 +248,24 @@ def test_a_budget_plan_puts_seed_0_first_and_the_short_jobs_before_the_long():
 
 def test_the_eta_scales_an_unseen_architecture_by_its_work():
     """After small jobs only, a big one is estimated on the line through them, not at a small one's time."""
-    gflop = {"simple_cnn": 10.0, "resnet_scratch": 30.0, "resnet50": 1000.0}
-    jobs = {arch: Job(get_case(f"{arch}.scratch.digits"), 0, arch) for arch in gflop}
-    estimates = budget.Estimates(pd.DataFrame(), lambda job: gflop[job.case.arch])
-    assert estimates(jobs["resnet50"]) is None, "nothing finished yet: no estimate"
-    estimates.learn(jobs["simple_cnn"], 20.0)  # 15 s of overhead, 2 GFLOP/s
-    estimates.learn(jobs["resnet_scratch"], 30.0)
-    assert budget.fit_line(estimates.worked) == pytest.approx((15.0, 2.0))
-    assert estimates(jobs["resnet50"]) == pytest.approx(15.0 + 1000.0 / 2.0)
-    assert estimates.remaining([jobs["resnet50"]], None, 0.0, "") == pytest.approx(515.0)
-    assert estimates(jobs["simple_cnn"]) == 20.0, "an architecture this run has timed keeps its own time"
-    one = budget.Estimates(pd.DataFrame(), lambda job: gflop[job.case.arch])
-    one.learn(jobs["simple_cnn"], 20.0)  # one size of job: no line, the rate alone (0.5 GFLOP/s)
-    assert one(jobs["resnet50"]) == pytest.approx(2000.0)
-    assert budget.fit_line([(10.0, 30.0), (20.0, 20.0)]) == (0.0, pytest.approx(2 / 3)), "a falling line is not used"
+    gflop = {"simple_cnn.frozen.digits": 5.0, "simple_cnn.scratch.digits": 10.0}
+    gflop |= {"resnet_scratch.scratch.digits": 30.0, "resnet50.scratch.digits": 1000.0}
+    jobs = {case_id: Job(get_case(case_id), 0, case_id) for case_id in gflop}
+    estimates = budget.Estimates(pd.DataFrame(), lambda job: gflop[job.case.id])
+    assert estimates(jobs["resnet50.scratch.digits"]) is None, "nothing finished yet: no estimate"
+    for case_id, seconds in (("simple_cnn.frozen.digits", 17.5), ("simple_cnn.scratch.digits", 20.0)):
+        estimates.learn(jobs[case_id], seconds)
+    assert estimates(jobs["resnet50.scratch.digits"]) == pytest.approx(1000 / (5 / 17.5 + 10 / 20) * 2), (
+        "two jobs: no line yet, the median rate"
+    )
+    estimates.learn(jobs["resnet_scratch.scratch.digits"], 30.0)  # all three on 15 s + GFLOPs / 2 GFLOP/s
+    assert estimates.line == pytest.approx((15.0, 2.0))
+    assert estimates(jobs["resnet50.scratch.digits"]) == pytest.approx(15.0 + 1000.0 / 2.0)
+    assert estimates.remaining([jobs["resnet50.scratch.digits"]], None, 0.0, "") == pytest.approx(515.0)
+    assert estimates(jobs["simple_cnn.scratch.digits"]) == 18.75, "an architecture timed here keeps its median"
+    # Three jobs of nearly one size, nearly one time: a line through them would be flat (about 40 s for any work).
+    assert budget.fit_line([(10.0, 20.0), (12.0, 20.1), (11.0, 20.05)]) == (0.0, pytest.approx(11 / 20.05))
+    assert budget.fit_line([(10.0, 30.0), (20.0, 20.0), (40.0, 25.0)])[0] == 0.0, "a line that falls is not used"
 
 
 def test_a_budget_probes_new_cases_and_says_what_will_not_fit(tmp_path, capsys):

@@ -111,6 +111,8 @@ def test_one_seed_is_judged_by_the_test_sets_standard_error():
     one.loc[scratch, "test_accuracy"] = [0.80, 0.80, 0.88, 0.88]  # 2 points below: more than the noise
     assert pd.isna(le.crossover(le.curve_points(one)).iloc[0]["crossover_train_per_class"])
     assert le.crossover(le.curve_points(one.drop(columns="test_images"))).iloc[0]["noise_points"] == 0
+    older = pd.concat([one.drop(columns="test_images"), one.assign(seed=1)])  # a row from before the column
+    assert le.curve_points(older)["test_images"].eq(360).all(), "a row without test_images doesn't zero the noise"
 
 
 def test_chart_has_a_log_x_axis_a_band_per_line_and_all_at_its_real_count(points):

@@ -235,5 +235,8 @@ def training_split(case, raw, *, side: int, seed: int, batch_size: int = 0) -> t
     data, images = case_split(case, raw, "train", side=side, seed=seed, batch_size=batch_size)
     if not case.train_per_class:
         return data, images, 0
-    whole = min(case.train_limit or raw.sizes["train"], raw.sizes["train"])
-    return data.repeat(), images, math.ceil(whole / (batch_size or case.batch_size))
+    return (
+        data.repeat(),
+        images,
+        math.ceil(case.whole_train_images(raw.sizes["train"]) / (batch_size or case.batch_size)),
+    )

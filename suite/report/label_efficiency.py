@@ -70,8 +70,8 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
     cut = rows[rows["train_per_class"] > 0]
     classes = (cut["train_images"] / cut["train_per_class"]).round().groupby(cut["dataset"]).max()
     rows = rows.assign(per_class=rows["train_images"] / rows["dataset"].map(classes))
-    tested = rows["test_images"] if "test_images" in rows else pd.Series(0, index=rows.index)
-    rows = rows.assign(test_images=pd.to_numeric(tested, errors="coerce").fillna(0))
+    tested = rows["test_images"] if "test_images" in rows else pd.Series(float("nan"), index=rows.index)
+    rows = rows.assign(test_images=pd.to_numeric(tested, errors="coerce"))  # a row without it doesn't count
     points = rows.groupby(KEYS, sort=True).agg(
         accuracy_mean=("test_accuracy", "mean"),
         accuracy_std=("test_accuracy", "std"),
@@ -79,7 +79,8 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
         per_class=("per_class", "mean"),
         test_images=("test_images", "min"),
     )
-    return points.reset_index().assign(accuracy_std=lambda p: p["accuracy_std"].fillna(0.0))
+    filled = {"accuracy_std": points["accuracy_std"].fillna(0.0), "test_images": points["test_images"].fillna(0)}
+    return points.assign(**filled).reset_index()
 
 
 def is_transfer(regime: str) -> bool:

@@ -138,7 +138,13 @@ class CaseHyperModel(keras_tuner.HyperModel):
                 TensorBoardRun(self.board_dir, case_hparams(case, seed=self.seed, trial=self.board_dir.name))
             )
         result = train(
-            *(model, self.backbone, regime, case, train_ds, val_ds, train_images),
+            model,
+            self.backbone,
+            regime,
+            case,
+            train_ds,
+            val_ds,
+            train_images,
             callbacks=callbacks,
             steps_per_epoch=steps_per_epoch,
         )
