@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from suite import storage
+from suite.case import reaches
 from suite.cli import main
 
 SMOKE_CASES = ["simple_cnn.*.digits", "resnet_scratch.frozen.digits", "mobilenet_v2.finetune.digits"]
@@ -222,7 +223,8 @@ def test_resnet_scratch_reaches_97_percent_on_digits_in_the_quick_profile(tmp_pa
     row = storage.read_results(tmp_path).iloc[0]
     assert row["test_accuracy"] >= 0.97
     history = pd.read_csv(tmp_path / "history" / "resnet_scratch.scratch.digits-s0.csv")
-    first = history[history["val_accuracy"] >= row["target_accuracy"]].iloc[0]
+    # The one rule for a target (suite.case.reaches): 171/180 = 0.95 arrives as float32 0.94999999.
+    first = history[reaches(history["val_accuracy"], row["target_accuracy"])].iloc[0]
     assert row["time_to_target_s"] == pytest.approx(first["elapsed_s"], abs=0.01)
     assert 0 < row["time_to_target_s"] <= row["train_seconds"] + 1
 
