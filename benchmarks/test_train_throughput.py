@@ -34,7 +34,7 @@ from suite.data.pipeline import case_split  # noqa: E402
 from suite.models import build_backbone, build_classifier  # noqa: E402
 from suite.regimes import REGIMES  # noqa: E402
 from suite.registry import get_case  # noqa: E402
-from suite.runner import Datasets  # noqa: E402
+from suite.run.runner import Datasets  # noqa: E402
 
 MIN_RATIO = 0.90  # plain fit's median steady step time over the suite's (the suite's speed, relative)
 ROUNDS = 3  # alternated rounds of each; their steady steps are pooled
@@ -63,7 +63,7 @@ class StepClock(keras.callbacks.Callback):
 
 
 def suite_round(raw, log_dir, durations: list[float]) -> float:
-    """Steady images/s of ``suite.train.train`` on the case, as ``suite.steps.train`` calls it; step times to
+    """Steady images/s of ``suite.train.train`` on the case, as ``suite.run.steps.train`` calls it; step times to
     ``durations``."""
     keras.backend.clear_session()
     backbone = build_backbone(CASE.arch, SIDE)

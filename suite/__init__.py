@@ -2,7 +2,7 @@
 
 Which classifier, trained which way, gives the best accuracy for the latency you
 can afford? The suite pairs architectures with training regimes and datasets
-(``suite.registry``), trains and evaluates each case (``suite.runner``), measures
+(``suite.registry``), trains and evaluates each case (``suite.run.runner``), measures
 latency and throughput (``suite.measure``) and writes tables and charts
 (``suite.storage``, ``suite.report``).
 """

@@ -1,7 +1,7 @@
 """The one exception type that means "the user asked for something we can't do".
 
 The CLI turns a :class:`SuiteError` into one line on stderr and exit code 2; any
-other exception inside a case becomes a failed row (see ``suite.runner``).
+other exception inside a case becomes a failed row (see ``suite.run.runner``).
 """
 
 

@@ -7,7 +7,7 @@ A Python package adds architectures without TOML in two ways:
 - the entry-point group ``keras_classifier_suite.architectures`` (``ENTRY_POINT_GROUP``), which the
   ``suite`` command loads when it starts (``load_entry_points``).
 
-A case runs in a worker process (``suite.executors``) that knows only the built-in architectures, so every
+A case runs in a worker process (``suite.run.executors``) that knows only the built-in architectures, so every
 job carries the user architectures of the process that planned it (``carried``) and the worker registers
 them again (``restore``) before it builds the case.
 """

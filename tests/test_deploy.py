@@ -259,8 +259,8 @@ def test_undeployed_names_each_missing_format_with_its_last_attempt():
     """Per finished job: formats never tried by name, tried ones with their last status; ok ones and jobs not
     done are left out; a seed read as float (a blank cell elsewhere) still matches."""
     from suite.registry import get_case
-    from suite.runner import case_key
-    from suite.schedule import undeployed
+    from suite.run.runner import case_key
+    from suite.run.schedule import undeployed
 
     env = {"suite_version": "0", "fingerprint": "test"}
     a, b = get_case("simple_cnn.scratch.digits"), get_case("resnet_scratch.scratch.digits")
@@ -305,9 +305,9 @@ def test_profiles_name_formats_the_deploy_stage_knows():
 
 
 def test_quick_deploys_its_three_small_scratch_cases_and_formats_overrides_for_every_case(tmp_path):
-    from suite.dryrun import plan
     from suite.profiles import PROFILES
     from suite.registry import get_case
+    from suite.run.dryrun import plan
 
     quick, seed = PROFILES["quick"], PROFILES["seed"]
     run = plan([quick.apply(get_case(p)) for p in quick.patterns], quick, tmp_path, seeds=range(1), device="cpu")

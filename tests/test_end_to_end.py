@@ -288,7 +288,7 @@ def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the
     from suite import transfer
     from suite.profiles import get_profile
     from suite.registry import get_case
-    from suite.runner import Runner
+    from suite.run.runner import Runner
 
     attempts = []
 

@@ -89,7 +89,7 @@ def test_id_marks_the_size_and_the_key_is_unchanged_at_zero():
     plain = Case("mobilenet_v2", "frozen", "digits", epochs=5, learning_rate=1e-2)
     assert plain.id == "mobilenet_v2.frozen.digits" and "train_per_class" not in json.loads(plain.to_json())
     assert set(json.loads(plain.to_json())) == set(CASE_FIELDS) - {"train_per_class"}
-    from suite.runner import case_key
+    from suite.run.runner import case_key
 
     # The key this case had before train_per_class existed (computed with the suite at 6ab6a8d).
     assert case_key(plain, {"suite_version": "0.0.test", "fingerprint": "abc123"}) == "7602b1c64b5f"
@@ -185,7 +185,7 @@ def test_a_cut_case_runs_end_to_end_on_fifty_images(tmp_path):
     import pandas as pd
 
     from suite import storage
-    from suite.runner import Runner
+    from suite.run.runner import Runner
 
     smoke = get_profile("smoke")
     [case] = resolve_cases(["simple_cnn.scratch.digits"], profile=smoke, settings=["train_per_class=5"])

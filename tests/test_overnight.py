@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import budget, storage
+from suite import storage
 from suite.cli import main
-from suite.executors import Job, Settings
 from suite.registry import get_case
+from suite.run import budget
+from suite.run.executors import Job, Settings
 
 ROW = {"case_id": "simple_cnn.scratch.digits", "seed": 0, "status": "ok", "case_key": "0123456789ab"}
 
@@ -76,7 +77,7 @@ def test_a_job_past_its_timeout_is_killed_and_recorded(tmp_path, capsys):
 
 
 def test_a_worker_that_dies_without_a_result_becomes_a_failed_row(tmp_path):
-    from suite.executors.local import LocalExecutor
+    from suite.run.executors.local import LocalExecutor
 
     storage.prepare(tmp_path)
     case = get_case("simple_cnn.scratch.digits")
@@ -127,7 +128,7 @@ def test_out_of_memory_retrains_a_tuned_case_without_searching_again(tmp_path, m
     from suite import train
     from suite.profiles import get_profile
     from suite.regimes import REGIMES
-    from suite.runner import Runner
+    from suite.run.runner import Runner
     from suite.tuning import search
 
     real, tried, searches = train.train, [], []
@@ -390,7 +391,7 @@ def test_a_dataset_only_some_cases_need_fails_those_cases_as_rows(tmp_path):
 def test_a_case_that_fails_in_training_still_says_how_it_started(tmp_path, monkeypatch):
     from suite import train
     from suite.profiles import get_profile
-    from suite.runner import Runner
+    from suite.run.runner import Runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("the loss went away")

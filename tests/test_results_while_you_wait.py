@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import budget, order, report, storage
+from suite import report, storage
 from suite.cli import main
-from suite.executors import Job
 from suite.registry import get_case
 from suite.report.live import MIN_GAP_S, SPACING, LiveReport
-from suite.schedule import plan_jobs
+from suite.run import budget, order
+from suite.run.executors import Job
+from suite.run.schedule import plan_jobs
 
 CASES = ("simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "resnet50.finetune.digits", "simple_cnn.tuned.digits")
 
@@ -120,8 +121,8 @@ def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_buildin
     from suite.measure import arch_facts
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))  # its own cache: test_archs may have counted resnet50
-    from suite.runner import Datasets
-    from suite.schedule import _work
+    from suite.run.runner import Datasets
+    from suite.run.schedule import _work
 
     arch_facts.counted("simple_cnn", counter=lambda arch: {"params_10_class": 1, "gflops": 0.5})
     monkeypatch.setattr(arch_facts, "count", lambda arch: pytest.fail("planning built a model"))
@@ -139,8 +140,8 @@ def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_buildin
 
 def test_the_suites_own_networks_are_counted_at_planning_when_not_cached(monkeypatch, tmp_path):
     from suite.measure import arch_facts
-    from suite.runner import Datasets
-    from suite.schedule import _work
+    from suite.run.runner import Datasets
+    from suite.run.schedule import _work
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
     assert arch_facts.cached("resnet_scratch") is None
@@ -235,7 +236,7 @@ RUN = ("simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "simple_cnn.fine
 @pytest.fixture
 def fake_cases(monkeypatch, tmp_path):
     """``suite run`` inline with every case faked to an ok row; records what report.html held as each began."""
-    from suite.runner import Runner, base_row
+    from suite.run.runner import Runner, base_row
 
     seen: list[str | None] = []
     page = tmp_path / "report.html"

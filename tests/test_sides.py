@@ -125,8 +125,8 @@ def test_offline_the_side_follows_the_weights_back_to_the_dataset(tmp_path, monk
 
 
 def test_the_run_resolves_the_side_the_dry_run_shows(tmp_path, imagenet_cached):
-    from suite import steps
-    from suite.runner import Runner
+    from suite.run import steps
+    from suite.run.runner import Runner
 
     profile = dataclasses.replace(get_profile("smoke"), transfer_weights=("imagenet", "source:glyphs"))
     runner = Runner(profile, tmp_path, device="cpu")
@@ -184,7 +184,7 @@ def test_an_image_size_below_the_minimum_is_one_line_and_exit_2(tmp_path, capsys
     assert "image_size is out of range (the minimum for inception_v3 is 75)" in one_error_line(capsys)
     assert main(args) == 2
     assert "the minimum for inception_v3 is 75" in one_error_line(capsys)
-    from suite.runner import preflight
+    from suite.run.runner import preflight
 
     unchecked = Case("xception", "scratch", "digits", image_size=64)  # never validated: preflight still refuses it
     with pytest.raises(SuiteError, match=r"case xception.scratch.digits: image_size is out of range .* is 71\)"):
@@ -237,7 +237,7 @@ def test_a_dry_run_refuses_what_the_run_would_refuse(tmp_path, capsys):
 
 def test_a_dry_run_estimates_from_earlier_rows_and_skips_what_is_done(tmp_path, capsys):
     from suite.environment import environment
-    from suite.runner import case_key
+    from suite.run.runner import case_key
 
     profile = get_profile("smoke")
     case = profile.apply(Case("simple_cnn", "scratch", "digits"))
@@ -389,7 +389,7 @@ def test_a_dry_run_shows_a_cut_case_at_its_images_and_the_whole_splits_cost(tmp_
 
 
 def test_the_dry_runs_glyph_class_count_is_the_glyph_sets():
-    from suite import dryrun
     from suite.data.glyphs import CLASSES
+    from suite.run import dryrun
 
     assert dryrun.GLYPH_CLASSES == len(CLASSES) == 52

@@ -88,7 +88,7 @@ def test_case_hparams_are_the_scalar_fields_and_the_extras():
 def test_one_smoke_case_writes_its_epochs_and_fields(tmp_path):
     """A real case (about 10 s): the run's scalars per epoch match its history, its HParams its case."""
     from suite import storage
-    from suite.runner import Runner
+    from suite.run.runner import Runner
 
     storage.prepare(tmp_path)  # the folders a run makes, tensorboard/ among them
     assert (tmp_path / "tensorboard").is_dir()
@@ -113,7 +113,7 @@ def test_one_smoke_case_writes_its_epochs_and_fields(tmp_path):
 
 def test_each_trial_of_a_search_gets_its_own_run_under_the_case(tmp_path, monkeypatch):
     """The tuner points the hypermodel at ``tensorboard/<case_id>-s<seed>/trials/<trial_id>`` before each fit."""
-    from suite.runner import Runner
+    from suite.run.runner import Runner
     from suite.tuning import hypermodel, search
 
     seen: list[Path] = []

@@ -73,9 +73,9 @@ def test_xla_is_used_only_when_clearly_faster(monkeypatch, graph_s, xla_s, on):
 def test_training_that_fails_under_xla_is_trained_again_without_it(monkeypatch, tmp_path):
     import tensorflow as tf
 
-    from suite import steps
     from suite.profiles import get_profile
-    from suite.runner import Runner
+    from suite.run import steps
+    from suite.run.runner import Runner
 
     runner = Runner(get_profile("quick"), tmp_path, "cpu")
     built_with = []

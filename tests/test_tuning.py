@@ -121,7 +121,7 @@ class Killed(BaseException):
 
 def test_a_trial_killed_every_time_is_failed_not_rerun_forever(tmp_path, monkeypatch):
     """KerasTuner issue #439: a RUNNING trial left in the oracle's state must not loop or block the search."""
-    from suite.runner import Runner
+    from suite.run.runner import Runner
     from suite.tuning import hypermodel, search
 
     runs: list[str] = []
@@ -334,7 +334,7 @@ def test_bad_tune_input_is_one_line_and_exit_2(capsys):
 
 @pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
 def test_every_tuner_runs_its_trials_and_hyperband_sets_the_epochs(tmp_path, monkeypatch, tuner):
-    from suite.runner import Runner
+    from suite.run.runner import Runner
     from suite.tuning import hypermodel, search
 
     seen: list[tuple[int | None, int]] = []

@@ -163,7 +163,7 @@ class Run(Command):
     @classmethod
     def check(cls, args: argparse.Namespace) -> None:
         """The cheap checks of the arguments, before anything heavy is imported."""
-        from suite.executors import require
+        from suite.run.executors import require
 
         require(args.executor)  # before TensorFlow starts: a missing optional extra is one line
         if args.address is not None and args.executor != "ray":
@@ -177,12 +177,12 @@ class Run(Command):
     def run(cls, args: argparse.Namespace) -> int:
         """Runs the selected cases and rebuilds the report."""
         from suite import report
-        from suite.budget import parse_duration
         from suite.data import check_path, parse_dataset
         from suite.deploy.formats import parse_formats
         from suite.profiles import get_profile
         from suite.report.live import LiveReport
-        from suite.schedule import run_cases
+        from suite.run.budget import parse_duration
+        from suite.run.schedule import run_cases
         from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
@@ -227,9 +227,9 @@ class Run(Command):
 
     @staticmethod
     def dry_run(args, cases, profile, folder: Path, seeds: int, formats, budget_s: float | None) -> int:
-        """Prints the plan (``suite.dryrun``); trains nothing, writes nothing."""
-        from suite import dryrun, dryrun_view
+        """Prints the plan (``suite.run.dryrun``); trains nothing, writes nothing."""
         from suite.progress import duration
+        from suite.run import dryrun, dryrun_view
 
         run = dryrun.plan(
             cases,
@@ -308,7 +308,7 @@ class Tune(Command):
         """Searches one tuned case: in this process, as the chief of a distributed search, or as one of its workers."""
         from suite.profiles import get_profile
         from suite.regimes import REGIMES
-        from suite.runner import Runner
+        from suite.run.runner import Runner
         from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)

@@ -24,7 +24,7 @@ def source_targets(profile: Profile, archs: list[str], data_dir: str | None = No
     from suite import transfer
     from suite.data.pipeline import input_side
     from suite.registry import select_cases
-    from suite.runner import Datasets
+    from suite.run.runner import Datasets
 
     cases = [profile.apply(case) for case in select_cases(*profile.patterns, exclude=profile.exclude)]
     known = sorted({case.arch for case in cases})

@@ -1,6 +1,6 @@
 """The report rebuilt while a run works: after a finished row, at most about a tenth of the run's time.
 
-``suite run`` calls a ``LiveReport`` after each row it appends (``suite.schedule``), so ``report.html`` has
+``suite run`` calls a ``LiveReport`` after each row it appends (``suite.run.schedule``), so ``report.html`` has
 the first cheap case's chart minutes after the run starts, not the morning after. A rebuild reads the
 folder's stored files like ``suite report`` and replaces ``report.html`` atomically
 (``write_atomically``): a browser refreshing it sees the old page or the new one. Rebuilding costs more

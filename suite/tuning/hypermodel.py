@@ -52,7 +52,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         case: The tuned case, profile applied.
         regime: Its regime (``tuned``); ``freeze_fraction`` may be searched.
         space: The resolved space (``suite.tuning.space.resolve_space``).
-        runner: The ``suite.runner.Runner`` whose datasets and profile the trials use.
+        runner: The ``suite.run.runner.Runner`` whose datasets and profile the trials use.
         weights: The resolved weights (``suite.transfer.resolve_weights``).
         seed: Seeds each trial's initialisation and input order alike.
     """

@@ -15,7 +15,7 @@ Estimates, in order of preference, each labelled in the table:
   folder's earlier rows or, failing those, an assumed one; plus evaluation, the profile's measurement budget,
   the formats, a search's trials and source pretraining not cached yet.
 
-The run's own preflight checks (``suite.runner.preflight``: user architectures build, weights files fit, sides
+The run's own preflight checks (``suite.run.runner.preflight``: user architectures build, weights files fit, sides
 are allowed) run on the cases whose dataset can be read, so bad input exits 2 here as it would there; an unprepared
 tfds set is noted, not fatal. No other model is built (FLOPs are scaled from counts), nothing is written.
 """
@@ -303,8 +303,8 @@ def plan(
     """The dry run of ``cases`` x ``seeds`` under ``profile`` into ``results_dir``: reads, never writes."""
     from suite import storage, transfer
     from suite.environment import environment
-    from suite.runner import Datasets, case_key
-    from suite.schedule import done_keys
+    from suite.run.runner import Datasets, case_key
+    from suite.run.schedule import done_keys
 
     device = resolve_device(device)
     earlier = storage.read_results(results_dir) if storage.results_path(results_dir).is_file() else pd.DataFrame()
@@ -364,7 +364,7 @@ def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> S
 def preflight_notes(cases: Sequence[Case], facts: dict, data_dir: str | None) -> list[str]:
     """Runs the run's own checks before its first case (user architectures, weights files, sides) on the cases
     whose dataset can be read; a note per dataset that can't (raises ``SuiteError`` as the run would)."""
-    from suite.runner import preflight
+    from suite.run.runner import preflight
 
     unreadable = {name: why for (name, _), (_, _, why) in facts.items() if why}
     readable = [case for case in cases if case.dataset not in unreadable]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suite import progress
-from suite.executors.base import Job, OneAtATime, Settings
+from suite.run.executors.base import Job, OneAtATime, Settings
 
 
 class InlineExecutor(OneAtATime):
@@ -17,7 +17,7 @@ class InlineExecutor(OneAtATime):
 
     def __init__(self, settings: Settings):
         from suite.profiles import get_profile
-        from suite.runner import Runner
+        from suite.run.runner import Runner
 
         super().__init__(settings)
         settings = self.settings

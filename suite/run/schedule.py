@@ -5,7 +5,7 @@ repairs a half-written last row and chooses an executor; ``plan_jobs`` then
 decides, from the folder's earlier rows alone, what this run will do: it
 refuses a folder measured on another machine, skips the jobs whose key
 already has an ``ok`` row and fits the rest to ``--budget``; ``execute``
-hands the plan to the executor (``suite.executors``) and appends each row as
+hands the plan to the executor (``suite.run.executors``) and appends each row as
 its job finishes. It alone appends rows, so a ``kill -9`` at any moment loses
 at most the jobs in flight, and rerunning the same command completes the set
 without duplicates. After each row it calls ``after_row`` (``suite run``
@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import budget, format_store, order, storage
+from suite import format_store, storage
 from suite.case import Case
 from suite.errors import SuiteError
-from suite.executors import Executor, Job, Settings, make_executor
 from suite.profiles import Profile
 from suite.progress import View, duration
+from suite.run import budget, order
+from suite.run.executors import Executor, Job, Settings, make_executor
 
 AfterRow = Callable[[], Path | None]  # called after each row is appended; the path of a page it rebuilt, or None
 
@@ -82,9 +83,9 @@ def plan_jobs(
     work: Callable[[Job], float | None] | None = None,
 ) -> Plan:
     """The jobs of ``cases`` x ``seeds`` less those ``done``, those whose dataset is ``unusable`` set apart,
-    the rest cheapest first (``suite.order``: by ``estimates``, else by ``work``, GFLOPs) or fitted to ``budget_s``
+    the rest cheapest first (``suite.run.order``: by ``estimates``, else by ``work``, GFLOPs) or fitted to ``budget_s``
     by ``estimates`` (seed 0 of every case before any seed 1 either way)."""
-    from suite.runner import case_key
+    from suite.run.runner import case_key
 
     unusable = unusable or {}
     jobs = [Job(case, seed, case_key(case, env)) for seed in seeds for case in cases]
@@ -104,7 +105,7 @@ def undeployed(
     """``"case seed N: fmt, fmt (skipped)"`` for each finished job (in ``done``) without an ok row of a format
     ``wanted(case)`` asks for, with the status of its last attempt if any: a rerun skips the job, so those formats
     are not made (only ``--force`` retrains and deploys it)."""
-    from suite.runner import case_key
+    from suite.run.runner import case_key
 
     tried = formats.assign(seed=pd.to_numeric(formats["seed"], errors="coerce")).dropna(subset=["seed"])
     columns = tried[["case_key", "seed", "format", "status"]].itertuples(index=False)
@@ -172,7 +173,7 @@ def _plan(
     budget_s: float | None,
 ) -> Plan:
     """Reads the folder once, checks the input every case needs, probes for ``--budget``, and plans; logs it."""
-    from suite.runner import Datasets, preflight
+    from suite.run.runner import Datasets, preflight
 
     earlier = storage.read_results(results_dir)
     if not force:
@@ -237,7 +238,7 @@ def _warn_undeployed(
 
 
 def _work(dataset) -> Callable[[Job], float | None]:
-    """A job's estimated GFLOPs (``suite.order.work_gflop``) from its architecture's cached count
+    """A job's estimated GFLOPs (``suite.run.order.work_gflop``) from its architecture's cached count
     (``suite.measure.arch_facts``) and ``dataset``'s split sizes; None if unknown. Only the suite's own small
     networks are counted here when not cached (a second each); a Keras application is built by `suite archs`."""
     import math
@@ -270,7 +271,7 @@ def _probe_unknown(
 ) -> None:
     """Probes one job of each model shape that has no estimate yet, so ``--budget`` can place it."""
     from suite.regimes import REGIMES
-    from suite.runner import case_key
+    from suite.run.runner import case_key
 
     probes: dict[tuple, dict | None] = {}
     for job in (Job(case, seed, case_key(case, executor.environment)) for seed in seeds for case in cases):
@@ -304,7 +305,7 @@ def execute(
 
 def _unusable_row(job: Job, why: str, profile: Profile, device: str, results_dir: Path) -> dict:
     """The ``failed`` row of a job whose dataset can't be loaded, appended without starting a worker."""
-    from suite.runner import unrun_row
+    from suite.run.runner import unrun_row
 
     row = unrun_row(job.case, job.seed, profile.name, device, f"DatasetUnavailable: {why}")
     storage.append_row(results_dir, row)

@@ -2,12 +2,12 @@
 
 Each step is a function of what the steps before it produced; it returns a
 dataclass with its results and its part of the row (``columns``).
-``suite.runner.Runner.run_case`` runs them in order and owns what lies
+``suite.run.runner.Runner.run_case`` runs them in order and owns what lies
 between them: the out-of-memory retry (build, train and evaluate again at
 half the batch; never the search) and the failed row. A new stage (export to
 a deployed format, measure it) is one more step here and one more line there.
 
-``runner`` below is the ``suite.runner.Runner`` of the process: its profile,
+``runner`` below is the ``suite.run.runner.Runner`` of the process: its profile,
 results folder, device and loaded datasets.
 """
 

@@ -22,8 +22,8 @@ from statistics import median
 import pandas as pd
 
 from suite.errors import SuiteError
-from suite.executors import Job
 from suite.profiles import Profile
+from suite.run.executors import Job
 
 UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
 
@@ -48,7 +48,7 @@ class Estimates:
     finished jobs of the same architecture.
 
     A job of an architecture this run has not finished yet is scaled from the jobs it has, by ``work``
-    (``suite.order.work_gflop``): a line ``seconds = overhead + GFLOPs / rate`` fitted to them, so a run that
+    (``suite.run.order.work_gflop``): a line ``seconds = overhead + GFLOPs / rate`` fitted to them, so a run that
     starts with small networks does not promise the big ones at a small one's time.
     """
 
@@ -135,7 +135,7 @@ LINE_SPREAD = 2.0  # the least max/min work ratio of finished jobs for fit_line 
 
 
 def probe_estimate(job: Job, probe: dict, profile: Profile, head_first: bool) -> float:
-    """Seconds for ``job`` from a probe's timings (see ``suite.runner.Runner.probe``)."""
+    """Seconds for ``job`` from a probe's timings (see ``suite.run.runner.Runner.probe``)."""
     case, m = job.case, profile.measure
     steps = math.ceil(probe["train_images"] / case.batch_size)
     eval_steps = math.ceil(probe["eval_images"] / case.batch_size)

@@ -1,4 +1,4 @@
-"""Runs each job in a fresh worker process (``python -m suite.executors.worker``), as timm's bulk runner does.
+"""Runs each job in a fresh worker process (``python -m suite.run.executors.worker``), as timm's bulk runner does.
 
 A crash, an out-of-memory kill, a leak or a global setting (mixed precision,
 thread counts, XLA flags) dies with the job's process and can't poison the
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suite import progress, storage
-from suite.executors.base import Job, OneAtATime, Settings
+from suite.run.executors.base import Job, OneAtATime, Settings
 
 
 class LocalExecutor(OneAtATime):
@@ -41,7 +41,7 @@ class LocalExecutor(OneAtATime):
         answer, _ = _ask(job, self.settings, log_path, lambda event: None, probe=True)
         if answer is None:
             return None
-        from suite.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
+        from suite.run.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
 
         timings = answer["probe"]
         measured = timings["trace_s"] + PROBE_STEPS * timings["step_s"] + timings["infer_trace_s"]
@@ -97,7 +97,7 @@ def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout
     env = {**os.environ, progress.PROGRESS_FD: str(write_end)}
     with log_path.open("w") as log_file:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "suite.executors.worker", str(spec)],
+            [sys.executable, "-m", "suite.run.executors.worker", str(spec)],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -127,7 +127,7 @@ def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout
 
 def _failed_row(job: Job, settings: Settings, outcome: str, log_path: Path) -> dict:
     """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
-    from suite.runner import unrun_row
+    from suite.run.runner import unrun_row
 
     tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
     trace = storage.case_file(settings.results_dir, "errors", job.case.id, job.seed, ".txt")

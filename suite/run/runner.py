@@ -1,9 +1,9 @@
-"""Runs one case for one seed in this process, as the steps of ``suite.steps`` in order, into one row.
+"""Runs one case for one seed in this process, as the steps of ``suite.run.steps`` in order, into one row.
 
 ``Runner.run_case`` returns the row and never raises: a case that raises
 becomes a ``failed`` row with a one-line error and its traceback in
 ``DIR/errors/``. Which cases run, in which process, and where their rows go is
-``suite.schedule``'s business; ``preflight`` checks the input that would fail
+``suite.run.schedule``'s business; ``preflight`` checks the input that would fail
 every case (an unusable dataset, a weights file that is missing or doesn't
 fit) before the first one starts.
 """
@@ -19,12 +19,13 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from suite import steps, storage
+from suite import storage
 from suite.case import Case
 from suite.data import parse_dataset
 from suite.errors import PrerequisiteFailed, SuiteError, one_line
 from suite.profiles import Profile
 from suite.regimes import Regime
+from suite.run import steps
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets 
 
 
 class Runner:
-    """Runs resolved cases into one results folder; what the steps (``suite.steps``) share within a process."""
+    """Runs resolved cases into one results folder; what the steps (``suite.run.steps``) share within a process."""
 
     def __init__(
         self,
@@ -208,7 +209,7 @@ class Runner:
         return row
 
     def _fit(self, case: Case, regime: Regime, seed: int, inputs: steps.Inputs, row: dict):
-        """Builds, trains and evaluates (``suite.steps``), at half the batch after each out-of-memory error, and
+        """Builds, trains and evaluates (``suite.run.steps``), at half the batch after each out-of-memory error, and
         once more without XLA if training under it raised a TensorFlow error; adds their columns to ``row`` and
         returns the model to measure."""
         import tensorflow as tf
@@ -282,7 +283,7 @@ class Runner:
             "step_s": step_s,
             "infer_trace_s": infer_trace_s,
             "infer_s": infer_s,
-            # A train_per_class cut trains as many steps as the whole split (suite.steps.train repeats it): count those.
+            # A train_per_class cut trains as many steps as the whole split (steps.train repeats it): count those.
             "train_images": case.whole_train_images(raw.sizes["train"]),
             "eval_images": min(case.eval_limit or raw.sizes["val"], raw.sizes["val"])
             + min(case.eval_limit or raw.sizes["test"], raw.sizes["test"]),

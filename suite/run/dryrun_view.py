@@ -1,11 +1,11 @@
-"""``suite run --dry-run``'s page: the plan of ``suite.dryrun`` as an aligned table and its notes."""
+"""``suite run --dry-run``'s page: the plan of ``suite.run.dryrun`` as an aligned table and its notes."""
 
 from __future__ import annotations
 
 import textwrap
 
-from suite.dryrun import STARTUP_S, DryRun
 from suite.progress import duration
+from suite.run.dryrun import STARTUP_S, DryRun
 
 
 def hours(seconds: float | None) -> str:

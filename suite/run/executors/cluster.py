@@ -28,8 +28,8 @@ import ray
 from suite import storage
 from suite.environment import configure_device
 from suite.errors import SuiteError
-from suite.executors.base import Job, Settings
-from suite.executors.local import run_in_worker
+from suite.run.executors.base import Job, Settings
+from suite.run.executors.local import run_in_worker
 
 MAX_RETRIES = 3  # Ray reruns a task this often when its node or worker process dies
 THREADS = "OMP_NUM_THREADS"  # Ray caps it at the task's num_cpus; the suite's fingerprint records it
@@ -159,7 +159,7 @@ class RayExecutor:
     def _row(self, job: Job, task) -> dict:
         """The task's row, or a ``failed`` row if Ray gave up on it (retries spent, cancelled)."""
         from suite.errors import one_line
-        from suite.runner import unrun_row
+        from suite.run.runner import unrun_row
 
         try:
             return ray.get(task)

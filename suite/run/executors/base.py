@@ -17,7 +17,7 @@ class Job:
 
     case: Case
     seed: int
-    key: str  # suite.runner.case_key: case fields, suite version, machine fingerprint
+    key: str  # suite.run.runner.case_key: case fields, suite version, machine fingerprint
 
     @property
     def label(self) -> str:

@@ -5,14 +5,14 @@ Every executor follows the ``Executor`` protocol: it takes a ``Job`` (a
 resolved case and a seed) and returns its row, ``run(job, on_event)`` one at
 a time or ``run_many(jobs, on_event)`` yielding ``(job, row)`` as each
 finishes; ``side_by_side`` says which of the two the scheduler should drive.
-It never writes ``results.csv``: the scheduler (``suite.schedule``), which
+It never writes ``results.csv``: the scheduler (``suite.run.schedule``), which
 holds the folder's lock, appends every row, so rows can't interleave or repeat.
 """
 
 from __future__ import annotations
 
 from suite.errors import SuiteError
-from suite.executors.base import Executor, Job, OneAtATime, OnEvent, Settings
+from suite.run.executors.base import Executor, Job, OneAtATime, OnEvent, Settings
 
 __all__ = ["EXECUTORS", "Executor", "Job", "OnEvent", "OneAtATime", "Settings", "make_executor", "require"]
 
@@ -34,16 +34,16 @@ def make_executor(name: str, settings: Settings) -> Executor:
     """The executor called ``name``: ``local`` (a process per job), ``inline`` (this process, for debugging) or
     ``ray`` (a Ray task per job, each in a worker process as ``local`` runs it)."""
     if name == "local":
-        from suite.executors.local import LocalExecutor
+        from suite.run.executors.local import LocalExecutor
 
         return LocalExecutor(settings)
     if name == "inline":
-        from suite.executors.inline import InlineExecutor
+        from suite.run.executors.inline import InlineExecutor
 
         return InlineExecutor(settings)
     if name == "ray":
         require(name)
-        from suite.executors.cluster import RayExecutor
+        from suite.run.executors.cluster import RayExecutor
 
         return RayExecutor(settings)
     raise ValueError(f"unknown executor {name!r}; valid: {', '.join(EXECUTORS)}")

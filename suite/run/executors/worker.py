@@ -1,6 +1,6 @@
 """The worker process of the ``local`` executor: runs one job (or probes it) and writes the answer as JSON.
 
-``python -m suite.executors.worker JOB.json``. The job file names the case
+``python -m suite.run.executors.worker JOB.json``. The job file names the case
 (every field), the seed, the profile, the results folder, where to write
 the result and the parent's user architectures (``suite.plugins``), which are
 registered here again before the case is built. The row is written to a temporary file and renamed, so the runner
@@ -46,7 +46,7 @@ def main(spec_path: str) -> int:
     from suite.case import Case
     from suite.plugins import restore
     from suite.profiles import get_profile
-    from suite.runner import Runner
+    from suite.run.runner import Runner
 
     restore(spec.get("archs"))  # the parent's user architectures, before the case is built
     case = Case.from_json(spec["case"])
