@@ -30,11 +30,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from suite import train  # noqa: E402
+from suite.data.datasets import Datasets  # noqa: E402
 from suite.data.pipeline import case_split  # noqa: E402
 from suite.models import build_backbone, build_classifier  # noqa: E402
 from suite.regimes import REGIMES  # noqa: E402
 from suite.registry import get_case  # noqa: E402
-from suite.run.runner import Datasets  # noqa: E402
 
 MIN_RATIO = 0.90  # plain fit's median steady step time over the suite's (the suite's speed, relative)
 ROUNDS = 3  # alternated rounds of each; their steady steps are pooled

@@ -259,8 +259,9 @@ def test_undeployed_names_each_missing_format_with_its_last_attempt():
     """Per finished job: formats never tried by name, tried ones with their last status; ok ones and jobs not
     done are left out; a seed read as float (a blank cell elsewhere) still matches."""
     from suite.registry import get_case
-    from suite.run.runner import case_key
-    from suite.run.schedule import undeployed
+    from suite.run.jobs import Job, case_key
+    from suite.run.plan import Plan, undeployed
+    from suite.run.settings import RunSettings
 
     env = {"suite_version": "0", "fingerprint": "test"}
     a, b = get_case("simple_cnn.scratch.digits"), get_case("resnet_scratch.scratch.digits")
@@ -268,14 +269,15 @@ def test_undeployed_names_each_missing_format_with_its_last_attempt():
     rows = [(key_a, 0.0, "onnx", "failed"), (key_a, 0.0, "onnx", "skipped"), (key_a, 0.0, "litert_fp32", "ok")]
     rows += [(key_a, None, "openvino", "ok"), (key_b, 0.0, "onnx", "ok")]
     formats = pd.DataFrame(rows, columns=["case_key", "seed", "format", "status"])
-    wanted = lambda case: ("litert_fp32", "onnx", "openvino")  # noqa: E731
-    done = {(key_a, 0), (key_b, 0)}
-    lacking = undeployed([a, b], range(2), env, done, formats, wanted)
-    assert lacking == [
+    settings = RunSettings.build("smoke", "r", seeds=2, formats=("litert_fp32", "onnx", "openvino"))
+    done = [Job(case=a, seed=0, key=key_a), Job(case=b, seed=0, key=key_b)]  # seed 1 of both is still to run
+    plan = Plan(settings=settings, jobs=[], estimates=None, prior=None, done=done, formats=formats)
+    assert undeployed(plan) == [
         "simple_cnn.scratch.digits seed 0: onnx (skipped), openvino",
         "resnet_scratch.scratch.digits seed 0: litert_fp32, openvino",
     ]
-    assert undeployed([a, b], range(2), env, set(), formats, wanted) == [], "nothing done, nothing skipped"
+    plan.done = []
+    assert undeployed(plan) == [], "nothing done, nothing skipped"
 
 
 def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
@@ -308,9 +310,11 @@ def test_quick_deploys_its_three_small_scratch_cases_and_formats_overrides_for_e
     from suite.profiles import PROFILES
     from suite.registry import get_case
     from suite.run.dryrun import plan
+    from suite.run.settings import RunSettings
 
     quick, seed = PROFILES["quick"], PROFILES["seed"]
-    run = plan([quick.apply(get_case(p)) for p in quick.patterns], quick, tmp_path, seeds=range(1), device="cpu")
+    settings = RunSettings.build(quick, tmp_path, seeds=1, device="cpu")
+    run = plan([quick.apply(get_case(p)) for p in quick.patterns], settings)
     deployed = sorted(line.case.id for line in run.lines if line.formats == quick.formats)
     assert deployed == ["mobilenet_v2.scratch.digits", "resnet_scratch.scratch.digits", "simple_cnn.scratch.digits"]
     assert {line.formats for line in run.lines} == {quick.formats, ()}

@@ -289,6 +289,7 @@ def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the
     from suite.profiles import get_profile
     from suite.registry import get_case
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
     attempts = []
 
@@ -299,7 +300,9 @@ def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the
     monkeypatch.setattr(transfer, "pretrain_on_source", broken)
     profile = get_profile("smoke")
     storage.prepare(tmp_path)
-    first, second = (Runner(profile, tmp_path, device="cpu") for _ in range(2))  # two workers of one run
+    first, second = (
+        Runner(RunSettings.build(profile, tmp_path, device="cpu")) for _ in range(2)
+    )  # two workers of one run
     failed = first.run_case(profile.apply(get_case("simple_cnn.finetune.digits")), seed=0)
     skipped = second.run_case(profile.apply(get_case("simple_cnn.frozen.digits")), seed=0)
     assert (failed["status"], skipped["status"], len(attempts)) == ("failed", "skipped", 1)

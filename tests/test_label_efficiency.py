@@ -89,7 +89,7 @@ def test_id_marks_the_size_and_the_key_is_unchanged_at_zero():
     plain = Case("mobilenet_v2", "frozen", "digits", epochs=5, learning_rate=1e-2)
     assert plain.id == "mobilenet_v2.frozen.digits" and "train_per_class" not in json.loads(plain.to_json())
     assert set(json.loads(plain.to_json())) == set(CASE_FIELDS) - {"train_per_class"}
-    from suite.run.runner import case_key
+    from suite.run.jobs import case_key
 
     # The key this case had before train_per_class existed (computed with the suite at 6ab6a8d).
     assert case_key(plain, {"suite_version": "0.0.test", "fingerprint": "abc123"}) == "7602b1c64b5f"
@@ -186,11 +186,12 @@ def test_a_cut_case_runs_end_to_end_on_fifty_images(tmp_path):
 
     from suite import storage
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
     smoke = get_profile("smoke")
     [case] = resolve_cases(["simple_cnn.scratch.digits"], profile=smoke, settings=["train_per_class=5"])
     storage.prepare(tmp_path)
-    row = Runner(smoke, tmp_path, device="cpu", formats=()).run_case(case, 0)
+    row = Runner(RunSettings.build(smoke, tmp_path, device="cpu", formats=())).run_case(case, 0)
     assert row["status"] == "ok", row.get("error")
     assert (row["case_id"], row["train_images"], row["train_per_class"]) == ("simple_cnn.scratch.digits@5", 50, 5)
     # Smoke: 128 images at batch 32 are 4 steps an epoch; the 50 repeat within its one epoch for those 4 steps.

@@ -5,6 +5,7 @@ The kill-with-SIGKILL-and-resume run itself is the fixture of ``test_end_to_end`
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,11 @@ import pytest
 
 from suite import storage
 from suite.cli import main
+from suite.profiles import get_profile
 from suite.registry import get_case
-from suite.run import budget
-from suite.run.executors import Job, Settings
+from suite.run import estimate
+from suite.run.executors import Job
+from suite.run.settings import RunSettings, parse_duration
 
 ROW = {"case_id": "simple_cnn.scratch.digits", "seed": 0, "status": "ok", "case_key": "0123456789ab"}
 
@@ -81,8 +84,9 @@ def test_a_worker_that_dies_without_a_result_becomes_a_failed_row(tmp_path):
 
     storage.prepare(tmp_path)
     case = get_case("simple_cnn.scratch.digits")
-    executor = LocalExecutor(Settings("no-such-profile", tmp_path, "cpu", timeout_s=120))
-    row = executor.run(Job(case, 0, "0123456789ab"), lambda event: None)
+    unknown = dataclasses.replace(get_profile("smoke"), name="no-such-profile")  # the worker can't look it up
+    executor = LocalExecutor(RunSettings.build(unknown, tmp_path, device="cpu", timeout_s=120))
+    row = executor.run(Job(case=case, seed=0, key="0123456789ab"), lambda event: None)
     assert row["status"] == "failed"
     assert row["error"] == "Crashed: the worker exited with code 1 without a result"
     assert "unknown profile 'no-such-profile'" in (tmp_path / "errors" / "simple_cnn.scratch.digits-s0.txt").read_text()
@@ -146,7 +150,7 @@ def test_out_of_memory_retrains_a_tuned_case_without_searching_again(tmp_path, m
     monkeypatch.setattr(train, "train", small_memory)
     monkeypatch.setattr(search, "search", found)
     profile = get_profile("smoke")
-    runner = Runner(profile, storage.prepare(tmp_path).parent, device="cpu")
+    runner = Runner(RunSettings.build(profile, storage.prepare(tmp_path).parent, device="cpu"))
     row = runner.run_case(profile.apply(get_case("simple_cnn.tuned.digits")), seed=0)
     assert (row["status"], row["batch_size"], row["train_oom_batch"]) == ("ok", 16, 32), row.get("error")
     assert tried == [32, 16] and searches == [32], "searched once, at the case's own batch"
@@ -219,13 +223,13 @@ def test_a_full_disk_while_a_case_writes_its_side_files_is_a_failed_row(tmp_path
     [("8h", 28800), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("2d", 172800), ("600", 600), ("1.5h", 5400)],
 )
 def test_durations_read_like_people_write_them(text, seconds):
-    assert budget.parse_duration(text) == seconds
+    assert parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["8 hours", "h", "-5m", "0s", "5m3"])
 def test_unreadable_durations_name_the_format(text):
     with pytest.raises(Exception, match="8h, 90m|positive"):
-        budget.parse_duration(text)
+        parse_duration(text)
 
 
 def test_a_budget_plan_puts_seed_0_first_and_the_short_jobs_before_the_long():
@@ -233,8 +237,8 @@ def test_a_budget_plan_puts_seed_0_first_and_the_short_jobs_before_the_long():
         get_case(i) for i in ("resnet50.scratch.digits", "simple_cnn.scratch.digits", "mobilenet_v2.frozen.digits")
     ]
     seconds = {"resnet50.scratch.digits": 100.0, "simple_cnn.scratch.digits": 10.0, "mobilenet_v2.frozen.digits": None}
-    jobs = [Job(case, seed, case.id) for seed in (1, 0) for case in cases]
-    fits, left_out = budget.plan(jobs, lambda job: seconds[job.case.id], budget_s=125)
+    jobs = [Job(case=case, seed=seed, key=case.id) for seed in (1, 0) for case in cases]
+    fits, left_out = estimate.fit_budget(jobs, lambda job: seconds[job.case.id], budget_s=125)
     assert [job.label for job in fits] == [
         "simple_cnn.scratch.digits seed 0",
         "resnet50.scratch.digits seed 0",
@@ -251,8 +255,8 @@ def test_the_eta_scales_an_unseen_architecture_by_its_work():
     """After small jobs only, a big one is estimated on the line through them, not at a small one's time."""
     gflop = {"simple_cnn.frozen.digits": 5.0, "simple_cnn.scratch.digits": 10.0}
     gflop |= {"resnet_scratch.scratch.digits": 30.0, "resnet50.scratch.digits": 1000.0}
-    jobs = {case_id: Job(get_case(case_id), 0, case_id) for case_id in gflop}
-    estimates = budget.Estimates(pd.DataFrame(), lambda job: gflop[job.case.id])
+    jobs = {case_id: Job(case=get_case(case_id), seed=0, key=case_id) for case_id in gflop}
+    estimates = estimate.Estimates(pd.DataFrame(), lambda job: gflop[job.case.id])
     assert estimates(jobs["resnet50.scratch.digits"]) is None, "nothing finished yet: no estimate"
     for case_id, seconds in (("simple_cnn.frozen.digits", 17.5), ("simple_cnn.scratch.digits", 20.0)):
         estimates.learn(jobs[case_id], seconds)
@@ -265,8 +269,8 @@ def test_the_eta_scales_an_unseen_architecture_by_its_work():
     assert estimates.remaining([jobs["resnet50.scratch.digits"]], None, 0.0, "") == pytest.approx(515.0)
     assert estimates(jobs["simple_cnn.scratch.digits"]) == 18.75, "an architecture timed here keeps its median"
     # Three jobs of nearly one size, nearly one time: a line through them would be flat (about 40 s for any work).
-    assert budget.fit_line([(10.0, 20.0), (12.0, 20.1), (11.0, 20.05)]) == (0.0, pytest.approx(11 / 20.05))
-    assert budget.fit_line([(10.0, 30.0), (20.0, 20.0), (40.0, 25.0)])[0] == 0.0, "a line that falls is not used"
+    assert estimate.fit_line([(10.0, 20.0), (12.0, 20.1), (11.0, 20.05)]) == (0.0, pytest.approx(11 / 20.05))
+    assert estimate.fit_line([(10.0, 30.0), (20.0, 20.0), (40.0, 25.0)])[0] == 0.0, "a line that falls is not used"
 
 
 def test_a_budget_probes_new_cases_and_says_what_will_not_fit(tmp_path, capsys):
@@ -398,7 +402,7 @@ def test_a_case_that_fails_in_training_still_says_how_it_started(tmp_path, monke
 
     monkeypatch.setattr(train, "train", broken)
     profile = get_profile("smoke")
-    row = Runner(profile, storage.prepare(tmp_path).parent, device="cpu").run_case(
+    row = Runner(RunSettings.build(profile, storage.prepare(tmp_path).parent, device="cpu")).run_case(
         profile.apply(get_case("simple_cnn.scratch.digits")), seed=0
     )
     assert (row["status"], row["error"]) == ("failed", "RuntimeError: the loss went away")

@@ -13,15 +13,17 @@ from suite import report, storage
 from suite.cli import main
 from suite.registry import get_case
 from suite.report.live import MIN_GAP_S, SPACING, LiveReport
-from suite.run import budget, order
+from suite.run import order
+from suite.run import plan as planner
+from suite.run.cost import make_work
 from suite.run.executors import Job
-from suite.run.schedule import plan_jobs
+from suite.run.settings import RunSettings
 
 CASES = ("simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "resnet50.finetune.digits", "simple_cnn.tuned.digits")
 
 
 def jobs(*ids: str, seeds=(0,)) -> list[Job]:
-    return [Job(get_case(i), seed, f"{i}-{seed}") for seed in seeds for i in ids]
+    return [Job(case=get_case(i), seed=seed, key=f"{i}-{seed}") for seed in seeds for i in ids]
 
 
 def labels(ordered: list[Job]) -> list[str]:
@@ -92,11 +94,11 @@ def test_jobs_without_any_figure_come_after_by_network_in_order_then_frozen_firs
         "simple_cnn.frozen.digits seed 0",
         "simple_cnn.scratch.digits seed 0",
     ]
-    same = [Job(get_case("simple_cnn.frozen.digits"), 0, key) for key in ("b", "a")]
+    same = [Job(case=get_case("simple_cnn.frozen.digits"), seed=0, key=key) for key in ("b", "a")]
     assert [j.key for j in order.cheapest_first(same, lambda job: None, work)] == ["b", "a"]  # ties keep their order
 
 
-def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows():
+def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows(monkeypatch, tmp_path):
     cases = [get_case(i) for i in CASES]
     env = {"suite_version": "0", "fingerprint": "f"}
     earlier = pd.DataFrame(  # an earlier run in the folder, on a machine where resnet50 was fast
@@ -108,7 +110,10 @@ def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows():
             "case_seconds": [1.0, 50.0],
         }
     )
-    plan = plan_jobs(cases, range(1), env, budget.Estimates(earlier), profile="smoke", work=work)
+    monkeypatch.setattr(planner, "read_folder", lambda settings, machine: (earlier, pd.DataFrame()))
+    monkeypatch.setattr(planner, "make_work", lambda datasets: work)
+    settings = RunSettings.build("smoke", tmp_path, seeds=1)
+    plan = planner.make_plan(cases, settings, planner.Machine(environment=env, device="cpu"))
     assert [job.case.id for job in plan.jobs] == [
         "resnet50.finetune.digits",  # 1 s in the folder
         "simple_cnn.frozen.digits",  # 50 s in the folder
@@ -121,31 +126,31 @@ def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_buildin
     from suite.measure import arch_facts
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))  # its own cache: test_archs may have counted resnet50
-    from suite.run.runner import Datasets
-    from suite.run.schedule import _work
+    from suite.data.datasets import Datasets
 
     arch_facts.counted("simple_cnn", counter=lambda arch: {"params_10_class": 1, "gflops": 0.5})
     monkeypatch.setattr(arch_facts, "count", lambda arch: pytest.fail("planning built a model"))
-    estimate = _work(Datasets())
+    estimate = make_work(Datasets())
     frozen = get_case("simple_cnn.frozen.digits")
     case = dataclasses.replace(frozen, epochs=2, train_limit=100, eval_limit=10, image_size=16)
     # 0.5 GFLOPs counted at 32 px, the case runs at 16 px: 1/4 of it; 100 images x 2 forward passes, 20 held out x 4
-    assert estimate(Job(case, 0, "k")) == pytest.approx(0.5 / 4 * (100 * 2 + 20 * 4))
+    assert estimate(Job(case=case, seed=0, key="k")) == pytest.approx(0.5 / 4 * (100 * 2 + 20 * 4))
     everything = dataclasses.replace(frozen, epochs=1, train_limit=0, eval_limit=0)  # every split whole
     sizes = Datasets()("digits").sizes
     held_out = sizes["val"] + sizes["test"]
-    assert estimate(Job(everything, 0, "k")) == pytest.approx(0.5 * (sizes["train"] + 3 * held_out))
-    assert estimate(Job(get_case("resnet50.frozen.digits"), 0, "k")) is None  # never counted here: unknown
+    assert estimate(Job(case=everything, seed=0, key="k")) == pytest.approx(0.5 * (sizes["train"] + 3 * held_out))
+    assert (
+        estimate(Job(case=get_case("resnet50.frozen.digits"), seed=0, key="k")) is None
+    )  # never counted here: unknown
 
 
 def test_the_suites_own_networks_are_counted_at_planning_when_not_cached(monkeypatch, tmp_path):
+    from suite.data.datasets import Datasets
     from suite.measure import arch_facts
-    from suite.run.runner import Datasets
-    from suite.run.schedule import _work
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
     assert arch_facts.cached("resnet_scratch") is None
-    assert _work(Datasets())(Job(get_case("resnet_scratch.frozen.digits"), 0, "k")) > 0
+    assert make_work(Datasets())(Job(case=get_case("resnet_scratch.frozen.digits"), seed=0, key="k")) > 0
     assert arch_facts.cached("resnet_scratch")["gflops"] == pytest.approx(0.0821, rel=0.05)  # docs/archs.md
 
 
@@ -236,7 +241,8 @@ RUN = ("simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "simple_cnn.fine
 @pytest.fixture
 def fake_cases(monkeypatch, tmp_path):
     """``suite run`` inline with every case faked to an ok row; records what report.html held as each began."""
-    from suite.run.runner import Runner, base_row
+    from suite.run.jobs import base_row
+    from suite.run.runner import Runner
 
     seen: list[str | None] = []
     page = tmp_path / "report.html"

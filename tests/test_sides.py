@@ -127,9 +127,10 @@ def test_offline_the_side_follows_the_weights_back_to_the_dataset(tmp_path, monk
 def test_the_run_resolves_the_side_the_dry_run_shows(tmp_path, imagenet_cached):
     from suite.run import steps
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
     profile = dataclasses.replace(get_profile("smoke"), transfer_weights=("imagenet", "source:glyphs"))
-    runner = Runner(profile, tmp_path, device="cpu")
+    runner = Runner(RunSettings.build(profile, tmp_path, device="cpu"))
     inputs = steps.resolve(runner, profile.apply(Case("mobilenet_v3_small", "frozen", "digits")))
     assert (inputs.side, inputs.weights, inputs.columns["image_size"]) == (224, "imagenet", 224)
     inputs = steps.resolve(runner, profile.apply(Case("mobilenet_v3_small", "scratch", "digits")))
@@ -237,13 +238,13 @@ def test_a_dry_run_refuses_what_the_run_would_refuse(tmp_path, capsys):
 
 def test_a_dry_run_estimates_from_earlier_rows_and_skips_what_is_done(tmp_path, capsys):
     from suite.environment import environment
-    from suite.run.runner import case_key
+    from suite.run.jobs import case_key
 
     profile = get_profile("smoke")
     case = profile.apply(Case("simple_cnn", "scratch", "digits"))
     row = {"case_id": case.id, "arch": case.arch, "regime": case.regime, "dataset": "digits", "seed": 0}
     row.update(status="ok", profile="smoke", case_key=case_key(case, environment()), case_seconds=123.0)
-    row.update(image_size=32, weights="none", device="cpu", case_json=case.to_json())
+    row.update(image_size=32, weights="none", device="cpu", case_json=case.to_json(), **environment())
     storage.prepare(tmp_path)
     storage.append_row(tmp_path, row)
     before = storage.results_path(tmp_path).read_bytes()
@@ -390,6 +391,6 @@ def test_a_dry_run_shows_a_cut_case_at_its_images_and_the_whole_splits_cost(tmp_
 
 def test_the_dry_runs_glyph_class_count_is_the_glyph_sets():
     from suite.data.glyphs import CLASSES
-    from suite.run import dryrun
+    from suite.run import cost
 
-    assert dryrun.GLYPH_CLASSES == len(CLASSES) == 52
+    assert cost.GLYPH_CLASSES == len(CLASSES) == 52

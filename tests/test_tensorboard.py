@@ -89,12 +89,13 @@ def test_one_smoke_case_writes_its_epochs_and_fields(tmp_path):
     """A real case (about 10 s): the run's scalars per epoch match its history, its HParams its case."""
     from suite import storage
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
     storage.prepare(tmp_path)  # the folders a run makes, tensorboard/ among them
     assert (tmp_path / "tensorboard").is_dir()
     profile = get_profile("smoke")
     case = profile.apply(get_case("simple_cnn.scratch.digits"))
-    row = Runner(profile, tmp_path, device="cpu").run_case(case, 0)
+    row = Runner(RunSettings.build(profile, tmp_path, device="cpu")).run_case(case, 0)
     assert row["status"] == "ok", row.get("error")
     run = tensorboard_dir(tmp_path, case.id, 0)
     assert run == tmp_path / "tensorboard" / f"{case.id}-s0"
@@ -114,6 +115,7 @@ def test_one_smoke_case_writes_its_epochs_and_fields(tmp_path):
 def test_each_trial_of_a_search_gets_its_own_run_under_the_case(tmp_path, monkeypatch):
     """The tuner points the hypermodel at ``tensorboard/<case_id>-s<seed>/trials/<trial_id>`` before each fit."""
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
     from suite.tuning import hypermodel, search
 
     seen: list[Path] = []
@@ -125,6 +127,6 @@ def test_each_trial_of_a_search_gets_its_own_run_under_the_case(tmp_path, monkey
     monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: None)
     monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
     case = dataclasses.replace(get_profile("smoke").apply(get_case("simple_cnn.tuned.digits")), trials=2)
-    search.search(Runner(get_profile("smoke"), tmp_path, device="cpu"), case, seed=1)
+    search.search(Runner(RunSettings.build(get_profile("smoke"), tmp_path, device="cpu")), case, seed=1)
     root = tmp_path / "tensorboard" / f"{case.id}-s1" / "trials"
     assert seen == [root / "0", root / "1"]

@@ -76,8 +76,9 @@ def test_training_that_fails_under_xla_is_trained_again_without_it(monkeypatch, 
     from suite.profiles import get_profile
     from suite.run import steps
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
-    runner = Runner(get_profile("quick"), tmp_path, "cpu")
+    runner = Runner(RunSettings.build(get_profile("quick"), tmp_path, device="cpu"))
     built_with = []
 
     def build(runner, case, seed, inputs, xla=True):

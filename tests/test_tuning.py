@@ -122,6 +122,7 @@ class Killed(BaseException):
 def test_a_trial_killed_every_time_is_failed_not_rerun_forever(tmp_path, monkeypatch):
     """KerasTuner issue #439: a RUNNING trial left in the oracle's state must not loop or block the search."""
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
     from suite.tuning import hypermodel, search
 
     runs: list[str] = []
@@ -134,7 +135,7 @@ def test_a_trial_killed_every_time_is_failed_not_rerun_forever(tmp_path, monkeyp
 
     monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: None)
     monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
-    runner = Runner(get_profile("smoke"), tmp_path, device="cpu")
+    runner = Runner(RunSettings.build(get_profile("smoke"), tmp_path, device="cpu"))
     case = smoke_case()
     for _ in range(2):
         with pytest.raises(Killed):
@@ -335,6 +336,7 @@ def test_bad_tune_input_is_one_line_and_exit_2(capsys):
 @pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
 def test_every_tuner_runs_its_trials_and_hyperband_sets_the_epochs(tmp_path, monkeypatch, tuner):
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
     from suite.tuning import hypermodel, search
 
     seen: list[tuple[int | None, int]] = []
@@ -346,7 +348,7 @@ def test_every_tuner_runs_its_trials_and_hyperband_sets_the_epochs(tmp_path, mon
     monkeypatch.setattr(hypermodel.CaseHyperModel, "build", lambda self, hp: tiny_model())
     monkeypatch.setattr(hypermodel.CaseHyperModel, "fit", fit)
     case = smoke_case(tuner=tuner, trials=5, trial_epochs=3)  # bayesian: 2 random, then 3 from its model
-    found = search.search(Runner(get_profile("smoke"), tmp_path, device="cpu"), case, seed=0)
+    found = search.search(Runner(RunSettings.build(get_profile("smoke"), tmp_path, device="cpu")), case, seed=0)
     table = trials_table(tmp_path)
     # every tuner spends the whole budget: Hyperband at max 3 epochs runs 3 one-epoch trials, continues one to 3
     # epochs, then starts one more bracket, 5 trials in all

@@ -17,7 +17,7 @@ from suite.data import BUILTIN_DATASETS
 from suite.models import ARCHITECTURES, build_backbone, build_classifier, user
 from suite.regimes import REGIMES
 from suite.registry import list_cases, remove_architecture
-from suite.run.runner import base_row, case_key
+from suite.run.jobs import base_row, case_key
 
 
 def sha12(path) -> str:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from suite.cli._command import Command
 from suite.errors import SuiteError
+
+if TYPE_CHECKING:
+    from suite.run.settings import RunSettings
 
 log = logging.getLogger("suite")
 
@@ -61,6 +65,27 @@ def case_options() -> argparse.ArgumentParser:
 def results_dir(args: argparse.Namespace) -> Path:
     """``--results``, or ``results/<profile>``."""
     return Path(args.results or Path("results") / args.profile)
+
+
+def run_settings(args: argparse.Namespace, profile) -> RunSettings:
+    """The run's ``RunSettings``, built once from ``suite run``'s arguments."""
+    from suite.deploy.formats import parse_formats
+    from suite.run.settings import RunSettings, parse_duration
+
+    return RunSettings.build(
+        profile,
+        results_dir(args),
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        device=args.device,
+        data_dir=args.data_dir,
+        formats=parse_formats(args.formats) if args.formats is not None else None,
+        force=args.force,
+        executor=args.executor,
+        timeout_s=parse_duration(args.timeout) if args.timeout else None,
+        budget_s=parse_duration(args.budget) if args.budget else None,
+        address=args.address,
+    )
 
 
 class List(Command):
@@ -178,16 +203,12 @@ class Run(Command):
         """Runs the selected cases and rebuilds the report."""
         from suite import report
         from suite.data import check_path, parse_dataset
-        from suite.deploy.formats import parse_formats
         from suite.profiles import get_profile
         from suite.report.live import LiveReport
-        from suite.run.budget import parse_duration
-        from suite.run.schedule import run_cases
         from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
         cls.check(args)
-        formats = parse_formats(args.formats) if args.formats is not None else None
         cases = resolve_cases(
             args.patterns,
             profile=profile,
@@ -198,53 +219,30 @@ class Run(Command):
         )
         for case in cases:  # cheap checks first, before TensorFlow starts
             check_path(parse_dataset(case.dataset))
-        timeout_s = parse_duration(args.timeout) if args.timeout else None
-        budget_s = parse_duration(args.budget) if args.budget else None
-        seeds = args.seeds or profile.seeds
-        folder = results_dir(args)
+        settings = run_settings(args, profile)
         if args.dry_run:
-            return cls.dry_run(args, cases, profile, folder, seeds, formats, budget_s)
+            return cls.dry_run(cases, settings)
         log.info(
-            "suite run: %d case(s) x %d seed(s), profile %s, results in %s", len(cases), seeds, profile.name, folder
+            "suite run: %d case(s) x %d seed(s), profile %s, results in %s",
+            *(len(cases), len(settings.seeds), profile.name, settings.results_dir),
         )
-        rows = run_cases(
-            cases,
-            profile,
-            folder,
-            seeds=seeds,
-            first_seed=args.first_seed,
-            device=args.device,
-            data_dir=args.data_dir,
-            force=args.force,
-            executor=args.executor,
-            timeout_s=timeout_s,
-            budget_s=budget_s,
-            address=args.address,
-            formats=formats,
-            after_row=LiveReport(folder, force=args.force),  # report.html rebuilt as cases finish
-        )
-        return cls.summarise(rows, report.write_report(folder, force=args.force))
+        from suite.run.schedule import run_cases  # starts TensorFlow: after the cheap checks above
+
+        live = LiveReport(settings.results_dir, force=args.force)  # report.html rebuilt as cases finish
+        rows = run_cases(cases, settings, after_row=live)
+        return cls.summarise(rows, report.write_report(settings.results_dir, force=args.force))
 
     @staticmethod
-    def dry_run(args, cases, profile, folder: Path, seeds: int, formats, budget_s: float | None) -> int:
+    def dry_run(cases: list, settings) -> int:
         """Prints the plan (``suite.run.dryrun``); trains nothing, writes nothing."""
         from suite.progress import duration
         from suite.run import dryrun, dryrun_view
 
-        run = dryrun.plan(
-            cases,
-            profile,
-            folder,
-            seeds=range(args.first_seed, args.first_seed + seeds),
-            device=args.device,
-            data_dir=args.data_dir,
-            formats=formats,
-            force=args.force,
-        )
+        run = dryrun.plan(cases, settings)
         print(dryrun_view.render(run))
-        if budget_s is not None and run.total_s is not None:
-            verdict = "fits in" if run.total_s <= budget_s else "is over"
-            print(f"--budget {duration(budget_s)}: the estimate {verdict} it (a real run orders the jobs to fit)")
+        if settings.budget_s is not None and run.total_s is not None:
+            verdict = "fits in" if run.total_s <= settings.budget_s else "is over"
+            print(f"--budget {duration(settings.budget_s)}: the estimate of the jobs that fit {verdict} it")
         return 0
 
     @staticmethod
@@ -309,6 +307,7 @@ class Tune(Command):
         from suite.profiles import get_profile
         from suite.regimes import REGIMES
         from suite.run.runner import Runner
+        from suite.run.settings import RunSettings
         from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
@@ -328,7 +327,8 @@ class Tune(Command):
                 f"suite tune needs a case of regime tuned, e.g. simple_cnn.tuned.digits. Received: {case.id}"
             )
         cls.check(args)
-        runner = Runner(profile, results_dir(args), args.device, args.data_dir)
+        settings = RunSettings.build(profile, results_dir(args), device=args.device, data_dir=args.data_dir)
+        runner = Runner(settings)
         if args.chief:
             from suite.tuning.distributed import DEFAULT_BIND, run_chief
 

@@ -22,9 +22,9 @@ class Target:
 def source_targets(profile: Profile, archs: list[str], data_dir: str | None = None) -> list[Target]:
     """Each distinct backbone (architecture, side, depth, momentum) whose cases resolve to ``source:glyphs``."""
     from suite import transfer
+    from suite.data.datasets import Datasets
     from suite.data.pipeline import input_side
     from suite.registry import select_cases
-    from suite.run.runner import Datasets
 
     cases = [profile.apply(case) for case in select_cases(*profile.patterns, exclude=profile.exclude)]
     known = sorted({case.arch for case in cases})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from suite.progress import duration
-from suite.run.dryrun import STARTUP_S, DryRun
+from suite.run.cost import STARTUP_S
+from suite.run.dryrun import DryRun
 
 
 def hours(seconds: float | None) -> str:

@@ -1,7 +1,7 @@
 """The order a run takes its jobs in: the cheapest first, so that rows (and the report's charts) come early.
 
 A job's cost is what is knowable before training. Measured seconds win: an earlier ``ok`` row of the same
-case in the folder (``suite.run.budget.Estimates``). Otherwise it is estimated as work, forward-pass GFLOPs
+case in the folder (``suite.run.estimate.Estimates``). Otherwise it is estimated as work, forward-pass GFLOPs
 (``suite.measure.arch_facts``' cached count, scaled from its side to the case's by area) x images x the
 passes the regime makes: a trainable layer costs about 3 forward passes (forward, and the backward's two
 products), a frozen one 1, evaluation 1. So ``frozen`` comes before ``finetune`` and ``scratch`` of the same
@@ -22,7 +22,7 @@ from statistics import median
 
 from suite.case import Case
 from suite.regimes import REGIMES
-from suite.run.executors import Job
+from suite.run.jobs import Job
 
 TRAINED_PASSES = 3.0  # forward-pass equivalents per image through a trainable layer: forward + backward (2)
 FROZEN_PASSES = 1.0  # through a frozen layer (and in evaluation): forward only

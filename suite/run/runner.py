@@ -11,21 +11,28 @@ fit) before the first one starts.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 import traceback
-from datetime import UTC, datetime
 from pathlib import Path
 
-from suite import storage
+import keras
+import numpy as np
+import tensorflow as tf
+
+from suite import storage, transfer
 from suite.case import Case
-from suite.data import parse_dataset
+from suite.data.datasets import Datasets
+from suite.data.pipeline import check_per_class, input_side
+from suite.environment import configure_device
 from suite.errors import PrerequisiteFailed, SuiteError, one_line
-from suite.profiles import Profile
+from suite.measure import timing
+from suite.models import ARCHITECTURES, build_backbone, build_classifier, user
 from suite.regimes import Regime
 from suite.run import steps
+from suite.run.jobs import base_row, now
+from suite.run.settings import RunSettings
+from suite.train import make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -33,74 +40,13 @@ PROBE_STEPS = 4  # training steps a --budget probe times after its first
 PROBE_WARMUP, PROBE_CALLS = 2, 5  # batch-1 calls a probe leaves untimed, then times
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def case_key(case: Case, env: dict[str, str]) -> str:
-    """12 hex digits naming what a row was produced from: the case's fields, the suite version, the machine.
-
-    A rerun skips a case whose key already has an ``ok`` row in the folder. A user architecture's builder
-    hash joins them (only then, so built-in cases keep their keys): a changed builder is a new case.
-    """
-    from suite.models import builder_hash
-
-    parts = [case.to_json(), env["suite_version"], env["fingerprint"]]
-    identity = json.dumps(parts + ([builder_hash(case.arch)] if builder_hash(case.arch) else []))
-    return hashlib.sha256(identity.encode()).hexdigest()[:12]
-
-
-def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
-    """The identity and machine columns every row has, whatever became of the case."""
-    from suite.environment import device_name, environment
-    from suite.models import ARCHITECTURES
-
-    env = environment()
-    spec = ARCHITECTURES.get(case.arch)
-    return {
-        "case_id": case.id,
-        "arch": case.arch,
-        "arch_builder": spec.builder if spec else "",
-        "arch_builder_hash": spec.builder_hash if spec else "",
-        "regime": case.regime,
-        "dataset": case.dataset,
-        "seed": seed,
-        "profile": profile,
-        "case_key": case_key(case, env),
-        "train_per_class": case.train_per_class,
-        "batch_size": case.batch_size,
-        "optimizer": case.optimizer,
-        "learning_rate": case.learning_rate,
-        "device": device,
-        "device_name": device_name(device),
-        "started_at": _now(),
-        "case_json": case.to_json(),
-        **env,
-    }
-
-
-def unrun_row(case: Case, seed: int, profile: str, device: str, error: str) -> dict:
-    """The ``failed`` row of a job that gave none itself: its dataset was unusable, its worker died, Ray gave up."""
-    return {**base_row(case, seed, profile, device), "status": "failed", "error": error, "finished_at": _now()}
-
-
-class Datasets:
-    """Each dataset's raw splits, loaded once per process (``suite.data.loaders``)."""
-
-    def __init__(self, data_dir: str | None = None):
-        self.data_dir = data_dir
-        self._loaded: dict[tuple[str, int], object] = {}
-
-    def __call__(self, name: str, side: int = 0):
-        from suite.data.loaders import load
-
-        key = (name, side if parse_dataset(name).kind != "digits" else 0)
-        if key not in self._loaded:
-            self._loaded[key] = load(name, data_dir=self.data_dir, side=side)
-        return self._loaded[key]
-
-
-def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets | None = None) -> dict[str, str]:
+def preflight(
+    cases: list[Case],
+    data_dir: str | None = None,
+    dataset: Datasets | None = None,
+    *,
+    every_dataset_unusable_fails: bool = True,
+) -> dict[str, str]:
     """Checks datasets, input sides, user architectures and weights files before any training; returns
     ``{dataset: why}`` of unusable datasets.
 
@@ -108,16 +54,11 @@ def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets 
     this machine was not traced for (``suite.sides``), for a user architecture that doesn't build
     (``suite.models.user.check``, once per input side), for a ``train_per_class`` above the smallest class's
     count, for a weights file that is missing or doesn't fit,
-    and for an unusable dataset when every case needs one. A dataset only
+    and for an unusable dataset when every case needs one (unless not ``every_dataset_unusable_fails``: the dry
+    run notes it). A dataset only
     some cases need (an unprepared CIFAR-10 beside digits) fails only those
     cases, as rows, so the rest of the night still runs. ``dataset`` keeps the splits it loaded for the caller.
     """
-    import keras
-
-    from suite import transfer
-    from suite.data.pipeline import check_per_class, input_side
-    from suite.models import ARCHITECTURES, build_backbone, user
-
     dataset = dataset or Datasets(data_dir)
     unusable: dict[str, str] = {}
     built: set[tuple[str, int]] = set()  # user architectures already built once, at each side
@@ -149,7 +90,7 @@ def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets 
             raise SuiteError(f"case {case.id}: {error}") from None
         finally:
             keras.backend.clear_session()
-    if unusable and all(case.dataset in unusable for case in cases):
+    if every_dataset_unusable_fails and unusable and all(case.dataset in unusable for case in cases):
         raise SuiteError(next(iter(unusable.values())))
     return unusable
 
@@ -157,24 +98,13 @@ def preflight(cases: list[Case], data_dir: str | None = None, dataset: Datasets 
 class Runner:
     """Runs resolved cases into one results folder; what the steps (``suite.run.steps``) share within a process."""
 
-    def __init__(
-        self,
-        profile: Profile,
-        results_dir: Path,
-        device: str = "auto",
-        data_dir: str | None = None,
-        formats: tuple[str, ...] | None = None,
-    ):
-        from suite.environment import configure_device
-
-        self.profile, self.results_dir, self.data_dir = profile, Path(results_dir), data_dir
-        self.formats = None if formats is None else tuple(formats)  # --formats for every case; None: the profile's
-        self.device = configure_device(device)
-        self.dataset = Datasets(data_dir)  # runner.dataset(name, side): the raw splits, loaded once
-
-    def formats_for(self, case: Case) -> tuple[str, ...]:
-        """The deployed formats (``suite.deploy``) ``case`` is exported to and measured in."""
-        return self.profile.formats_for(case.id, self.formats)
+    def __init__(self, settings: RunSettings, device: str | None = None):
+        """``device``: where the executor resolved ``settings.device`` to (default: resolve it here)."""
+        self.settings = settings
+        self.profile, self.results_dir, self.data_dir = settings.profile, settings.results_dir, settings.data_dir
+        self.device = configure_device(device or settings.device)
+        self.dataset = Datasets(settings.data_dir)  # runner.dataset(name, side): the raw splits, loaded once
+        self.formats_for = settings.formats_for  # the deployed formats (suite.deploy) a case is exported to
 
     def run_case(self, case: Case, seed: int) -> dict:
         """Searches (tuned cases), trains, evaluates and measures one case for one seed; returns its row, never raises.
@@ -204,7 +134,7 @@ class Runner:
         except Exception as error:  # a failed case is data, not a crash of the run
             row.update(status="skipped" if isinstance(error, PrerequisiteFailed) else "failed", error=one_line(error))
             self._keep_traceback(case, seed, row)
-        row["finished_at"] = _now()
+        row["finished_at"] = now()
         row["case_seconds"] = round(time.perf_counter() - started, 1)
         return row
 
@@ -212,8 +142,6 @@ class Runner:
         """Builds, trains and evaluates (``suite.run.steps``), at half the batch after each out-of-memory error, and
         once more without XLA if training under it raised a TensorFlow error; adds their columns to ``row`` and
         returns the model to measure."""
-        import tensorflow as tf
-
         xla = True
         while True:
             built = None
@@ -253,13 +181,6 @@ class Runner:
         Returns seconds: ``trace_s`` (first step), ``step_s`` (median later
         step), ``infer_trace_s``, ``infer_s`` (``timing.batch1_seconds``); and the case's image counts.
         """
-        import keras
-        import numpy as np
-
-        from suite.measure import timing
-        from suite.models import build_backbone, build_classifier
-        from suite.train import make_optimizer
-
         inputs = steps.resolve(self, case)  # the data, weights and side the case itself would run with
         raw, side = inputs.raw, inputs.side
         backbone = build_backbone(

@@ -12,9 +12,11 @@ holds the folder's lock, appends every row, so rows can't interleave or repeat.
 from __future__ import annotations
 
 from suite.errors import SuiteError
-from suite.run.executors.base import Executor, Job, OneAtATime, OnEvent, Settings
+from suite.run.executors.base import Executor, OneAtATime, OnEvent
+from suite.run.jobs import Job
+from suite.run.settings import RunSettings
 
-__all__ = ["EXECUTORS", "Executor", "Job", "OnEvent", "OneAtATime", "Settings", "make_executor", "require"]
+__all__ = ["EXECUTORS", "Executor", "Job", "OnEvent", "OneAtATime", "make_executor", "require"]
 
 EXECUTORS = ("local", "inline", "ray")
 RAY_MISSING = 'Ray is not installed; --executor ray needs the optional extra: pip install -e ".[ray]"'
@@ -30,9 +32,10 @@ def require(name: str) -> None:
         raise SuiteError(RAY_MISSING)
 
 
-def make_executor(name: str, settings: Settings) -> Executor:
-    """The executor called ``name``: ``local`` (a process per job), ``inline`` (this process, for debugging) or
-    ``ray`` (a Ray task per job, each in a worker process as ``local`` runs it)."""
+def make_executor(settings: RunSettings) -> Executor:
+    """The executor ``settings.executor`` names: ``local`` (a process per job), ``inline`` (this process, for
+    debugging) or ``ray`` (a Ray task per job, each in a worker process as ``local`` runs it)."""
+    name = settings.executor
     if name == "local":
         from suite.run.executors.local import LocalExecutor
 

@@ -17,7 +17,6 @@ it finishes.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
@@ -27,9 +26,12 @@ import ray
 
 from suite import storage
 from suite.environment import configure_device
-from suite.errors import SuiteError
-from suite.run.executors.base import Job, Settings
+from suite.errors import SuiteError, one_line
+from suite.plugins import carried, restore
+from suite.run.executors.base import Job
 from suite.run.executors.local import run_in_worker
+from suite.run.jobs import unrun_row
+from suite.run.settings import RunSettings
 
 MAX_RETRIES = 3  # Ray reruns a task this often when its node or worker process dies
 THREADS = "OMP_NUM_THREADS"  # Ray caps it at the task's num_cpus; the suite's fingerprint records it
@@ -95,19 +97,17 @@ def where(device: str) -> tuple[str, dict]:
 
 
 @ray.remote(max_retries=MAX_RETRIES)
-def _run_job(job: Job, settings: Settings, threads: str | None, archs: dict | None = None) -> dict:
+def _run_job(job: Job, settings: RunSettings, device: str, threads: str | None, archs: dict | None = None) -> dict:
     """One job on a worker node, through the ``local`` executor's worker process; returns the row.
 
     ``archs``: the caller's user architectures (``suite.plugins.carried``), registered in this Ray worker
     (for the row's key) and passed on to the job's process (to build the case).
     """
-    from suite.plugins import restore
-
     _threads_as(threads)
     restore(archs)
     for folder in storage.FOLDERS:  # a node without the shared folder still gets somewhere to write
         (Path(settings.results_dir) / folder).mkdir(parents=True, exist_ok=True)
-    return run_in_worker(job, settings, lambda event: None)
+    return run_in_worker(job, settings, device, lambda event: None)
 
 
 class RayExecutor:
@@ -115,18 +115,17 @@ class RayExecutor:
 
     side_by_side = True
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: RunSettings):
         self.started_ray = connect(settings.address)
-        device, self.environment = where(settings.device)
+        self.device, self.environment = where(settings.device)
         # The jobs train in Ray tasks; this process only reads datasets (preflight) and must not take the GPUs'
         # memory that TensorFlow would reserve here.
         configure_device("cpu")
-        # Absolute paths: a Ray worker's working directory is not the caller's.
-        self.settings = dataclasses.replace(settings, device=device, results_dir=Path(settings.results_dir).resolve())
+        self.settings = settings  # its results_dir is absolute: a Ray worker's working directory is not the caller's
 
     def resources(self, job: Job) -> dict:
         """What ``job``'s task reserves: the case's CPUs, its GPUs (or one on a GPU device)."""
-        gpus = job.case.task_gpus or (1 if self.settings.device == "gpu" else 0)
+        gpus = job.case.task_gpus or (1 if self.device == "gpu" else 0)
         return {"num_cpus": job.case.task_cpus, "num_gpus": gpus}
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
@@ -140,12 +139,9 @@ class RayExecutor:
 
     def run_many(self, jobs: Iterable[Job], on_event: Callable[[dict], None]) -> Iterator[tuple[Job, dict]]:
         """Submits every job at once; yields ``(job, row)`` as each finishes. Leaving early cancels the rest."""
-        from suite.plugins import carried
-
         threads, archs = os.environ.get(THREADS), carried()
-        tasks = {
-            _run_job.options(**self.resources(job)).remote(job, self.settings, threads, archs): job for job in jobs
-        }
+        remote = (self.settings, self.device, threads, archs)
+        tasks = {_run_job.options(**self.resources(job)).remote(job, *remote): job for job in jobs}
         pending = list(tasks)
         try:
             while pending:
@@ -158,13 +154,11 @@ class RayExecutor:
 
     def _row(self, job: Job, task) -> dict:
         """The task's row, or a ``failed`` row if Ray gave up on it (retries spent, cancelled)."""
-        from suite.errors import one_line
-        from suite.run.runner import unrun_row
-
         try:
             return ray.get(task)
         except ray.exceptions.RayError as error:
-            return unrun_row(job.case, job.seed, self.settings.profile, self.settings.device, f"Ray: {one_line(error)}")
+            why = f"Ray: {one_line(error)}"
+            return unrun_row(job.case, job.seed, self.settings.profile.name, self.device, why)
 
     def close(self) -> None:
         if self.started_ray:

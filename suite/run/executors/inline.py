@@ -9,25 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from suite import progress
-from suite.run.executors.base import Job, OneAtATime, Settings
+from suite.run.executors.base import Job, OneAtATime
+from suite.run.runner import Runner
+from suite.run.settings import RunSettings
 
 
 class InlineExecutor(OneAtATime):
     """Each job in this process, one at a time, through one ``Runner`` (datasets loaded once)."""
 
-    def __init__(self, settings: Settings):
-        from suite.profiles import get_profile
-        from suite.run.runner import Runner
-
+    def __init__(self, settings: RunSettings):
         super().__init__(settings)
-        settings = self.settings
-        self.runner = Runner(
-            get_profile(settings.profile),
-            settings.results_dir,
-            settings.device,
-            settings.data_dir,
-            formats=settings.formats,
-        )
+        self.runner = Runner(settings, device=self.device)
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         progress.listen(on_event)

@@ -24,7 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suite import progress, storage
-from suite.run.executors.base import Job, OneAtATime, Settings
+from suite.plugins import carried
+from suite.run.executors.base import Job, OneAtATime
+from suite.run.jobs import unrun_row
+from suite.run.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
+from suite.run.settings import RunSettings
 
 
 class LocalExecutor(OneAtATime):
@@ -32,41 +36,42 @@ class LocalExecutor(OneAtATime):
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         """Runs ``job`` in a worker process; returns its row, or a ``failed`` row if the worker gave none."""
-        return run_in_worker(job, self.settings, on_event)
+        return run_in_worker(job, self.settings, self.device, on_event)
 
     def probe(self, job: Job) -> dict | None:
         """Times a few steps of ``job``'s model in a worker (``Runner.probe``), plus the worker's start-up."""
         log_path = storage.case_file(self.settings.results_dir, "logs", job.case.id, job.seed, ".probe.log")
         started = time.perf_counter()
-        answer, _ = _ask(job, self.settings, log_path, lambda event: None, probe=True)
+        answer, _ = _ask(job, (self.settings, self.device), log_path, lambda event: None, probe=True)
         if answer is None:
             return None
-        from suite.run.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
-
         timings = answer["probe"]
         measured = timings["trace_s"] + PROBE_STEPS * timings["step_s"] + timings["infer_trace_s"]
         measured += (PROBE_WARMUP + PROBE_CALLS) * timings["infer_s"]
         return {**timings, "startup_s": max(0.0, time.perf_counter() - started - measured)}
 
 
-def run_in_worker(job: Job, settings: Settings, on_event: Callable[[dict], None]) -> dict:
-    """Runs ``job`` in a fresh worker process (``settings.device`` already resolved); returns its row, or a
+def run_in_worker(job: Job, settings: RunSettings, device: str, on_event: Callable[[dict], None]) -> dict:
+    """Runs ``job`` in a fresh worker process on ``device`` (resolved: cpu or gpu); returns its row, or a
     ``failed`` row if the worker gave none. The ``ray`` executor's tasks call this too."""
     log_path = storage.case_file(settings.results_dir, "logs", job.case.id, job.seed, ".log")
-    answer, outcome = _ask(job, settings, log_path, on_event)
-    return answer["row"] if answer is not None else _failed_row(job, settings, outcome, log_path)
+    answer, outcome = _ask(job, (settings, device), log_path, on_event)
+    if answer is not None:
+        return answer["row"]
+    _keep_log_tail(job, settings, outcome, log_path)
+    return unrun_row(job.case, job.seed, settings.profile.name, device, outcome)
 
 
 def _ask(
-    job: Job, settings: Settings, log_path: Path, on_event: Callable[[dict], None], **extra
+    job: Job, where: tuple[RunSettings, str], log_path: Path, on_event: Callable[[dict], None], **extra
 ) -> tuple[dict | None, str]:
-    """Runs the worker on ``job``; returns its answer (None if it gave none) and how it ended.
+    """Runs the worker on ``job`` under ``where`` (the settings and the resolved device); returns its answer
+    (None if it gave none) and how it ended.
 
     The job file carries this process's user architectures (``suite.plugins.carried``): the worker
     registers them again before it builds the case.
     """
-    from suite.plugins import carried
-
+    settings, device = where
     with tempfile.TemporaryDirectory(prefix="suite-job-") as scratch:
         spec = Path(scratch) / "job.json"
         result = Path(scratch) / "result.json"
@@ -75,11 +80,8 @@ def _ask(
                 {
                     "case": job.case.to_json(),
                     "seed": job.seed,
-                    "profile": settings.profile,
-                    "results_dir": str(settings.results_dir),
-                    "device": settings.device,
-                    "data_dir": settings.data_dir,
-                    "formats": None if settings.formats is None else list(settings.formats),
+                    "settings": settings.to_json(),
+                    "device": device,
                     "result": str(result),
                     "parent_pid": os.getpid(),
                     "archs": carried(),
@@ -125,14 +127,11 @@ def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout
     return f"Crashed: the worker exited with code {code} without a result"
 
 
-def _failed_row(job: Job, settings: Settings, outcome: str, log_path: Path) -> dict:
-    """The row of a job whose worker gave no result; the log's tail becomes its traceback file."""
-    from suite.run.runner import unrun_row
-
+def _keep_log_tail(job: Job, settings: RunSettings, outcome: str, log_path: Path) -> None:
+    """The log's tail of a job whose worker gave no result becomes its traceback file."""
     tail = log_path.read_text(errors="replace").splitlines()[-60:] if log_path.is_file() else []
     trace = storage.case_file(settings.results_dir, "errors", job.case.id, job.seed, ".txt")
     trace.write_text(f"{outcome}\n\nlast lines of {log_path}:\n" + "\n".join(tail) + "\n")
-    return unrun_row(job.case, job.seed, settings.profile, settings.device, outcome)
 
 
 def _relay(descriptor: int, on_event: Callable[[dict], None]) -> None:

@@ -1,8 +1,8 @@
 """The worker process of the ``local`` executor: runs one job (or probes it) and writes the answer as JSON.
 
 ``python -m suite.run.executors.worker JOB.json``. The job file names the case
-(every field), the seed, the profile, the results folder, where to write
-the result and the parent's user architectures (``suite.plugins``), which are
+(every field), the seed, the run's settings (``RunSettings.to_json``) and the device the executor resolved, where
+to write the result and the parent's user architectures (``suite.plugins``), which are
 registered here again before the case is built. The row is written to a temporary file and renamed, so the runner
 sees a whole result or none.
 """
@@ -43,21 +43,15 @@ def main(spec_path: str) -> int:
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
+    # Deferred until the log is set up and the parent is watched: these start TensorFlow.
     from suite.case import Case
     from suite.plugins import restore
-    from suite.profiles import get_profile
     from suite.run.runner import Runner
+    from suite.run.settings import RunSettings
 
     restore(spec.get("archs"))  # the parent's user architectures, before the case is built
     case = Case.from_json(spec["case"])
-    formats = spec.get("formats")
-    runner = Runner(
-        get_profile(spec["profile"]),
-        Path(spec["results_dir"]),
-        spec["device"],
-        spec["data_dir"],
-        formats=None if formats is None else tuple(formats),
-    )
+    runner = Runner(RunSettings.from_json(spec["settings"]), device=spec["device"])
     answer = {"probe": runner.probe(case)} if spec.get("probe") else {"row": runner.run_case(case, spec["seed"])}
     result = Path(spec["result"])
     partial = result.with_suffix(".partial")

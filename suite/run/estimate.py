@@ -14,34 +14,18 @@ architecture finished ok, else the other finished jobs scaled by work.
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from statistics import median
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from suite.errors import SuiteError
 from suite.profiles import Profile
-from suite.run.executors import Job
+from suite.run.jobs import Job
 
-UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``8h``, ``90m``, ``1h30m``, ``45s`` or a plain number of seconds."""
-    cleaned = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
-        seconds = float(cleaned)
-    else:
-        parts = re.findall(r"(\d+(?:\.\d+)?)(d|h|min|m|s)", cleaned)
-        if not parts or "".join(n + u for n, u in parts) != cleaned:
-            raise SuiteError(f"can't read the duration {text!r}; write it like 8h, 90m, 1h30m or 45s")
-        seconds = sum(float(n) * UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise SuiteError(f"a duration must be positive. Received: {text!r}")
-    return seconds
-
+if TYPE_CHECKING:
+    from suite.run.cost import Priced
 
 class Estimates:
     """Seconds per job: from earlier rows of the folder, then from ``--budget``'s probes, then from this run's
@@ -52,7 +36,12 @@ class Estimates:
     starts with small networks does not promise the big ones at a small one's time.
     """
 
-    def __init__(self, earlier: pd.DataFrame, work: Callable[[Job], float | None] | None = None):
+    def __init__(
+        self,
+        earlier: pd.DataFrame,
+        work: Callable[[Job], float | None] | None = None,
+        prior: Callable[[Job], Priced | None] | None = None,
+    ):
         self.by_key: dict[str, float] = {}
         self.by_case: dict[str, float] = {}
         if "case_seconds" in earlier and len(earlier):
@@ -65,6 +54,7 @@ class Estimates:
         self._work, self._gflop = work or (lambda job: None), {}
         self.worked: list[tuple[float, float]] = []  # (GFLOPs, seconds) of this run's finished jobs
         self.line: tuple[float, float] | None = None  # fit_line(worked), refitted as jobs finish
+        self.prior = prior or (lambda job: None)  # seconds by FLOPs (suite.run.cost.FlopPrior), before anything ran
 
     def learn(self, job: Job, seconds: float) -> None:
         """Records a job finished ok in this run: it informs the estimates of the same architecture, and by its
@@ -76,15 +66,33 @@ class Estimates:
             self.line = fit_line(self.worked)
 
     def __call__(self, job: Job, profile: str = "") -> float | None:
+        """``job``'s seconds, by the first of ``explain``'s sources that has them; None if none has."""
+        return self.explain(job, profile)[0]
+
+    def explain(self, job: Job, profile: str = "") -> tuple[float | None, str, tuple[str, ...]]:
+        """``(seconds, basis, extra)``: ``job``'s seconds and where they come from, in this order: earlier rows of
+        the same key, or of the same case and ``profile``; a ``--budget`` probe; this run's finished jobs of the
+        same architecture, else a line through all of them by work; else its FLOPs (``prior``)."""
+        measured = self.measured(job, profile)
+        if measured is not None:
+            return measured
+        scaled = self.scaled(job)
+        if scaled is not None:
+            return scaled, "this run's jobs, by work", ()
+        priced = self.prior(job)
+        return (priced.seconds, priced.basis, priced.extra) if priced else (None, "unknown", ())
+
+    def measured(self, job: Job, profile: str = "") -> tuple[float, str, tuple[str, ...]] | None:
+        """``job``'s seconds where something measured it (earlier rows, a probe, this run); else None."""
         if job.key in self.by_key:
-            return self.by_key[job.key]
+            return self.by_key[job.key], "earlier run", ()
         if (job.case.id, profile) in self.by_case:
-            return self.by_case[(job.case.id, profile)]
+            return self.by_case[(job.case.id, profile)], "earlier run", ()
         if job.key in self.probed:
-            return self.probed[job.key]
+            return self.probed[job.key], "probe", ()
         if self.this_run.get(job.case.arch):
-            return median(self.this_run[job.case.arch])
-        return self.scaled(job)
+            return median(self.this_run[job.case.arch]), "this run", ()
+        return None
 
     def gflop(self, job: Job) -> float | None:
         """``job``'s work, counted once (the progress line asks for every pending job at every refresh)."""
@@ -153,7 +161,7 @@ def probe_estimate(job: Job, probe: dict, profile: Profile, head_first: bool) ->
     return probe["startup_s"] + train + evaluate + latency + throughput
 
 
-def plan(
+def fit_budget(
     jobs: list[Job], estimate: Callable[[Job], float | None], budget_s: float
 ) -> tuple[list[Job], list[tuple[Job, float | None]]]:
     """Orders ``jobs`` and splits them into those that fit ``budget_s`` and those left out, with estimates.
