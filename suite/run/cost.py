@@ -327,8 +327,8 @@ def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> S
 def make_work(datasets: Datasets) -> Callable[[Job], float | None]:
     """A job's estimated GFLOPs (``suite.run.order.work_gflop``) from its architecture's cached count
     (``suite.measure.arch_facts``) and its dataset's split sizes (``datasets``, loaded by preflight); None if
-    unknown, and for a dataset that can't be read. Only the suite's own small networks are counted here when not cached (a second each); a Keras
-    application is built by `suite archs`."""
+    unknown, and for a dataset that can't be read. Only the suite's own small networks are counted here when not
+    cached (a second each); a Keras application is built by `suite archs`."""
 
     def work(job: Job) -> float | None:
         case, counts = job.case, arch_facts.cached(job.case.arch)
