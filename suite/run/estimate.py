@@ -27,6 +27,7 @@ from suite.run.jobs import Job
 if TYPE_CHECKING:
     from suite.run.cost import Priced
 
+
 class Estimates:
     """Seconds per job: from earlier rows of the folder, then from ``--budget``'s probes, then from this run's
     finished jobs of the same architecture.
