@@ -3,6 +3,9 @@
 ``run`` and ``tune`` share their case options (profile, results folder, cases
 file, ``--set``, device, data directory, latency budget) through one parent
 parser, and resolve their cases with one function, ``suite.selection.resolve_cases``.
+
+What starts TensorFlow, pandas or matplotlib (the run, the dry run, the report, the tuner, the executors) is
+imported inside the command that needs it, after the cheap checks, so ``suite --help`` and bad input answer at once.
 """
 
 from __future__ import annotations
@@ -10,20 +13,23 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from suite.cli._command import Command
+from suite.data import check_path, parse_dataset
+from suite.deploy.formats import parse_formats
 from suite.errors import SuiteError
-
-if TYPE_CHECKING:
-    from suite.run.settings import RunSettings
+from suite.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from suite.progress import duration
+from suite.regimes import REGIMES
+from suite.registry import list_cases, select_cases
+from suite.run.settings import RunSettings, parse_duration
+from suite.selection import resolve_cases, user_cases
 
 log = logging.getLogger("suite")
 
 
 def case_options() -> argparse.ArgumentParser:
     """The options ``run`` and ``tune`` share, as a parent parser; profile choices and help come from PROFILES."""
-    from suite.profiles import DEFAULT_PROFILE, PROFILES
 
     parser = argparse.ArgumentParser(add_help=False)
     profiles = " ".join(f"{p.name}: {p.summary}." for p in PROFILES.values()).replace("%", "%%")
@@ -69,8 +75,6 @@ def results_dir(args: argparse.Namespace) -> Path:
 
 def run_settings(args: argparse.Namespace, profile) -> RunSettings:
     """The run's ``RunSettings``, built once from ``suite run``'s arguments."""
-    from suite.deploy.formats import parse_formats
-    from suite.run.settings import RunSettings, parse_duration
 
     return RunSettings.build(
         profile,
@@ -105,8 +109,6 @@ class List(Command):
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         """Prints matching case ids, one per line."""
-        from suite.registry import list_cases, select_cases
-        from suite.selection import user_cases
 
         with user_cases(args.cases):
             ids = [c.id for c in select_cases(*args.patterns)] if args.patterns else list_cases()
@@ -202,10 +204,7 @@ class Run(Command):
     def run(cls, args: argparse.Namespace) -> int:
         """Runs the selected cases and rebuilds the report."""
         from suite import report
-        from suite.data import check_path, parse_dataset
-        from suite.profiles import get_profile
         from suite.report.live import LiveReport
-        from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
         cls.check(args)
@@ -235,7 +234,6 @@ class Run(Command):
     @staticmethod
     def dry_run(cases: list, settings) -> int:
         """Prints the plan (``suite.run.dryrun``); trains nothing, writes nothing."""
-        from suite.progress import duration
         from suite.run import dryrun, dryrun_view
 
         run = dryrun.plan(cases, settings)
@@ -304,11 +302,7 @@ class Tune(Command):
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         """Searches one tuned case: in this process, as the chief of a distributed search, or as one of its workers."""
-        from suite.profiles import get_profile
-        from suite.regimes import REGIMES
         from suite.run.runner import Runner
-        from suite.run.settings import RunSettings
-        from suite.selection import resolve_cases
 
         profile = get_profile(args.profile)
         cases = resolve_cases(

@@ -8,7 +8,8 @@ half the batch; never the search) and the failed row. A new stage (export to
 a deployed format, measure it) is one more step here and one more line there.
 
 ``runner`` below is the ``suite.run.runner.Runner`` of the process: its profile,
-results folder, device and loaded datasets.
+results folder, device and loaded datasets. KerasTuner (``suite.tuning``), TF-Hub and the deployed formats'
+runtimes are imported by the steps that need them, so a plain case's worker does not start them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from suite import format_store, progress, storage
+import keras
+
+from suite import format_store, progress, storage, train_jit, transfer
+from suite import train as training
 from suite.case import Case
+from suite.data.pipeline import case_split, input_side, training_split
+from suite.distribute import make_strategy, scaled
 from suite.errors import PrerequisiteFailed, one_line
+from suite.measure import measure_inference, model_facts
+from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.regimes import REGIMES, Regime
 
 log = logging.getLogger(__name__)
@@ -40,7 +48,6 @@ def search(runner, case: Case, seed: int) -> Searched:
     regime = REGIMES[case.regime]
     if not regime.searched:
         return Searched(case, regime)
-    from suite.models import ARCHITECTURES
     from suite.tuning import search as tuning
 
     if ARCHITECTURES[case.arch].hub:  # an unreachable module fails the case now, not trial by trial
@@ -67,8 +74,6 @@ class Inputs:
 def resolve(runner, case: Case) -> Inputs:
     """The case's data (loaded once per process), weights and input side, which follows the weights
     (``suite.sides``: ImageNet and hub weights at their own side, the rest at the dataset's)."""
-    from suite import transfer
-    from suite.data.pipeline import input_side
 
     raw = runner.dataset(case.dataset, case.image_size)
     weights = transfer.resolve_weights(case, runner.profile)
@@ -100,12 +105,6 @@ class Built:
 def build(runner, case: Case, seed: int, inputs: Inputs, xla: bool = True) -> Built:
     """Whether to train under XLA (``suite.train_jit``: cached, or probed now on models of its own), then a fresh
     session, the backbone with its weights and a new head, under the case's strategy. ``xla=False``: never."""
-    import keras
-
-    from suite import train_jit
-    from suite.distribute import make_strategy, scaled
-    from suite.measure import model_facts
-    from suite.models import build_backbone, build_classifier
 
     if not xla:
         jit = train_jit.Choice(False, None, "off: XLA failed in training; trained again without it")
@@ -135,7 +134,6 @@ def load_weights(runner, case: Case, inputs: Inputs, backbone) -> dict[str, Any]
     this run (in any process: ``storage.failed_source``) is not tried again:
     the case is ``skipped`` with the first failure's reason.
     """
-    from suite import transfer
 
     if not inputs.weights.startswith("source:"):
         return {
@@ -175,8 +173,6 @@ class Trained:
 
 def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: Built) -> Trained:
     """Trains under ``regime`` (``suite.train``) and writes the epoch history to ``DIR/history/``."""
-    from suite import train as training
-    from suite.data.pipeline import case_split, training_split
 
     splits = dict(side=inputs.side, seed=seed, batch_size=built.run.batch_size)
     run = built.run
@@ -226,9 +222,6 @@ class Evaluated:
 def evaluate(runner, case: Case, seed: int, built: Built, trained: Trained) -> Evaluated:
     """Validation and test accuracy; saves the model to ``DIR/models/``; a mirrored model is reloaded outside
     the strategy's scope, as measurement is single-device."""
-    import keras
-
-    from suite.measure import model_facts
 
     progress.emit(stage="evaluate")
     with built.strategy.scope():
@@ -259,7 +252,6 @@ class Measured:
 
 def measure(runner, case: Case, seed: int, side: int, model) -> Measured:
     """Runs the measurement protocol; writes every latency sample and throughput point to the side tables."""
-    from suite.measure import measure_inference, model_facts
 
     progress.emit(stage="measure")
     report = measure_inference(model, side, runner.profile.measure, runner.device)
