@@ -9,8 +9,8 @@ import sys
 import uuid
 
 import pytest
-from helpers import smoke_args
-from test_user_archs import one_error_line, sha12  # the same helpers, written once
+from helpers import one_error_line, smoke_args
+from test_user_archs import sha12  # the same helper, written once
 
 from suite import plugins
 from suite.cli import main
