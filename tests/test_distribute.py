@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import one_error_line, smoke_args
 
 from suite import storage
 from suite.case import Case
@@ -24,17 +25,7 @@ def test_a_mirrored_case_trains_on_two_logical_cpus_and_its_row_says_so(tmp_path
     monkeypatch.setenv(LOGICAL_CPUS_ENV, "2")  # read by the worker's configure_device before TensorFlow starts
     # Enough steps for batch norm's moving statistics to settle: 16 steps of 2 x 32 images per epoch.
     budget = ["--set", "epochs=4", "--set", "train_limit=1024", "--set", "eval_limit=200"]
-    args = [
-        "run",
-        "simple_cnn.scratch.digits",
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-        "--results",
-        str(tmp_path),
-        *budget,
-    ]
+    args = smoke_args("simple_cnn.scratch.digits", results=tmp_path, more=budget)
     assert main([*args, "--strategy", "mirrored"]) == 0
     row = storage.read_results(tmp_path).iloc[0]
     assert (row["status"], row["strategy"], row["replicas"]) == ("ok", "mirrored", 2)
@@ -46,32 +37,13 @@ def test_a_mirrored_case_trains_on_two_logical_cpus_and_its_row_says_so(tmp_path
 
 
 def test_an_unmirrored_row_has_one_replica(tmp_path):
-    main(
-        [
-            "run",
-            "simple_cnn.frozen.digits",
-            "--profile",
-            "smoke",
-            "--formats",
-            "none",
-            "--results",
-            str(tmp_path),
-            "--executor",
-            "inline",
-        ]
-    )
+    main(smoke_args("simple_cnn.frozen.digits", results=tmp_path, more=["--executor", "inline"]))
     row = storage.read_results(tmp_path).iloc[0]
     assert (row["status"], row["strategy"], row["replicas"]) == ("ok", "none", 1)
 
 
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
-
-
 def test_multiworker_is_refused_with_the_keras_issue(tmp_path, capsys):
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(tmp_path)]
+    args = smoke_args("simple_cnn.scratch.digits", results=tmp_path)
     assert main([*args, "--set", "strategy=multiworker"]) == 2
     err = one_error_line(capsys)
     assert "keras-team/keras#20585" in err and "Received: strategy='multiworker'" in err

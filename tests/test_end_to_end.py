@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import smoke_args
 
 from suite import storage
 from suite.case import reaches
@@ -168,10 +169,7 @@ def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
 def test_a_rerun_skips_cases_already_done(smoke_run, capsys):
     results = smoke_run.results
     before = storage.read_results(results)
-    assert (
-        main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(results)])
-        == 0
-    )
+    assert main(smoke_args("simple_cnn.scratch.digits", results=results)) == 0
     assert "already done" in capsys.readouterr().out
     assert len(storage.read_results(results)) == len(before)
 
@@ -191,9 +189,7 @@ def test_a_failing_case_is_a_row_not_a_crash(tmp_path):
         'id = "simple_cnn.scratch.digits.diverges"\noptimizer = "sgd"\nlearning_rate = 1e30\n'
         '[[case]]\narch = "simple_cnn"\nregime = "scratch"\ndataset = "digits"\nid = "simple_cnn.scratch.digits.ok"\n'
     )
-    code = main(
-        ["run", "--cases", str(cases), "--profile", "smoke", "--formats", "none", "--results", str(tmp_path / "r")]
-    )
+    code = main(smoke_args(results=tmp_path / "r", more=["--cases", str(cases)]))
     assert code == 1
     frame = storage.read_results(tmp_path / "r").set_index("case_id")
     diverged = frame.loc["simple_cnn.scratch.digits.diverges"]
@@ -241,16 +237,15 @@ def test_report_refuses_rows_from_another_machine_unless_forced(smoke_run, tmp_p
     before = (mixed / "results.csv").read_bytes()
     assert main(["report", str(mixed)]) == 2
     assert "machine fingerprints (differing: tf_version)" in capsys.readouterr().err
-    assert (
-        main(["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(mixed)])
-        == 2
-    )
+    assert main(smoke_args("simple_cnn.scratch.digits", results=mixed)) == 2
     assert "another machine fingerprint" in capsys.readouterr().err
     assert (mixed / "results.csv").read_bytes() == before  # refused, and nothing written
     assert main(["report", str(mixed), "--force"]) == 0
 
 
-def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path, monkeypatch):
+@pytest.fixture
+def broken_source(monkeypatch) -> list[tuple]:
+    """Source pretraining fails with a full disk, in this process; the list collects each attempt's arguments."""
     from suite import transfer
 
     attempts = []
@@ -260,21 +255,13 @@ def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path,
         raise OSError("disk full")
 
     monkeypatch.setattr(transfer, "pretrain_on_source", broken)
-    code = main(
-        [
-            "run",
-            "simple_cnn.frozen.digits",
-            "simple_cnn.finetune.digits",
-            "--profile",
-            "smoke",
-            "--formats",
-            "none",
-            "--results",
-            str(tmp_path),
-            "--executor",
-            "inline",  # the patch above lives in this process
-        ]
-    )
+    return attempts
+
+
+def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path, broken_source):
+    attempts = broken_source
+    cases = ("simple_cnn.frozen.digits", "simple_cnn.finetune.digits")
+    code = main(smoke_args(*cases, results=tmp_path, more=["--executor", "inline"]))  # the patch lives in this process
     assert code == 1 and len(attempts) == 1
     frame = storage.read_results(tmp_path).set_index("case_id")
     # Whichever runs first (cheapest first: frozen) fails; the other is skipped without trying again.
@@ -283,21 +270,14 @@ def test_cases_whose_source_pretraining_failed_are_skipped_not_retried(tmp_path,
     assert "failed earlier in this run: OSError: disk full" in skipped["error"]
 
 
-def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the_next(tmp_path, monkeypatch):
+def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the_next(tmp_path, broken_source):
     """Ray runs each job in a process of its own: a source failure must be known from the folder, not memory."""
-    from suite import transfer
     from suite.profiles import get_profile
     from suite.registry import get_case
     from suite.run.runner import Runner
     from suite.run.settings import RunSettings
 
-    attempts = []
-
-    def broken(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("disk full")
-
-    monkeypatch.setattr(transfer, "pretrain_on_source", broken)
+    attempts = broken_source
     profile = get_profile("smoke")
     storage.prepare(tmp_path)
     first, second = (
@@ -307,17 +287,6 @@ def test_a_failed_source_is_known_to_every_process_of_the_run_and_retried_by_the
     skipped = second.run_case(profile.apply(get_case("simple_cnn.frozen.digits")), seed=0)
     assert (failed["status"], skipped["status"], len(attempts)) == ("failed", "skipped", 1)
     assert "failed earlier in this run: OSError: disk full" in skipped["error"]
-    args = [
-        "run",
-        "simple_cnn.frozen.digits",
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-        "--results",
-        str(tmp_path),
-        "--executor",
-        "inline",
-    ]
+    args = smoke_args("simple_cnn.frozen.digits", results=tmp_path, more=["--executor", "inline"])
     assert main(args) == 1 and len(attempts) == 2, "a new run tries the source again"
     assert storage.read_results(tmp_path).iloc[-1]["status"] == "failed"

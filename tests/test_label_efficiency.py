@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import one_error_line
 
 from suite.case import CASE_FIELDS, Case, sized, split_size
 from suite.cli import main
@@ -156,12 +157,6 @@ def test_set_and_toml_choose_one_size(tmp_path):
     assert loaded.id == "simple_cnn.scratch.digits@10"
     kept = resolve_cases(profile=get_profile("label-efficiency"), cases_file=toml)
     assert [c.id for c in kept] == ["simple_cnn.scratch.digits@10"], "a case's own size wins over the profile's"
-
-
-def one_error_line(capsys) -> str:
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def test_a_size_above_the_smallest_class_is_bad_input_at_preflight(tmp_path, capsys, digits):

@@ -9,6 +9,7 @@ import importlib.util
 
 import pandas as pd
 import pytest
+from helpers import one_error_line, smoke_args
 
 from suite import storage
 from suite.cli import main
@@ -37,16 +38,10 @@ SAME = [
 ]
 
 
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
-
-
 def test_without_ray_the_executor_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(tmp_path)]
+    args = smoke_args("simple_cnn.scratch.digits", results=tmp_path)
     assert main([*args, "--executor", "ray"]) == 2
     assert 'pip install -e ".[ray]"' in one_error_line(capsys)
     assert main([*args, "--address", "auto"]) == 2
@@ -64,20 +59,7 @@ def local_ray():
 
 
 def _run(results, executor: str, *more: str) -> int:
-    args = [
-        "run",
-        *CASES,
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-        "--seeds",
-        "1",
-        "--results",
-        str(results),
-        "--executor",
-        executor,
-    ]
+    args = smoke_args(*CASES, results=results, more=["--seeds", "1", "--executor", executor])
     return main([*args, *more])
 
 
@@ -113,7 +95,7 @@ def test_a_ray_job_past_its_timeout_is_a_failed_row_like_a_local_one(local_ray, 
 
 def test_an_address_where_no_ray_head_answers_is_one_line(tmp_path, capsys):
     pytest.importorskip("ray", reason='Ray is the optional extra: pip install -e ".[ray]"')
-    args = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--formats", "none", "--results", str(tmp_path)]
+    args = smoke_args("simple_cnn.scratch.digits", results=tmp_path)
     assert main([*args, "--executor", "ray", "--address", "127.0.0.1:1"]) == 2
     assert "--address 127.0.0.1:1: no Ray head answers there" in one_error_line(capsys)
     assert len(storage.read_results(tmp_path)) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import result_row
 
 from suite import report, storage
 from suite.cli import main
@@ -192,10 +193,10 @@ def test_a_raising_report_builder_logs_one_line_and_returns(tmp_path, caplog):
 
 def test_report_html_is_replaced_whole_never_rewritten_in_place(tmp_path):
     storage.prepare(tmp_path)
-    storage.append_row(tmp_path, fake_row("simple_cnn.scratch.digits", 0.9))
+    storage.append_row(tmp_path, result_row("simple_cnn.scratch.digits", 0.9))
     page = report.write_report(tmp_path)[0]
     with page.open(encoding="utf-8") as reader:  # a browser that opened the page before the rebuild
-        storage.append_row(tmp_path, fake_row("simple_cnn.frozen.digits", 0.5))
+        storage.append_row(tmp_path, result_row("simple_cnn.frozen.digits", 0.5))
         report.write_report(tmp_path)
         old = reader.read()
     assert old.rstrip().endswith("</html>") and "simple_cnn.frozen.digits" not in old
@@ -216,25 +217,6 @@ def test_a_failed_write_keeps_the_old_page_and_leaves_no_temporary_file(tmp_path
     assert page.read_text() == "old page" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
-def fake_row(case_id: str, accuracy: float, **extra) -> dict:
-    arch, regime, dataset = case_id.split(".")
-    return dict(
-        case_id=case_id,
-        arch=arch,
-        regime=regime,
-        dataset=dataset,
-        seed=0,
-        status="ok",
-        test_accuracy=accuracy,
-        latency_p50_ms=1.0,
-        throughput_ips=1000.0,
-        params=1000,
-        device="cpu",
-        device_name="cpu: test x2",
-        **extra,
-    )
-
-
 RUN = ("simple_cnn.scratch.digits", "simple_cnn.frozen.digits", "simple_cnn.finetune.digits")
 
 
@@ -250,7 +232,7 @@ def fake_cases(monkeypatch, tmp_path):
     def run_case(self, case, seed):
         seen.append(page.read_text() if page.is_file() else None)
         row = base_row(case, seed, self.profile.name, self.device)
-        return {**row, **fake_row(case.id, 0.5 + 0.1 * len(seen)), "finished_at": row["started_at"]}
+        return {**row, **result_row(case.id, 0.5 + 0.1 * len(seen)), "finished_at": row["started_at"]}
 
     monkeypatch.setattr(Runner, "run_case", run_case)
     args = ["run", *RUN, "--profile", "smoke", "--results", str(tmp_path), "--executor", "inline"]

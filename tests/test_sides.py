@@ -8,6 +8,7 @@ import socket
 
 import pytest
 import tensorflow as tf
+from helpers import one_error_line
 
 from suite import storage, transfer
 from suite.case import Case
@@ -17,12 +18,6 @@ from suite.models import ARCHITECTURES
 from suite.profiles import PROFILES, get_profile
 from suite.regimes import REGIMES
 from suite.sides import resolve_side
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 class Fixed96(tf.Module):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import result_row
 
 from suite import report, storage
 from suite.errors import SuiteError
@@ -33,24 +34,7 @@ REQUIRED = [
 
 
 def row(case_id: str, seed: int, accuracy: float, latency: float, **extra) -> dict:
-    arch, regime, dataset = case_id.split(".")
-    return dict(
-        case_id=case_id,
-        arch=arch,
-        regime=regime,
-        dataset=dataset,
-        weights="none",
-        seed=seed,
-        status="ok",
-        test_accuracy=accuracy,
-        latency_p50_ms=latency,
-        throughput_ips=latency and 1000 / latency,
-        params=1000,
-        train_seconds=1.0,
-        device="cpu",
-        device_name="cpu: test x2",
-        **extra,
-    )
+    return result_row(case_id, accuracy, seed=seed, latency=latency, weights="none", train_seconds=1.0, **extra)
 
 
 def test_schema_has_every_required_column():

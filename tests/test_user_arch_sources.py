@@ -9,7 +9,8 @@ import sys
 import uuid
 
 import pytest
-from test_user_archs import one_error_line, sha12  # the same helpers, written once
+from helpers import one_error_line, smoke_args
+from test_user_archs import sha12  # the same helper, written once
 
 from suite import plugins
 from suite.cli import main
@@ -51,18 +52,7 @@ def test_a_saved_backbone_with_a_lambda_layer_needs_unsafe(user_archs, tmp_path,
     save_backbone(tmp_path / "lambda.keras", lambda_layer=True)
     path = user_archs.toml(tmp_path, "lambda_conv", "lambda.keras")
     results = tmp_path / "results"
-    args = [
-        "run",
-        "lambda_conv.scratch.digits",
-        "--cases",
-        path,
-        "--results",
-        str(results),
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-    ]
+    args = smoke_args("lambda_conv.scratch.digits", results=results, more=["--cases", path])
     assert main(args) == 2
     err = one_error_line(capsys)
     assert "needs unsafe deserialisation" in err and "set unsafe = true in its [[arch]] table" in err

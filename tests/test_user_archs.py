@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import one_error_line, smoke_args
 
 from suite import plugins
 from suite.case import Case
@@ -22,12 +23,6 @@ from suite.run.jobs import base_row, case_key
 
 def sha12(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
-def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err
 
 
 def test_an_arch_table_registers_the_architecture_with_a_case_for_every_regime_and_dataset(
@@ -142,18 +137,7 @@ def test_a_builder_that_returns_no_usable_backbone_is_one_line_before_any_case_r
     module = user_archs.module(tmp_path)
     path = user_archs.toml(tmp_path, "bad_mixer", f"{module}:{function}")
     results = tmp_path / "results"
-    args = [
-        "run",
-        "bad_mixer.scratch.digits",
-        "--cases",
-        path,
-        "--results",
-        str(results),
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-    ]
+    args = smoke_args("bad_mixer.scratch.digits", results=results, more=["--cases", path])
     assert main(args) == 2
     err = one_error_line(capsys)
     assert message in err and "'bad_mixer'" in err and f"{module}:{function}" in err
@@ -183,18 +167,7 @@ RAISES = "raise RuntimeError('this module is broken')\n"
 def test_a_bad_arch_table_is_one_line_and_exit_2(user_archs, tmp_path, capsys, name, builder, more, message):
     names = {"module": user_archs.module(tmp_path), "raises": user_archs.module(tmp_path, RAISES)}
     path = user_archs.toml(tmp_path, name, builder.format(**names), **more)
-    args = [
-        "run",
-        "tiny.scratch.digits",
-        "--cases",
-        path,
-        "--results",
-        str(tmp_path / "r"),
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-    ]
+    args = smoke_args("tiny.scratch.digits", results=tmp_path / "r", more=["--cases", path])
     assert main(args) == 2
     err = one_error_line(capsys)
     assert message.format(**names) in err and "[[arch]] #1" in err
@@ -217,7 +190,5 @@ def test_bad_input_is_one_line_without_a_traceback_in_a_real_process(user_archs,
 
 def test_a_file_of_architectures_alone_needs_patterns_to_run(user_archs, tmp_path, capsys):
     path = user_archs.toml(tmp_path, "tiny", f"{user_archs.module(tmp_path)}:build")
-    assert (
-        main(["run", "--cases", path, "--results", str(tmp_path / "r"), "--profile", "smoke", "--formats", "none"]) == 2
-    )
+    assert main(smoke_args(results=tmp_path / "r", more=["--cases", path])) == 2
     assert "declares architectures but no [[case]] tables; name the cases to run by pattern" in one_error_line(capsys)

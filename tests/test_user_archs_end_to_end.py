@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import smoke_args
 
 from suite import storage
 
@@ -102,18 +103,7 @@ def test_a_ray_task_registers_the_user_architecture_before_its_worker_builds_it(
     project, results = tmp_path / "project", tmp_path / "results"
     module = user_archs.module(project)  # importable only through the TOML's folder, which Ray workers don't know
     cases = user_archs.toml(project, "ray_mixer", f"{module}:build")
-    args = [
-        "run",
-        "ray_mixer.scratch.digits",
-        "--cases",
-        cases,
-        "--profile",
-        "smoke",
-        "--formats",
-        "none",
-        "--results",
-        str(results),
-    ]
+    args = smoke_args("ray_mixer.scratch.digits", results=results, more=["--cases", cases])
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         assert main([*args, "--executor", "ray"]) == 0

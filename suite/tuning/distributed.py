@@ -59,7 +59,8 @@ def serve(oracle, host: str, port: int) -> None:
     """Serves ``oracle`` until every worker that asked for a trial has been told to stop and none is running.
 
     KerasTuner's ``oracle_chief.start_server`` does the same but polls every
-    20 s at the end; this uses its servicer and polls every ``POLL_S``.
+    20 s at the end; this uses its servicer and polls every ``POLL_S``. The servicer is private
+    (``keras_tuner.src``, no public API), hence keras-tuner<1.5 in pyproject.toml (tests/test_dependencies.py).
     """
     from concurrent import futures
 

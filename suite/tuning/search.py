@@ -31,7 +31,7 @@ from typing import Any
 
 import keras_tuner
 import pandas as pd
-from keras_tuner.src.engine import base_tuner
+from keras_tuner.engine import base_tuner  # the public alias of keras_tuner.src.engine.base_tuner
 
 from suite import progress
 from suite.case import Case
