@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import format_store, storage
+from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
 from suite.report.deployed import per_format
@@ -191,7 +191,7 @@ def gate(
         limits = thresholds_for(key[0], defaults, per_glob)
         old, new = a.loc[key], b.loc[key]
         checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits)]
-    checks += format_checks(format_store.read_formats(Path(candidate_dir)), defaults, per_glob)
+    checks += format_checks(storage.read_formats(Path(candidate_dir)), defaults, per_glob)
     only_one = sorted(case_name(*key) for key in set(a.index) ^ set(b.index))
     return [c for c in checks if c is not None], only_one
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import budget, format_store, order, storage
+from suite import budget, order, storage
 from suite.case import Case
 from suite.errors import SuiteError
 from suite.executors import Executor, Job, Settings, make_executor
@@ -177,7 +177,7 @@ def _plan(
     earlier = storage.read_results(results_dir)
     if not force:
         refuse_other_machines(results_dir, earlier, executor.environment)
-        every_format_row = format_store.read_formats(results_dir, every_attempt=True)
+        every_format_row = storage.read_formats(results_dir, every_attempt=True)
         refuse_other_machines(results_dir, every_format_row, executor.environment)
     dataset = Datasets(executor.settings.data_dir)
     unusable = preflight(cases, executor.settings.data_dir, dataset)
@@ -198,7 +198,7 @@ def _plan(
         work=work,
     )
     if not force:
-        current = format_store.current_model_rows(every_format_row)
+        current = storage.current_model_rows(every_format_row)
         _warn_undeployed(cases, seeds, current, executor, profile, done)
     if plan.done:
         log.info(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import format_store, storage
+from suite import storage
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 THROUGHPUT_COLUMNS = ("xla", "batch", "images_per_s")
@@ -80,9 +80,9 @@ class ResultsFolder:
 
     def formats(self) -> pd.DataFrame | None:
         """Every ``formats.csv`` row, or None where the run deployed no format (there is no file)."""
-        if not format_store.formats_path(self.path).is_file():
+        if not storage.formats_path(self.path).is_file():
             return None
-        return format_store.read_formats(self.path)
+        return storage.read_formats(self.path)
 
     def traceback(self, case_id: str, seed: int, lines: int = 12) -> str:
         """The last ``lines`` lines of a failed case's stored traceback ("" if there is none)."""
