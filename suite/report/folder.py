@@ -17,7 +17,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 THROUGHPUT_COLUMNS = ("xla", "batch", "images_per_s")
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ResultsFolder:
     """The stored results of one folder, read once, plus what the report could not find there."""
 
@@ -29,7 +29,7 @@ class ResultsFolder:
     def read(cls, path: Path) -> ResultsFolder:
         """Reads ``path/results.csv`` (``SuiteError`` if there is none)."""
         path = Path(path)
-        return cls(path, storage.read_results(path))
+        return cls(path=path, results=storage.read_results(path))
 
     @property
     def ok(self) -> pd.DataFrame:
