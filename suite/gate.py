@@ -43,14 +43,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import format_store, storage
+from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
 from suite.report.deployed import per_format
 from suite.report.summary import MATCH_KEYS, by_case_and_device, per_case
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Thresholds:
     accuracy_z: float = 1.96  # standard errors of the difference a drop may be
     accuracy_min_drop: float = 0.0  # absolute accuracy, 0..1: a smaller drop never fails
@@ -92,7 +92,7 @@ def thresholds_for(case_id: str, defaults: Thresholds, per_case: list[tuple[str,
     return chosen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
     """One figure of one case on one device: both values, the allowed band, and the verdict."""
 
@@ -139,7 +139,17 @@ def accuracy_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits:
         f"seeds {int(old['seeds'])} and {int(new['seeds'])})"
     )
     mean = new["test_accuracy_mean"]
-    return Check(*key, "test_accuracy", old["test_accuracy_mean"], mean, floor, band, bool(mean >= floor))
+    case_id, device = key
+    return Check(
+        case_id=case_id,
+        device=device,
+        figure="test_accuracy",
+        baseline=old["test_accuracy_mean"],
+        candidate=mean,
+        limit=floor,
+        band=band,
+        passed=bool(mean >= floor),
+    )
 
 
 def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check | None:
@@ -149,7 +159,17 @@ def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: 
         return None
     ceiling = before * (1 + limits.latency_p90_tolerance)
     band = f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%)"
-    return Check(*key, "latency_p90_ms", before, after, ceiling, band, bool(after <= ceiling))
+    case_id, device = key
+    return Check(
+        case_id=case_id,
+        device=device,
+        figure="latency_p90_ms",
+        baseline=before,
+        candidate=after,
+        limit=ceiling,
+        band=band,
+        passed=bool(after <= ceiling),
+    )
 
 
 def format_checks(formats: pd.DataFrame, defaults: Thresholds, per_glob: list[tuple[str, dict]]) -> list[Check]:
@@ -167,7 +187,16 @@ def format_checks(formats: pd.DataFrame, defaults: Thresholds, per_glob: list[tu
         device = "" if pd.isna(row.get("device")) else str(row["device"])
         passed = bool(accuracy >= floor - 1e-9)  # a drop of exactly the allowance passes
         checks.append(
-            Check(row["case_id"], device, f"{row['format']} test_accuracy", keras, accuracy, floor, band, passed)
+            Check(
+                case_id=row["case_id"],
+                device=device,
+                figure=f"{row['format']} test_accuracy",
+                baseline=keras,
+                candidate=accuracy,
+                limit=floor,
+                band=band,
+                passed=passed,
+            )
         )
     return checks
 
@@ -191,7 +220,7 @@ def gate(
         limits = thresholds_for(key[0], defaults, per_glob)
         old, new = a.loc[key], b.loc[key]
         checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits)]
-    checks += format_checks(format_store.read_formats(Path(candidate_dir)), defaults, per_glob)
+    checks += format_checks(storage.read_formats(Path(candidate_dir)), defaults, per_glob)
     only_one = sorted(case_name(*key) for key in set(a.index) ^ set(b.index))
     return [c for c in checks if c is not None], only_one
 

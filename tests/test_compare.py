@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.text import Annotation
 
-from suite import format_store, storage
+from suite import storage
 from suite.cli import main
 from suite.errors import SuiteError
 from suite.report import charts, compare
@@ -210,10 +210,10 @@ def with_formats(source: Path, folder: Path, figures: dict[str, tuple[float, flo
     format -> (latency p50 ms, test accuracy)."""
     shutil.copytree(source, folder)
     row = ok_rows(folder, "simple_cnn.scratch.digits").iloc[0]
-    format_store.prepare_formats(folder)
+    storage.prepare_formats(folder)
     for name, (p50, accuracy) in figures.items():
-        identity = {c: row.get(c) for c in format_store.FORMAT_IDENTITY}
-        format_store.append_format_row(folder, {**identity, "seed": 0, "format": name, "status": "ok",
+        identity = {c: row.get(c) for c in storage.FORMAT_IDENTITY}
+        storage.append_format_row(folder, {**identity, "seed": 0, "format": name, "status": "ok",
                                            "latency_p50_ms": p50, "test_accuracy": accuracy})  # fmt: skip
     return folder
 

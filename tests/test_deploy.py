@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from suite import format_store, storage
+from suite import storage
 from suite.deploy import formats as catalogue
 from suite.deploy import stage
 from suite.errors import SuiteError
@@ -243,14 +243,14 @@ def test_formats_none_runs_no_formats_whatever_the_profile_says(tmp_path, capsys
     ]
     assert PROFILES["smoke"].formats_for("simple_cnn.scratch.digits"), "smoke deploys this case without --formats"
     assert main([*args, "--formats", "none"]) == 0
-    assert format_store.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
+    assert storage.read_formats(tmp_path).empty and not any((tmp_path / "deploy").glob("*"))
     assert storage.read_results(tmp_path)["best_format"].isna().all()
     # Asked again with formats, the finished case is skipped: the run says which formats it will not make.
     capsys.readouterr()
     assert main([*args, "--formats", "onnx"]) == 0
     said = capsys.readouterr().out  # the CLI logs to stdout
     assert "1 finished job(s) lack formats" in said and "simple_cnn.scratch.digits seed 0: onnx" in said
-    assert "--force retrains" in said and format_store.read_formats(tmp_path).empty
+    assert "--force retrains" in said and storage.read_formats(tmp_path).empty
     assert main([*args, "--formats", "none"]) == 0
     assert "lack formats" not in capsys.readouterr().out
 
@@ -281,18 +281,18 @@ def test_undeployed_names_each_missing_format_with_its_last_attempt():
 
 
 def test_formats_csv_appends_reads_back_and_refuses_other_columns(tmp_path):
-    format_store.prepare_formats(tmp_path)
+    storage.prepare_formats(tmp_path)
     for name in ("keras", "onnx"):
         row = {"case_id": "a.b.c", "case_key": "k", "seed": 0, "format": name, "status": "ok", "model_sha256": "0123"}
-        format_store.append_format_row(tmp_path, row)
-    frame = format_store.read_formats(tmp_path)
-    assert list(frame.columns) == format_store.FORMAT_COLUMNS and list(frame["format"]) == ["keras", "onnx"]
+        storage.append_format_row(tmp_path, row)
+    frame = storage.read_formats(tmp_path)
+    assert list(frame.columns) == storage.FORMAT_COLUMNS and list(frame["format"]) == ["keras", "onnx"]
     assert frame.loc[1, "model_sha256"] == "0123"  # read as text, leading zero kept
     with pytest.raises(ValueError, match="lacks"):
-        format_store.append_format_row(tmp_path, {"speed": 1})
+        storage.append_format_row(tmp_path, {"speed": 1})
     (tmp_path / "formats.csv").write_text("case_id,other\n")
     with pytest.raises(SuiteError, match="other columns"):
-        format_store.prepare_formats(tmp_path)
+        storage.prepare_formats(tmp_path)
 
 
 def test_profiles_name_formats_the_deploy_stage_knows():
@@ -340,7 +340,7 @@ def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path, capsys):
     argv = ["run", "simple_cnn.scratch.digits", "--profile", "smoke", "--executor", "inline"]
     argv += ["--device", "cpu", "--formats", "litert_fp32,onnx", "--results", str(tmp_path)]
     assert main(argv) == 0
-    frame = format_store.read_formats(tmp_path)
+    frame = storage.read_formats(tmp_path)
     assert list(frame["format"]) == ["keras", "litert_fp32", "onnx"] and set(frame["status"]) == {"ok"}
     assert (frame["case_id"] == "simple_cnn.scratch.digits").all() and frame["fingerprint"].str.len().min() > 0
     assert (tmp_path / "deploy" / "simple_cnn.scratch.digits-s0" / "litert_fp32.tflite").is_file()
@@ -350,17 +350,17 @@ def test_run_writes_format_rows_and_a_rerun_adds_none(tmp_path, capsys):
     assert row["best_format_latency_p50_ms"] == pytest.approx(best["latency_p50_ms"], rel=1e-3)
     capsys.readouterr()
     assert main(argv) == 0
-    assert len(format_store.read_formats(tmp_path)) == 3
+    assert len(storage.read_formats(tmp_path)) == 3
     assert "lack formats" not in capsys.readouterr().out, "every format asked for is there"
     # Killed after its formats, before its row: the rerun retrains, so every format is redone from the new model
     # and only the new model's rows are read, never a mix of two models.
     results = storage.results_path(tmp_path)
     results.write_text(results.read_text().splitlines(keepends=True)[0])
     assert main(argv) == 0
-    current, every = format_store.read_formats(tmp_path), format_store.read_formats(tmp_path, every_attempt=True)
+    current, every = storage.read_formats(tmp_path), storage.read_formats(tmp_path, every_attempt=True)
     model = tmp_path / "models" / "simple_cnn.scratch.digits-s0.keras"
     assert len(every) == 6 and list(current["format"]) == ["keras", "litert_fp32", "onnx"]
-    assert set(current["model_sha256"]) == {format_store.model_sha256(model)} != set(every["model_sha256"][:3])
+    assert set(current["model_sha256"]) == {storage.model_sha256(model)} != set(every["model_sha256"][:3])
 
 
 def test_reading_keeps_the_rows_of_each_cases_current_model():
@@ -375,7 +375,7 @@ def test_reading_keeps_the_rows_of_each_cases_current_model():
         ("b", 0, "onnx", "x"),  # killed before its Keras reference: nothing to compare against
     ]
     frame = pd.DataFrame(rows, columns=["case_key", "seed", "format", "model_sha256"])
-    kept = format_store.current_model_rows(frame)
+    kept = storage.current_model_rows(frame)
     assert list(zip(kept["case_key"], kept["seed"], kept["format"], kept["model_sha256"])) == [
         ("a", 0, "keras", "new"),
         ("a", 0, "onnx", "new"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import format_store, gate, storage
+from suite import gate, storage
 from suite.cli import main
 from suite.errors import SuiteError
 
@@ -213,13 +213,13 @@ def test_the_accuracy_gate_passes_another_seed_and_fails_a_run_on_shuffled_label
 
 def formats(results: Path, int8_accuracy: float, keras_accuracy: float = 0.95) -> Path:
     """Writes ``formats.csv`` for simple_cnn.scratch.digits: Keras, LiteRT float32 (as accurate) and LiteRT int8."""
-    format_store.prepare_formats(results)
+    storage.prepare_formats(results)
     for name, accuracy, quantised in (
         ("keras", keras_accuracy, False),
         ("litert_fp32", keras_accuracy, False),
         ("litert_int8", int8_accuracy, True),
     ):
-        format_store.append_format_row(
+        storage.append_format_row(
             results,
             {
                 "case_id": "simple_cnn.scratch.digits", "seed": 0, "format": name, "status": "ok",

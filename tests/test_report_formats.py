@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import format_store, report, storage
+from suite import report, storage
 from suite.report import charts, deployed, deployed_chart
 from suite.report.headline import SHIP_HEADING
 
@@ -47,13 +47,13 @@ def _results(folder: Path) -> pd.DataFrame:
 def write_formats(folder: Path, figures: dict = FIGURES) -> None:
     """``folder/formats.csv`` with one ok row per case x format of ``figures``, identity from ``results.csv``."""
     results = storage.read_results(folder)
-    format_store.prepare_formats(folder)
+    storage.prepare_formats(folder)
     for case_id, formats in figures.items():
         row = results[results["case_id"] == case_id].iloc[0]
-        identity = {c: row.get(c) for c in format_store.FORMAT_IDENTITY}
+        identity = {c: row.get(c) for c in storage.FORMAT_IDENTITY}
         for name, (p50, p90, accuracy, size) in formats.items():
             quantised = name in ("litert_int8", "litert_fp16", "litert_dynamic_int8")
-            format_store.append_format_row(folder, {
+            storage.append_format_row(folder, {
                 **identity, "format": name, "status": "ok", "quantised": quantised, "file_mb": size,
                 "latency_p50_ms": p50, "latency_p90_ms": p90, "test_accuracy": accuracy, "test_images": 64,
             })  # fmt: skip
@@ -142,7 +142,7 @@ def test_without_formats_csv_the_report_has_no_formats_part(tmp_path):
 
 def test_no_ok_format_is_said_not_crashed(tmp_path):
     _results(tmp_path)
-    format_store.prepare_formats(tmp_path)  # a header and no rows: the run deployed, nothing finished
+    storage.prepare_formats(tmp_path)  # a header and no rows: the run deployed, nothing finished
     result = report.build_report(tmp_path)
     assert result.deployed is not None and result.deployed.empty
     assert result.charts[deployed_chart.HEADING] == "no format in formats.csv ran ok"
@@ -153,8 +153,8 @@ def test_no_ok_format_is_said_not_crashed(tmp_path):
 def test_every_formats_csv_column_is_documented():
     readme = (FIXTURE.parent.parent / "README.md").read_text()
     section = readme.split("## `formats.csv` columns", 1)[1].split("\n## ", 1)[0]
-    columns = format_store.FORMAT_COLUMNS
+    columns = storage.FORMAT_COLUMNS
     own = columns[columns.index("format") : columns.index("device")]
     assert [c for c in own if f"`{c}`" not in section] == []
-    assert [c for c in format_store.FORMAT_COLUMNS if f"`{c}`" not in readme] == []
+    assert [c for c in storage.FORMAT_COLUMNS if f"`{c}`" not in readme] == []
     assert all(f"`{c}`" in readme for c in ("best_format", "best_format_latency_p50_ms"))

@@ -63,6 +63,32 @@ def test_a_results_file_with_other_columns_is_refused_untouched(tmp_path):
     assert path.read_text() == "case_id,accuracy\nx,1\n"
 
 
+def test_prepare_sets_up_every_table_with_its_header(tmp_path):
+    storage.prepare(tmp_path)
+    assert [t.file for t in storage.TABLES] == ["results.csv", "formats.csv"]
+    for table in storage.TABLES:
+        assert table.path(tmp_path).read_text().rstrip("\n").split(",") == list(table.columns)
+
+
+def test_a_new_table_is_one_definition_and_follows_every_rule(tmp_path):
+    serving = storage.Table(
+        file="serving.csv", columns=("case_key", "seed", "digest"), keys=("case_key", "seed"), text_columns=("digest",)
+    )
+    (tmp_path / "errors").mkdir()
+    serving.prepare(tmp_path)
+    serving.append(tmp_path, {"case_key": "k", "seed": 0, "digest": "0123"})
+    with serving.path(tmp_path).open("a") as handle:
+        handle.write("k,1,45")  # a kill mid-write
+    assert serving.read(tmp_path)["digest"].tolist() == ["0123"], "a half row is not a row; text stays text"
+    serving.prepare(tmp_path)  # the next run moves the half row aside
+    assert [p.read_text() for p in (tmp_path / "errors").glob("partial-row-serving-*.txt")] == ["k,1,45"]
+    assert serving.path(tmp_path).read_text() == "case_key,seed,digest\nk,0,0123\n"
+    with pytest.raises(ValueError, match="schema lacks"):
+        serving.append(tmp_path, {"case_key": "k", "speed": 1})
+    with pytest.raises(SuiteError, match="other columns"):
+        storage.Table(file="serving.csv", columns=("case_key",), keys=("case_key",)).prepare(tmp_path)
+
+
 def test_pareto_front_keeps_only_undominated_points():
     points = pd.DataFrame({"x": [1, 2, 3, 4, 5], "y": [0.5, 0.4, 0.7, 0.6, 0.9]})
     front = report.pareto_front(points, "x", "y")

@@ -1,5 +1,9 @@
 """``suite prepare``: download a tfds dataset once, or pretrain the glyphs source weights ahead, so later runs
-work offline and start at once."""
+work offline and start at once.
+
+``tensorflow_datasets`` is imported only when a dataset is prepared: it starts TensorFlow, and ``suite --help``
+imports this module.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import argparse
 import os
 
 from suite.cli._command import Command
+from suite.cli.glyphs import prepare_glyphs
+from suite.data import parse_dataset
 from suite.errors import SuiteError
+from suite.profiles import DEFAULT_PROFILE, PROFILES
 
 
 class Prepare(Command):
@@ -21,8 +28,6 @@ class Prepare(Command):
 
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
-        from suite.profiles import DEFAULT_PROFILE, PROFILES
-
         parser.add_argument("dataset", metavar="DATASET", help="cifar10, tfds:<name>, or glyphs")
         parser.add_argument(
             "--data-dir", metavar="DIR", help="where to put it (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
@@ -41,8 +46,6 @@ class Prepare(Command):
     def run(cls, args: argparse.Namespace) -> int:
         """Prepares a tfds dataset, or the glyphs source weights."""
         if args.dataset == "glyphs":
-            from suite.cli.glyphs import prepare_glyphs
-
             return prepare_glyphs(args.profile, args.arch or [], args.data_dir)
         return prepare_tfds(args.dataset, args.data_dir)
 
@@ -50,8 +53,6 @@ class Prepare(Command):
 def prepare_tfds(dataset: str, data_dir: str | None) -> int:
     """Downloads and prepares a tfds dataset so that later runs work offline."""
     import tensorflow_datasets as tfds
-
-    from suite.data import parse_dataset
 
     spec = parse_dataset(dataset)
     if spec.kind != "tfds":

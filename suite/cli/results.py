@@ -1,4 +1,8 @@
-"""The commands that read results folders and train nothing: ``report``, ``compare`` and ``gate``."""
+"""The commands that read results folders and train nothing: ``report``, ``compare`` and ``gate``.
+
+Each command imports its module (``suite.report``, ``suite.gate``) when it runs, not at the top: they pull in
+pandas, SciPy and matplotlib, and ``suite --help`` imports this module.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,17 @@ import sys
 from pathlib import Path
 
 from suite.cli._command import Command
+
+
+def add_folders(parser: argparse.ArgumentParser, **folders: str) -> None:
+    """Positional results folders, each ``METAVAR="help"`` in order; its attribute is the metavar in lower case."""
+    for metavar, text in folders.items():
+        parser.add_argument(metavar.lower(), metavar=metavar, help=text)
+
+
+def add_force(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--force``: read rows of different machine fingerprints together (``what`` says how, for this command)."""
+    parser.add_argument("--force", action="store_true", help=what)
 
 
 class Report(Command):
@@ -20,9 +35,7 @@ class Report(Command):
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("results_dir", metavar="DIR")
-        parser.add_argument(
-            "--force", action="store_true", help="summarise rows from different machine fingerprints together"
-        )
+        add_force(parser, "summarise rows from different machine fingerprints together")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -47,12 +60,9 @@ class Compare(Command):
 
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("run_a", metavar="RUN_A", help="the baseline results folder")
-        parser.add_argument("run_b", metavar="RUN_B", help="the results folder compared with it")
+        add_folders(parser, RUN_A="the baseline results folder", RUN_B="the results folder compared with it")
         parser.add_argument("--out", metavar="DIR", help="where to write (default: RUN_B/compare-<RUN_A folder name>)")
-        parser.add_argument(
-            "--force", action="store_true", help="compare runs measured under different machine fingerprints"
-        )
+        add_force(parser, "compare runs measured under different machine fingerprints")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -79,10 +89,11 @@ class Gate(Command):
 
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("baseline", metavar="BASELINE", help="results folder of the reference run")
-        parser.add_argument("candidate", metavar="CANDIDATE", help="results folder of the run under test")
+        add_folders(
+            parser, BASELINE="results folder of the reference run", CANDIDATE="results folder of the run under test"
+        )
         parser.add_argument("--thresholds", metavar="FILE", help='TOML: [defaults] and [cases."GLOB"] thresholds')
-        parser.add_argument("--force", action="store_true", help="compare rows from different machine fingerprints")
+        add_force(parser, "compare rows from different machine fingerprints")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:

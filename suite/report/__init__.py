@@ -42,7 +42,7 @@ from suite.environment import require_one_fingerprint
 from suite.report import charts, deployed, deployed_chart, label_efficiency, tuning_chart
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
-from suite.report.html import Image, render
+from suite.report.html import Image, Missing, render
 from suite.report.summary import pareto_front, summarise, t_interval
 from suite.report.tables import Table, build_tables
 
@@ -60,7 +60,7 @@ ACCURACY_CHARTS = {
 }
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Report:
     """Everything ``write_report`` writes, and the paths it wrote."""
 
@@ -116,7 +116,7 @@ def _add(report: Report, heading: str, stem: Path, build: Callable[[], Figure | 
     report.paths += [png, svg]
     title = figure.texts[0].get_text().replace("\n", " — ") if figure.texts else stem.name
     images = report.charts.setdefault(heading, [])
-    images.append(Image(title, png.read_bytes(), caption))
+    images.append(Image(title=title, png=png.read_bytes(), caption=caption))
 
 
 def _draw(report: Report, chart_dir: Path) -> None:
@@ -185,7 +185,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     folder = ResultsFolder.read(results_dir)
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
     summary = summarise(folder.results)
-    report = Report(folder, summary, build_tables(folder.results, summary))
+    report = Report(folder=folder, summary=summary, tables=build_tables(folder.results, summary))
     crossover = None
     if label_efficiency.applies(folder.results):
         report.label_points = label_efficiency.curve_points(folder.results)
@@ -218,8 +218,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         folder.results,
         report.tables,
         report.charts,
-        folder.gaps,
-        tracebacks,
+        Missing(gaps=folder.gaps, tracebacks=tracebacks),
         headline.to_html(),
     )
     html_path = folder.path / REPORT_FILE

@@ -27,7 +27,7 @@ SPARE_MARKERS = ("P", "X", "*", "h", "p", ">")
 LEGEND_RIGHT = 0.78  # share of the figure width left to the panels; the legend takes the rest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Metric:
     """An x axis of the accuracy charts."""
 
@@ -39,12 +39,24 @@ class Metric:
 
 
 METRICS = {
-    "latency": Metric("latency_p50_ms", "latency p50 at batch 1 (ms, log scale)", "batch-1 latency p50", True),
-    "throughput": Metric(
-        "throughput_ips", "best throughput (images/s, log scale)", "throughput", lower_is_better=False
+    "latency": Metric(
+        column="latency_p50_ms",
+        label="latency p50 at batch 1 (ms, log scale)",
+        title="batch-1 latency p50",
+        lower_is_better=True,
     ),
-    "params": Metric("params", "parameters (millions, log scale)", "parameters", True, scale=1e-6),
-    "flops": Metric("gflops_per_image", "GFLOPs per image (log scale)", "FLOPs", True),
+    "throughput": Metric(
+        column="throughput_ips",
+        label="best throughput (images/s, log scale)",
+        title="throughput",
+        lower_is_better=False,
+    ),
+    "params": Metric(
+        column="params", label="parameters (millions, log scale)", title="parameters", lower_is_better=True, scale=1e-6
+    ),
+    "flops": Metric(
+        column="gflops_per_image", label="GFLOPs per image (log scale)", title="FLOPs", lower_is_better=True
+    ),
 }
 
 

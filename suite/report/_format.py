@@ -16,7 +16,7 @@ from suite.report.intervals import interval_text, with_intervals
 from suite.report.summary import model_label, regime_order
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Table:
     """One table of the report: numbers for the CSV, formatted text for Markdown and HTML."""
 
@@ -77,7 +77,7 @@ def with_models(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def empty_table(name: str, title: str, note: str) -> Table:
-    return Table(name, title, pd.DataFrame(), pd.DataFrame(), note)
+    return Table(name=name, title=title, frame=pd.DataFrame(), display=pd.DataFrame(), note=note)
 
 
 def accuracy_texts(frame: pd.DataFrame, prefix: str = "", suffix: str = "") -> list[str]:

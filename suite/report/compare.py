@@ -55,7 +55,7 @@ CAPTION = (
 )
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Comparison:
     """Run A (the baseline) against run B."""
 
@@ -102,7 +102,7 @@ class Comparison:
             "t-interval); for latency, 95% intervals of p50 that do not overlap. Throughput has no "
             "stored noise estimate and is never marked."
         )
-        return Table("compare", f"{name_a} → {name_b}", frame, display, note)
+        return Table(name="compare", title=f"{name_a} → {name_b}", frame=frame, display=display, note=note)
 
     def to_text(self) -> str:
         """What ``suite compare`` prints: the table in Markdown, then the cases in one run only."""
@@ -183,7 +183,7 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
         frame.pop(f"{column}_b")
     frame = deltas(frame)
     frame = frame.sort_values(["dataset", "device", "arch", "case_id"]).reset_index(drop=True)
-    return Comparison(a, b, frame, only_a, only_b, formats_table(a, b))
+    return Comparison(a=a, b=b, frame=frame, only_a=only_a, only_b=only_b, formats=formats_table(a, b))
 
 
 def chart(comparison: Comparison, device: str) -> charts.Figure | None:
@@ -273,7 +273,7 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
         stem = out / ("accuracy_vs_latency" if len(devices) == 1 else f"accuracy_vs_latency-{charts.slug(device)}")
         png, svg = charts.save(figure, stem)
         paths += [png, svg]
-        images.append(Image(f"Accuracy against latency, A → B ({device})", png.read_bytes(), CAPTION))
+        images.append(Image(title=f"Accuracy against latency, A → B ({device})", png=png.read_bytes(), caption=CAPTION))
     both = pd.concat([comparison.a.results, comparison.b.results], ignore_index=True)
     only = [
         f"<p>Only in {side} ({len(ids)}): {html.escape(', '.join(ids))}</p>"

@@ -56,4 +56,4 @@ def formats_table(a: ResultsFolder, b: ResultsFolder) -> Table | None:
         "Each deployed format of each case in both runs (formats.csv): test accuracy (mean over seeds) and "
         "batch-1 latency p50 (median over seeds); Δ is B minus A (accuracy in points, latency in % of A)."
     )
-    return Table("compare_formats", TITLE, frame, display, note)
+    return Table(name="compare_formats", title=TITLE, frame=frame, display=display, note=note)

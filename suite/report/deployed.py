@@ -12,8 +12,7 @@ import pandas as pd
 
 from suite.report._figure import slug
 from suite.report._format import Table, accuracy_texts, empty_table, facets, number
-from suite.report.front import budget_quantiles
-from suite.report.intervals import with_intervals
+from suite.report.front import best_under_budgets, budget_columns
 from suite.report.summary import SUMMARY_KEYS, per_case
 
 KERAS = "keras"  # the reference format: the case's saved .keras file, reloaded
@@ -80,7 +79,9 @@ def arch_table(arch: str, rows: pd.DataFrame) -> Table:
     display["test accuracy % [95% CI]"] = accuracy_texts(rows.reset_index(drop=True))
     display["accuracy change (points)"] = [_signed(v) for v in frame["accuracy_change_points"]]
     display["size (MB)"] = [number(v, 3) for v in frame["file_mb"]]
-    return Table(f"formats_{slug(arch)}", f"Deployed formats: {arch}", frame, display, ARCH_NOTE)
+    return Table(
+        name=f"formats_{slug(arch)}", title=f"Deployed formats: {arch}", frame=frame, display=display, note=ARCH_NOTE
+    )
 
 
 def arch_tables(deployed: pd.DataFrame) -> list[Table]:
@@ -90,31 +91,15 @@ def arch_tables(deployed: pd.DataFrame) -> list[Table]:
     return [arch_table(arch, rows) for arch, rows in deployed.groupby("arch", sort=True)]
 
 
-def best_formats_under_budgets(deployed: pd.DataFrame) -> pd.DataFrame:
-    """For each device, dataset and budget: the most accurate case x format whose latency p90 is within it."""
-    rows = []
-    frame = deployed.dropna(subset=["latency_p90_ms", "test_accuracy_mean"]) if not deployed.empty else deployed
-    if frame.empty:
-        return pd.DataFrame()
-    for (device, dataset), group in with_intervals(frame).groupby(["device_name", "dataset"], dropna=False):
-        for budget in budget_quantiles(group["latency_p90_ms"]):
-            within = group[group["latency_p90_ms"] <= budget]
-            if not within.empty:
-                best = within.loc[within["test_accuracy_mean"].idxmax()]
-                rows.append({**best.to_dict(), "device_name": device, "dataset": dataset, "budget_ms": budget})
-    return pd.DataFrame(rows)
-
-
 def ship_frame(deployed: pd.DataFrame) -> pd.DataFrame:
-    """``best_formats_under_budgets`` as text: device, dataset, budget, case, format, accuracy, p90, speed-up."""
-    best = best_formats_under_budgets(deployed)
+    """``best_under_budgets`` of the deployed rows as text: device, dataset, budget, case, format, accuracy, p90,
+    speed-up."""
+    best = best_under_budgets(deployed)
     if best.empty:
         return pd.DataFrame()
     return pd.DataFrame(
         {
-            "device": best["device_name"],
-            "dataset": best["dataset"],
-            "p90 budget (ms)": [f"≤ {number(b, 3)}" for b in best["budget_ms"]],
+            **budget_columns(best, lambda budget: number(budget, 3)),
             "case": best["case_id"],
             "format": best["format"],
             "test accuracy % [95% CI]": accuracy_texts(best),
@@ -128,9 +113,9 @@ def ship_frame(deployed: pd.DataFrame) -> pd.DataFrame:
 def ship_table(deployed: pd.DataFrame) -> Table:
     """``ship_frame`` as a report table (``tables/formats_ship``); the numbers in its CSV."""
     title = "What to ship: the most accurate deployed format within a latency budget"
-    best = best_formats_under_budgets(deployed)
+    best = best_under_budgets(deployed)
     if best.empty:
         return empty_table("formats_ship", title, "No ok format has both an accuracy and a latency p90.")
     columns = ["device_name", "dataset", "budget_ms", "case_id", "format", "test_accuracy_mean",
                "accuracy_change_points", "latency_p90_ms", "latency_p50_ms", "speedup_vs_keras"]  # fmt: skip
-    return Table("formats_ship", title, best[columns], ship_frame(deployed), SHIP_NOTE)
+    return Table(name="formats_ship", title=title, frame=best[columns], display=ship_frame(deployed), note=SHIP_NOTE)

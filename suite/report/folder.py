@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from suite import format_store, storage
+from suite import storage
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy")
 THROUGHPUT_COLUMNS = ("xla", "batch", "images_per_s")
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class ResultsFolder:
     """The stored results of one folder, read once, plus what the report could not find there."""
 
@@ -29,7 +29,7 @@ class ResultsFolder:
     def read(cls, path: Path) -> ResultsFolder:
         """Reads ``path/results.csv`` (``SuiteError`` if there is none)."""
         path = Path(path)
-        return cls(path, storage.read_results(path))
+        return cls(path=path, results=storage.read_results(path))
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -80,9 +80,9 @@ class ResultsFolder:
 
     def formats(self) -> pd.DataFrame | None:
         """Every ``formats.csv`` row, or None where the run deployed no format (there is no file)."""
-        if not format_store.formats_path(self.path).is_file():
+        if not storage.formats_path(self.path).is_file():
             return None
-        return format_store.read_formats(self.path)
+        return storage.read_formats(self.path)
 
     def traceback(self, case_id: str, seed: int, lines: int = 12) -> str:
         """The last ``lines`` lines of a failed case's stored traceback ("" if there is none)."""

@@ -10,6 +10,8 @@ this one's) or the same network (same latency). The budget answer takes the meas
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from suite.report.intervals import with_intervals
@@ -80,8 +82,9 @@ def budget_quantiles(p90s: pd.Series) -> list[float]:
 def best_under_budgets(cases: pd.DataFrame) -> pd.DataFrame:
     """For each device, dataset and budget: the most accurate case whose latency p90 is within the budget.
 
-    ``cases`` needs ``latency_p90_ms`` (``per_case`` has it). ``tied`` counts the other cases within the budget
-    whose accuracy interval reaches the best one's: the data cannot rank those below it.
+    ``cases`` needs ``latency_p90_ms`` (``per_case`` has it; so has ``deployed.per_format``, whose rows are a
+    case x format each). ``tied`` counts the other rows within the budget whose accuracy interval reaches the
+    best one's: the data cannot rank those below it.
     """
     rows = []
     if "latency_p90_ms" not in cases or cases.empty:
@@ -98,3 +101,12 @@ def best_under_budgets(cases: pd.DataFrame) -> pd.DataFrame:
             rows.append({**best.to_dict(), "device_name": device, "dataset": dataset, "budget_ms": budget})
             rows[-1]["tied"] = tied
     return pd.DataFrame(rows)
+
+
+def budget_columns(best: pd.DataFrame, figure: Callable[[float], str]) -> dict[str, object]:
+    """The columns every budget answer (``best_under_budgets`` as text) starts with: device, dataset, budget."""
+    return {
+        "device": best["device_name"],
+        "dataset": best["dataset"],
+        "p90 budget (ms)": [f"≤ {figure(b)}" for b in best["budget_ms"]],
+    }

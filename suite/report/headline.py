@@ -14,7 +14,7 @@ import pandas as pd
 
 from suite.report.caveats import caveats
 from suite.report.deployed import SHIP_NOTE, ship_frame
-from suite.report.front import best_under_budgets, latency_front
+from suite.report.front import best_under_budgets, budget_columns, latency_front
 from suite.report.intervals import interval_text
 from suite.report.summary import per_case
 
@@ -73,9 +73,7 @@ def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     return pd.DataFrame(
         {
-            "device": best["device_name"],
-            "dataset": best["dataset"],
-            "p90 budget (ms)": [f"≤ {_ms(b)}" for b in best["budget_ms"]],
+            **budget_columns(best, _ms),
             "most accurate case": best["case_id"],
             "test accuracy % [95% CI]": [
                 interval_text(m, lo, hi)
@@ -87,7 +85,7 @@ def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Headline:
     """The question, the front and budget answers (text frames) and the caveats."""
 
@@ -103,7 +101,7 @@ class Headline:
         the run deployed formats, their ``suite.report.deployed.per_format`` rows."""
         cases = per_case(results)
         ship = ship_frame(deployed) if deployed is not None else None
-        return cls(front_frame(cases), budget_frame(cases), caveats(results), ship=ship)
+        return cls(front=front_frame(cases), budgets=budget_frame(cases), caveats=caveats(results), ship=ship)
 
     def to_markdown(self) -> str:
         """``summary.md``: the same content as the page's headline block."""

@@ -35,7 +35,7 @@ pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .8em; }
 """
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Image:
     """One chart as the page embeds it."""
 
@@ -120,19 +120,27 @@ def charts_html(charts: dict[str, list[Image] | str]) -> list[str]:
     return parts
 
 
+@dataclass(frozen=True, kw_only=True)
+class Missing:
+    """What the page shows was not measured: the stored files it looked for and could not use (``gaps``), and
+    the end of each failed case's stored traceback (``tracebacks``, keyed ``case_id seed N``)."""
+
+    gaps: list[str]
+    tracebacks: dict[str, str]
+
+
 def render(
     title: str,
     results: pd.DataFrame,
     tables: list[Table],
     charts: dict[str, list[Image] | str],
-    gaps: list[str],
-    tracebacks: dict[str, str],
+    missing: Missing,
     headline: str = "",
 ) -> str:
     """The whole page.
 
-    ``charts`` maps a heading to its images, or to the reason there are none; ``tracebacks`` maps
-    ``case_id seed N`` to the end of the stored traceback; ``headline`` is the block shown first.
+    ``charts`` maps a heading to its images, or to the reason there are none; ``missing`` holds the gaps and the
+    failed cases' tracebacks; ``headline`` is the block shown first.
     """
     ok = int((results["status"] == "ok").sum()) if "status" in results else 0
     by_name = {t.name: t for t in tables}
@@ -157,14 +165,14 @@ def render(
     parts.append('<h2 id="failures">Failed cases</h2>')
     if "failures" in by_name:
         parts.append(table_html(by_name["failures"], heading=False))
-    for key, text in tracebacks.items():
+    for key, text in missing.tracebacks.items():
         if text:
             parts.append(f"<details><summary>{html.escape(key)}: traceback</summary><pre>{html.escape(text)}</pre>")
             parts.append("</details>")
     parts.append('<h2 id="gaps">Missing data</h2>')
-    if gaps:
+    if missing.gaps:
         parts.append('<p class="note">Stored files the report looked for and could not use:</p><ul class="gaps">')
-        parts.extend(f"<li>{html.escape(line)}</li>" for line in gaps)
+        parts.extend(f"<li>{html.escape(line)}</li>" for line in missing.gaps)
         parts.append("</ul>")
     else:
         parts.append('<p class="empty">None: every ok case has its history and throughput files.</p>')

@@ -166,7 +166,7 @@ def crossover_table(points: pd.DataFrame) -> Table:
     display["transfer %"] = [_spread(m, s) for m, s in zip(found["transfer_mean"], found["transfer_std"])]
     display["scratch − transfer (points)"] = [f"{v:+.1f}" for v in found["gap_points"]]
     display["noise (points)"] = [f"{v:.1f}" for v in found["noise_points"]]
-    return Table(TABLE, title, found, display, NOTE)
+    return Table(name=TABLE, title=title, frame=found, display=display, note=NOTE)
 
 
 def _line(axis, line: pd.DataFrame, colour, regime: str, marker: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from suite.report._format import Table, accuracy_texts, empty_table, facets, millions, number
@@ -19,9 +21,18 @@ def hub_pairs(archs) -> list[tuple[str, str]]:
     )
 
 
-def paired_table(
-    summary: pd.DataFrame, pairs, sides: tuple[str, str], name: str, title: str, note: str, missing: str
-) -> Table:
+@dataclass(frozen=True, kw_only=True)
+class Labels:
+    """What a paired table says about itself: its file name, title and note, and the line it shows when no pair
+    ran ok."""
+
+    name: str
+    title: str
+    note: str
+    missing: str
+
+
+def paired_table(summary: pd.DataFrame, pairs, sides: tuple[str, str], labels: Labels) -> Table:
     """Two architectures side by side, regime by regime, where both ran ok: accuracy, latency, throughput, size.
 
     ``sides`` names the two columns' prefixes (``("keras", "hub")``); the delta is right minus left.
@@ -46,7 +57,7 @@ def paired_table(
         both.insert(0, f"{left_name}_arch", left)
         blocks.append(both.reset_index())
     if not blocks:
-        return empty_table(name, title, missing)
+        return empty_table(labels.name, labels.title, labels.missing)
     frame = pd.concat(blocks, ignore_index=True)
     order = {r: i for i, r in enumerate(regime_order(frame["regime"].unique()))}
     frame = frame.sort_values([f"{left_name}_arch", "regime"], key=lambda c: c.map(order) if c.name == "regime" else c)
@@ -65,7 +76,13 @@ def paired_table(
         display[f"{side} throughput (images/s)"] = [number(v) for v in frame[f"{side}_throughput_ips"]]
     for side in sides:
         display[f"{side} params"] = [millions(v) for v in frame[f"{side}_params"]]
-    return Table(name, title, frame.reset_index(drop=True), display.reset_index(drop=True), note)
+    return Table(
+        name=labels.name,
+        title=labels.title,
+        frame=frame.reset_index(drop=True),
+        display=display.reset_index(drop=True),
+        note=labels.note,
+    )
 
 
 def suite_vs_keras_table(summary: pd.DataFrame) -> Table:
@@ -74,11 +91,13 @@ def suite_vs_keras_table(summary: pd.DataFrame) -> Table:
         summary,
         SUITE_VS_KERAS,
         ("suite", "keras"),
-        "resnet_suite_vs_keras",
-        "Self-built ResNet beside Keras ResNet50",
-        "The suite's CIFAR-style ResNet (`resnet_scratch`) against `keras.applications.ResNet50`, in each regime "
-        "both ran; Δ is Keras minus suite.",
-        "resnet_scratch and resnet50 did not both run ok in any regime here.",
+        Labels(
+            name="resnet_suite_vs_keras",
+            title="Self-built ResNet beside Keras ResNet50",
+            note="The suite's CIFAR-style ResNet (`resnet_scratch`) against `keras.applications.ResNet50`, in each "
+            "regime both ran; Δ is Keras minus suite.",
+            missing="resnet_scratch and resnet50 did not both run ok in any regime here.",
+        ),
     )
 
 
@@ -89,9 +108,11 @@ def hub_table(summary: pd.DataFrame) -> Table:
         summary,
         pairs,
         ("keras", "hub"),
-        "keras_vs_hub",
-        "Keras Applications beside TF-Hub",
-        "The same network from `keras.applications` and from TF-Hub (`hub_<name>`), in each regime both ran; "
-        "Δ is hub minus Keras.",
-        "No architecture ran both as Keras Applications and as its TF-Hub version (`hub_<name>`) here.",
+        Labels(
+            name="keras_vs_hub",
+            title="Keras Applications beside TF-Hub",
+            note="The same network from `keras.applications` and from TF-Hub (`hub_<name>`), in each regime both "
+            "ran; Δ is hub minus Keras.",
+            missing="No architecture ran both as Keras Applications and as its TF-Hub version (`hub_<name>`) here.",
+        ),
     )

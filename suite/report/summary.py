@@ -7,6 +7,7 @@ the key): its accuracy and speed were produced there, and never averaged across.
 from __future__ import annotations
 
 import pandas as pd
+from scipy import stats
 
 from suite.case import split_size
 from suite.regimes import REGIMES
@@ -45,8 +46,6 @@ NOT_SUMMARISED = ["latency_p90_ms"]  # per_case figures summary.csv leaves out (
 
 def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
     """Half-width of the Student-t confidence interval of a mean (NaN for one seed)."""
-    from scipy import stats
-
     half = stats.t.ppf(0.5 + level / 2, (n - 1).clip(lower=1)) * std / n.pow(0.5)
     return half.where(n > 1)
 

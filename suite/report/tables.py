@@ -103,7 +103,9 @@ def case_table(summary: pd.DataFrame) -> Table:
         "batch-1 latency p50 with its 95% interval (median over seeds), and the "
         "best throughput of the batch sweep with its batch size."
     )
-    return Table("cases", title, frame.reset_index(drop=True), display.reset_index(drop=True), note)
+    return Table(
+        name="cases", title=title, frame=frame.reset_index(drop=True), display=display.reset_index(drop=True), note=note
+    )
 
 
 def accuracy_pivot(summary: pd.DataFrame) -> Table:
@@ -121,7 +123,7 @@ def accuracy_pivot(summary: pd.DataFrame) -> Table:
         f"Test accuracy in %, mean over seeds [95% interval] ({usual} seed(s) per cell; with one seed the "
         "interval is the test set's Wilson interval alone). Empty: the case did not run ok."
     )
-    return Table("accuracy_by_arch_regime", title, frame, text.reset_index(), note)
+    return Table(name="accuracy_by_arch_regime", title=title, frame=frame, display=text.reset_index(), note=note)
 
 
 def speed_pivot(summary: pd.DataFrame, column: str, name: str, title: str, unit: str, note: str) -> Table:
@@ -130,7 +132,9 @@ def speed_pivot(summary: pd.DataFrame, column: str, name: str, title: str, unit:
         return empty_table(name, title, "No case finished ok.")
     values = arch_regime(summary, column)
     text = values.apply(lambda column: column.map(lambda v: number(v, 3)))  # DataFrame.map needs pandas 2.1
-    return Table(name, f"{title} ({unit})", values.reset_index(), text.reset_index(), note)
+    return Table(
+        name=name, title=f"{title} ({unit})", frame=values.reset_index(), display=text.reset_index(), note=note
+    )
 
 
 def freeze_depth_table(summary: pd.DataFrame) -> Table:
@@ -162,7 +166,7 @@ def freeze_depth_table(summary: pd.DataFrame) -> Table:
         "(left: backbone frozen, only the head trains; right: everything fine-tuned). Models with two or more of "
         "these regimes."
     )
-    return Table(name, title, frame.reset_index(), text.reset_index(), note)
+    return Table(name=name, title=title, frame=frame.reset_index(), display=text.reset_index(), note=note)
 
 
 def front_table(summary: pd.DataFrame) -> Table:
@@ -191,7 +195,7 @@ def front_table(summary: pd.DataFrame) -> Table:
         "the span of their p50 95% intervals. A case is off the front only if another is more accurate and either "
         "the same network or clearly faster (its band wholly below); overlapping bands are ties."
     )
-    return Table("latency_front", title, frame, display, note)
+    return Table(name="latency_front", title=title, frame=frame, display=display, note=note)
 
 
 def failures_table(results: pd.DataFrame) -> Table:
@@ -203,7 +207,7 @@ def failures_table(results: pd.DataFrame) -> Table:
     columns = [c for c in ("case_id", "seed", "status", "error", "device_name", "finished_at") if c in failed]
     frame = failed[columns].sort_values(["case_id", "seed"]).reset_index(drop=True)
     note = "The full traceback of each is in `errors/<case_id>-s<seed>.txt`."
-    return Table("failures", title, frame, frame.fillna("").astype(str), note, wrap=True)
+    return Table(name="failures", title=title, frame=frame, display=frame.fillna("").astype(str), note=note, wrap=True)
 
 
 def environment_table(results: pd.DataFrame) -> Table:
@@ -225,7 +229,7 @@ def environment_table(results: pd.DataFrame) -> Table:
         "The machine fingerprint hashes the fields from `cpu_model` to `threads`; rows from different fingerprints "
         "are only reported together with --force."
     )
-    return Table("environment", title, frame, frame.fillna(""), note)
+    return Table(name="environment", title=title, frame=frame, display=frame.fillna(""), note=note)
 
 
 def build_tables(results: pd.DataFrame, summary: pd.DataFrame) -> list[Table]:

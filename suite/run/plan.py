@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from suite import format_store, storage
+from suite import storage
 from suite.case import Case
 from suite.data.datasets import Datasets
 from suite.environment import differing_fields
@@ -77,11 +77,11 @@ def read_folder(settings: RunSettings, machine: Machine) -> tuple[pd.DataFrame, 
     if not storage.results_path(folder).is_file():
         return pd.DataFrame(), pd.DataFrame()
     earlier = storage.read_results(folder)
-    every_format_row = format_store.read_formats(folder, every_attempt=True)
+    every_format_row = storage.read_formats(folder, every_attempt=True)
     if not settings.force:
         refuse_other_machines(folder, earlier, machine.environment)
         refuse_other_machines(folder, every_format_row, machine.environment)
-    return earlier, format_store.current_model_rows(every_format_row)
+    return earlier, storage.current_model_rows(every_format_row)
 
 
 def make_plan(cases: list[Case], settings: RunSettings, machine: Machine, *, probe: Probe | None = None) -> Plan:

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from suite import format_store, progress, storage, train_jit, transfer
+from suite import progress, storage, train_jit, transfer
 from suite import train as training
 from suite.case import Case
 from suite.data.pipeline import case_split, input_side, training_split
@@ -282,15 +282,15 @@ def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> 
 
     progress.emit(stage="formats", message=",".join(chosen))
     keras_path = storage.case_file(runner.results_dir, "models", case.id, seed, ".keras")
-    sha = format_store.model_sha256(keras_path)  # rows of this very model only: a retrained case redoes them all
-    earlier = format_store.read_formats(runner.results_dir, every_attempt=True)
+    sha = storage.model_sha256(keras_path)  # rows of this very model only: a retrained case redoes them all
+    earlier = storage.read_formats(runner.results_dir, every_attempt=True)
     mine = earlier[
         (earlier["case_key"] == row["case_key"])
         & (earlier["seed"] == seed)
         & (earlier["status"] == "ok")
         & (earlier["model_sha256"] == sha)
     ]
-    identity = {column: row.get(column) for column in format_store.FORMAT_IDENTITY} | {"model_sha256": sha}
+    identity = {column: row.get(column) for column in storage.FORMAT_IDENTITY} | {"model_sha256": sha}
     rows = stage.deploy_case(
         model,
         keras_path,
@@ -300,6 +300,6 @@ def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> 
         runner.profile.measure,
         identity=identity,
         earlier={r["format"]: r for r in mine.to_dict("records")},
-        append=lambda format_row: format_store.append_format_row(runner.results_dir, format_row),
+        append=lambda format_row: storage.append_format_row(runner.results_dir, format_row),
     )
     return Deployed(rows, stage.best_format(rows))

@@ -1,26 +1,22 @@
 """``formats.csv``: one row per case x seed x deployed format (``suite.deploy``), the Keras reference included.
 
-It follows ``results.csv``'s rules (``suite.storage``): one ``write`` per row under
-the folder's lock, a half row moved aside, other columns refused. Each row names
-the ``.keras`` file it was exported from by its hash (``model_sha256``), so a case
-retrained after a kill mid-formats never mixes rows of two models: reading keeps,
+It follows ``results.csv``'s rules (``suite.storage.table``): one ``write`` per row under the folder's lock, a
+half row moved aside, other columns refused. Each row names the ``.keras`` file it was exported from by its hash
+(``model_sha256``), so a case retrained after a kill mid-formats never mixes rows of two models: reading keeps,
 per case key and seed, only the rows of the model its latest Keras row measured.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from pathlib import Path
 
 import pandas as pd
 
 from suite.environment import FINGERPRINT_FIELDS
-from suite.errors import SuiteError
-from suite.storage import TEXT_COLUMNS, _append, _line, repair_tail, significant
+from suite.storage.results import TEXT_COLUMNS
+from suite.storage.table import Table
 
-FORMATS_FILE = "formats.csv"
 # What a format row shares with its case's results.csv row: the case, the seed, the machine.
 FORMAT_IDENTITY = (
     *("case_id", "arch", "regime", "dataset", "seed", "profile", "case_key"),
@@ -36,27 +32,23 @@ FORMAT_COLUMNS = [
     *("top1_agreement", "max_abs_prob_diff", "speedup_vs_keras"),
     *("device", "device_name", "fingerprint", *FINGERPRINT_FIELDS, "suite_version", "started_at", "finished_at"),
 ]
+FORMATS = Table(
+    file="formats.csv",
+    columns=tuple(FORMAT_COLUMNS),
+    keys=("case_key", "seed"),
+    text_columns=(*TEXT_COLUMNS, "model_sha256"),
+    row_name="format row",
+)
+FORMATS_FILE = FORMATS.file
 
 
 def formats_path(results_dir: Path) -> Path:
-    return Path(results_dir) / FORMATS_FILE
+    return FORMATS.path(results_dir)
 
 
 def prepare_formats(results_dir: Path) -> Path:
     """``formats.csv`` with its header (refused if it has other columns), its half-written last row moved aside."""
-    path = formats_path(results_dir)
-    if path.exists() and path.stat().st_size:
-        with path.open(newline="") as handle:
-            header = next(csv.reader(handle), [])
-        if header != FORMAT_COLUMNS:
-            raise SuiteError(
-                f"{path} has other columns than this suite version writes; choose a new --results folder "
-                "(existing results are left untouched)"
-            )
-        repair_tail(results_dir, FORMATS_FILE)
-    else:
-        _append(path, _line(FORMAT_COLUMNS))
-    return path
+    return FORMATS.prepare(results_dir)
 
 
 def append_format_row(results_dir: Path, row: dict) -> None:
@@ -65,11 +57,7 @@ def append_format_row(results_dir: Path, row: dict) -> None:
     The jobs of a run append these themselves (one format at a time, so a killed
     job keeps the formats it finished), while the run that started them holds the folder's lock.
     """
-    unknown = set(row) - set(FORMAT_COLUMNS)
-    if unknown:
-        raise ValueError(f"format row has columns the schema lacks: {sorted(unknown)}")
-    values = ["" if row.get(c) is None else significant(row.get(c)) for c in FORMAT_COLUMNS]
-    _append(formats_path(results_dir), _line(values))
+    FORMATS.append(results_dir, row)
 
 
 def model_sha256(path: Path) -> str:
@@ -84,23 +72,14 @@ def read_formats(results_dir: Path, *, every_attempt: bool = False) -> pd.DataFr
     row measured (``model_sha256``). Rows of a model a killed job left behind, before its case was retrained,
     stay in the file but are not read as results.
     """
-    path = formats_path(results_dir)
-    data = path.read_bytes() if path.is_file() else b""
-    whole = data[: data.rfind(b"\n") + 1]
-    if whole.count(b"\n") < 2:
-        return pd.DataFrame(columns=FORMAT_COLUMNS)
-    text = {c: str for c in (*TEXT_COLUMNS, "model_sha256")}
-    frame = pd.read_csv(io.BytesIO(whole), keep_default_na=True, dtype=text)
-    for column in text:
-        if column in frame:
-            frame[column] = frame[column].fillna("")
+    frame = FORMATS.read(results_dir)
     return frame if every_attempt else current_model_rows(frame)
 
 
 def current_model_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows whose ``model_sha256`` is that of the last Keras row of their case key and seed (all rows of a
     case key and seed without a Keras row, e.g. a job killed before its reference was measured, are dropped)."""
-    keys = ["case_key", "seed"]
+    keys = list(FORMATS.keys)
     keras = frame[frame["format"] == "keras"].drop_duplicates(keys, keep="last")
     current = keras.set_index(keys)["model_sha256"].rename("_current")
     joined = frame.join(current, on=keys)
