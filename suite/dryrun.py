@@ -31,10 +31,11 @@ from statistics import median
 import pandas as pd
 
 from suite.case import Case
+from suite.data import training_images
 from suite.errors import SuiteError
 from suite.profiles import MeasureBudget, Profile, SourceBudget
 from suite.regimes import REGIMES
-from suite.sides import Side
+from suite.sides import Side, SideRequest
 
 # Fixed costs in seconds, assumed (near what the quick and mobile profiles' rows show on 2 CPU cores):
 STARTUP_S = 15.0  # a worker process: Python, TensorFlow, the dataset
@@ -112,9 +113,7 @@ def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, 
 def train_images_of(case: Case, sizes: dict[str, int]) -> int:
     """The images ``case`` trains on: its ``train_per_class`` cut where set (each epoch repeats it for the
     whole split's optimizer steps, so its cost is the whole split's), else the split cut to ``train_limit``."""
-    full = case.whole_train_images(sizes["train"])
-    classes = sizes.get("classes", 0)
-    return min(case.train_per_class * classes, full) if case.train_per_class and classes else full
+    return training_images(case, sizes["train"], sizes.get("classes", 0))
 
 
 def phases_text(case: Case) -> str:
@@ -350,15 +349,7 @@ def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> S
     """The job's input side and why, by the run's own rule (``suite.sides`` through the pipeline)."""
     from suite.data.pipeline import case_side as side_of
 
-    return side_of(
-        case.arch,
-        dataset_side,
-        case.image_size,
-        case.handle,
-        weights=weights,
-        transfer_side=profile.transfer_side,
-        case_id=case.id,
-    )
+    return side_of(SideRequest.of(case, weights, profile.transfer_side), dataset_side)
 
 
 def preflight_notes(cases: Sequence[Case], facts: dict, data_dir: str | None) -> list[str]:

@@ -95,13 +95,15 @@ def source_sets(arch: str, side: int, budget: SourceBudget) -> tuple[Any, Any, A
     import tensorflow as tf
 
     from suite.data.glyphs import CLASSES, make_glyphs
-    from suite.data.pipeline import make_input
+    from suite.data.pipeline import Training, make_input
 
     def pipeline(per_class: int, seed: int, training: bool) -> tf.data.Dataset:
         images, labels = make_glyphs(per_class, side, seed=seed)
         raw = tf.data.Dataset.from_tensor_slices((images, labels))
-        settings = dict(arch=arch, side=side, num_classes=len(CLASSES), batch_size=budget.batch_size)
-        return make_input(raw, training=training, seed=seed, **settings)
+        feed = Training(seed=seed) if training else None
+        return make_input(
+            raw, arch=arch, side=side, num_classes=len(CLASSES), batch_size=budget.batch_size, training=feed
+        )
 
     train = pipeline(budget.images_per_class, TRAIN_SEED, True).repeat()
     return (

@@ -42,7 +42,7 @@ TIMED_STEPS = 5  # timed steps each way, alternated; the median of each is compa
 MIN_SPEEDUP = 1.05  # XLA trains only if its median step is at least this much faster than graph mode's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Choice:
     """What a case trains with, and the evidence."""
 
@@ -59,17 +59,19 @@ class Choice:
         return {"train_jit_compile": chosen, "train_jit_speedup": speedup, "train_jit_note": self.note}
 
 
-AUTO = Choice("auto", None, "auto: Keras' default (off on CPU, on where a GPU runs every layer)")
+AUTO = Choice(
+    jit_compile="auto", speedup=None, note="auto: Keras' default (off on CPU, on where a GPU runs every layer)"
+)
 
 
 def choose(case: Case, side: int, num_classes: int) -> Choice:
     """Whether ``case`` trains faster under XLA here, from the cache or a probe (see the module docstring)."""
     if case.strategy != "none":
-        return Choice(False, None, "off: XLA stays off under a tf.distribute strategy")
+        return Choice(jit_compile=False, speedup=None, note="off: XLA stays off under a tf.distribute strategy")
     path = _cache_path(case, side)
     if path.is_file():
         cached = Choice(**json.loads(path.read_text()))
-        return Choice(cached.jit_compile, cached.speedup, f"{cached.note} (cached)")
+        return Choice(jit_compile=cached.jit_compile, speedup=cached.speedup, note=f"{cached.note} (cached)")
     log.info("  timing training steps of %s at %d px, batch %d, with and without XLA", case.arch, side, case.batch_size)
     choice = probe(case, side, num_classes)
     if choice.speedup is not None:
@@ -89,14 +91,18 @@ def probe(case: Case, side: int, num_classes: int) -> Choice:
     except tf.errors.ResourceExhaustedError:
         raise  # the batch doesn't fit at all: the runner retries the case at half of it
     except Exception as error:  # training will meet it too, and its row will say what it is
-        return Choice(False, None, f"off: the probe failed in graph mode ({one_line(error)[:200]})")
+        return Choice(
+            jit_compile=False, speedup=None, note=f"off: the probe failed in graph mode ({one_line(error)[:200]})"
+        )
     try:
         xla = _step(case, side, num_classes, jit=True)
     except Exception as error:  # XLA can't compile (or fit) this network here: train without it, and say so
         keras.backend.clear_session()
-        return Choice(False, None, f"off: XLA failed in the probe ({one_line(error)[:200]})")
+        return Choice(jit_compile=False, speedup=None, note=f"off: XLA failed in the probe ({one_line(error)[:200]})")
     if xla is None:
-        return Choice(False, None, "off: Keras keeps XLA off for this model (a layer doesn't support it)")
+        return Choice(
+            jit_compile=False, speedup=None, note="off: Keras keeps XLA off for this model (a layer doesn't support it)"
+        )
     seconds: dict[str, list[float]] = {"graph": [], "xla": []}
     for _ in range(TIMED_STEPS):
         seconds["graph"].append(graph())
@@ -104,7 +110,11 @@ def probe(case: Case, side: int, num_classes: int) -> Choice:
     keras.backend.clear_session()
     speedup = median(seconds["graph"]) / median(seconds["xla"])
     use = speedup >= MIN_SPEEDUP
-    return Choice(use, speedup, f"{'on' if use else 'off'}: probe, XLA step {speedup:.2f}x graph mode's speed")
+    return Choice(
+        jit_compile=use,
+        speedup=speedup,
+        note=f"{'on' if use else 'off'}: probe, XLA step {speedup:.2f}x graph mode's speed",
+    )
 
 
 def _step(case: Case, side: int, num_classes: int, jit: bool):
