@@ -60,14 +60,8 @@ class SideRequest:
     @classmethod
     def of(cls, case: Case, weights: str, transfer_side: int = 0) -> SideRequest:
         """``case``'s request, with its resolved ``weights`` and the profile's ``transfer_side``."""
-        return cls(
-            arch=case.arch,
-            image_size=case.image_size,
-            handle=case.handle,
-            weights=weights,
-            transfer_side=transfer_side,
-            case_id=case.id,
-        )
+        named = {"arch": case.arch, "image_size": case.image_size, "handle": case.handle, "case_id": case.id}
+        return cls(**named, weights=weights, transfer_side=transfer_side)
 
 
 def starts_from_transfer(arch: str, weights: str) -> bool:

@@ -16,6 +16,9 @@ night amortises it and a GPU may gain; smoke, quick and mobile keep Keras' ``aut
 Nothing here can make a row less honest: XLA stays off under a tf.distribute strategy (as Keras' own
 "auto" keeps it) and where Keras refuses it for the model; if the probe fails under XLA, training runs
 without it and the row says why (``train_jit_note``). A failed probe is not cached, so it is tried again.
+
+Keras, TensorFlow and ``suite.train`` (which imports Keras) are imported inside ``_step``, the probe itself: a
+cached answer is read without starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from pathlib import Path
 from statistics import median
 
 from suite.case import Case
-from suite.environment import cache_dir
+from suite.environment import cache_dir, environment
 from suite.errors import one_line
+from suite.models import build_backbone, build_classifier, builder_hash
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +127,6 @@ def _step(case: Case, side: int, num_classes: int, jit: bool):
     import numpy as np
     import tensorflow as tf
 
-    from suite.models import build_backbone, build_classifier
     from suite.train import make_optimizer
 
     backbone = build_backbone(case.arch, side, depth=case.depth, bn_momentum=case.bn_momentum, handle=case.handle)
@@ -146,9 +149,6 @@ def _step(case: Case, side: int, num_classes: int, jit: bool):
 
 def _cache_path(case: Case, side: int) -> Path:
     """``<cache>/train_jit/<arch>-<digest>.json``, the digest over everything the answer depends on."""
-    from suite.environment import environment
-    from suite.models import builder_hash
-
     identity = [PROBE_VERSION, environment()["fingerprint"], case.arch, builder_hash(case.arch), case.handle]
     identity += [side, case.batch_size, case.depth]
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
