@@ -71,9 +71,8 @@ def suite_round(raw, log_dir, durations: list[float]) -> float:
     train_ds, images = case_split(CASE, raw, "train", side=SIDE, seed=0)
     val_ds, _ = case_split(CASE, raw, "val", side=SIDE, seed=0)
     board = train.TensorBoardRun(log_dir, train.case_hparams(CASE, seed=0))
-    result = train.train(
-        model, backbone, REGIMES["scratch"], CASE, train_ds, val_ds, images, callbacks=[board, StepClock(durations)]
-    )
+    fit = train.FitInputs(train=train_ds, val=val_ds, images=images, callbacks=[board, StepClock(durations)])
+    result = train.train(model, backbone, REGIMES["scratch"], CASE, fit)
     return result.images_per_s
 
 
@@ -85,7 +84,8 @@ def plain_round(num_classes: int, durations: list[float]) -> float:
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     x = np.random.default_rng(0).uniform(-1, 1, (IMAGES, SIDE, SIDE, 3)).astype("float32")
     y = keras.utils.to_categorical(np.arange(IMAGES) % num_classes, num_classes)
-    stats = train.EpochStats("train", IMAGES, EPOCHS, "plain", time.perf_counter(), IMAGES // BATCH)
+    size = train.EpochSize(images=IMAGES, steps=IMAGES // BATCH)
+    stats = train.EpochStats("train", size, EPOCHS, "plain", time.perf_counter())
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, callbacks=[stats, StepClock(durations)], shuffle=False, verbose=0)
     done, seconds = train.steady_steps(stats.steps, IMAGES, BATCH)
     return done / seconds

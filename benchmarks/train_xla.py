@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from suite.models import build_backbone, build_classifier  # noqa: E402
-from suite.train import EpochStats, steady_steps  # noqa: E402
+from suite.train import EpochSize, EpochStats, steady_steps  # noqa: E402
 
 SIDE, IMAGES, BATCH, EPOCHS = 32, 512, 32, 3  # px, images per epoch, images per step, epochs (the first untimed)
 
@@ -32,7 +32,7 @@ def images_per_s(arch: str, jit: bool) -> tuple[float, float, float]:
     model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=jit)
     x = np.random.default_rng(0).uniform(-1, 1, (IMAGES, SIDE, SIDE, 3)).astype("float32")
     y = keras.utils.to_categorical(np.arange(IMAGES) % 10, 10)
-    stats = EpochStats("train", IMAGES, EPOCHS, arch, time.perf_counter(), IMAGES // BATCH)
+    stats = EpochStats("train", EpochSize(images=IMAGES, steps=IMAGES // BATCH), EPOCHS, arch, time.perf_counter())
     model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, callbacks=[stats], shuffle=False, verbose=0)
     done, seconds = steady_steps(stats.steps, IMAGES, BATCH)
     median_step = float(np.median([s for epoch, _, s in stats.steps if epoch >= 1]))

@@ -70,7 +70,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class View:
     """What a run shows while it works: jobs done of total, the current job and its stage, and an ETA.
 

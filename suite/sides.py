@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from suite.case import Case
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES, handle_side, native_size
 
@@ -32,7 +33,7 @@ FROM_DATASET = "dataset"
 FROM_MINIMUM = "arch minimum"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Side:
     """An input side in pixels and why it was chosen (one of the ``FROM_*`` labels)."""
 
@@ -40,37 +41,45 @@ class Side:
     why: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SideRequest:
+    """What a case asks of its input side: the architecture and the case's fields the rule reads.
+
+    ``image_size``: the case's, 0 = not set; ``handle``: TF-Hub architectures' handle, "" = the architecture's
+    default; ``weights``: the resolved weights (``none``, ``imagenet``, ``source:<name>``, ``hub:<handle>`` or a
+    file); ``transfer_side``: the profile's, 0 = the weights' own side; ``case_id`` names the case in errors.
+    """
+
+    arch: str  # a key of ARCHITECTURES
+    image_size: int = 0
+    handle: str = ""
+    weights: str = "none"
+    transfer_side: int = 0
+    case_id: str = ""
+
+    @classmethod
+    def of(cls, case: Case, weights: str, transfer_side: int = 0) -> SideRequest:
+        """``case``'s request, with its resolved ``weights`` and the profile's ``transfer_side``."""
+        named = {"arch": case.arch, "image_size": case.image_size, "handle": case.handle, "case_id": case.id}
+        return cls(**named, weights=weights, transfer_side=transfer_side)
+
+
 def starts_from_transfer(arch: str, weights: str) -> bool:
     """The case starts from weights trained at a side of their own: ImageNet's, or a TF-Hub module's."""
     return ARCHITECTURES[arch].hub or weights == "imagenet" or weights.startswith("hub:")
 
 
-def resolve_side(
-    arch: str,
-    dataset_side: int,
-    *,
-    image_size: int = 0,
-    handle: str = "",
-    weights: str = "none",
-    transfer_side: int = 0,
-    module_sides: frozenset[int] = frozenset(),
-    case_id: str = "",
-) -> Side:
+def resolve_side(request: SideRequest, dataset_side: int, module_sides: frozenset[int] = frozenset()) -> Side:
     """The model's input side for a case (see the module docstring for the rule).
 
-    Args:
-        arch: a key of ``ARCHITECTURES``.
-        dataset_side: the side of the dataset's images in pixels.
-        image_size: the case's ``image_size``; 0 = not set.
-        handle: TF-Hub architectures: the case's handle ("" = the architecture's default).
-        weights: the resolved weights: ``none``, ``imagenet``, ``source:<name>``, ``hub:<handle>`` or a file.
-        transfer_side: the profile's ``transfer_side``; 0 = the weights' own side.
-        module_sides: the sides a TF-Hub module's traced signature accepts; empty = any (or not known).
-        case_id: names the case in errors.
+    ``dataset_side``: the side of the dataset's images in pixels; ``module_sides``: the sides a TF-Hub module's
+    traced signature accepts, empty = any (or not known).
 
     Raises:
         SuiteError: ``image_size`` below the architecture's minimum, or not a side the module was traced for.
     """
+    arch, image_size, handle = request.arch, request.image_size, request.handle
+    weights, transfer_side, case_id = request.weights, request.transfer_side, request.case_id
     spec = ARCHITECTURES[arch]
     where = f"case {case_id}: " if case_id else ""
     if image_size:
@@ -85,14 +94,15 @@ def resolve_side(
                 f"{where}image_size = {image_size} contradicts the hub module {handle or spec.handle}, whose traced "
                 f"input signature takes {traced} images only; set image_size = {min(module_sides)} or leave it 0"
             )
-        return Side(image_size, FROM_IMAGE_SIZE)
+        return Side(pixels=image_size, why=FROM_IMAGE_SIZE)
     named = native_size(arch, handle)
     if module_sides:
-        return Side(named if named in module_sides else max(module_sides), FROM_SIGNATURE)
+        return Side(pixels=named if named in module_sides else max(module_sides), why=FROM_SIGNATURE)
     if starts_from_transfer(arch, weights):
         if transfer_side:
-            return Side(max(transfer_side, spec.min_size), FROM_PROFILE)
+            return Side(pixels=max(transfer_side, spec.min_size), why=FROM_PROFILE)
         if named:
-            return Side(named, FROM_HANDLE if spec.hub and handle_side(handle or spec.handle) else FROM_WEIGHTS)
+            why = FROM_HANDLE if spec.hub and handle_side(handle or spec.handle) else FROM_WEIGHTS
+            return Side(pixels=named, why=why)
     side = max(dataset_side, spec.min_size)
-    return Side(side, FROM_DATASET if side == dataset_side else FROM_MINIMUM)
+    return Side(pixels=side, why=FROM_DATASET if side == dataset_side else FROM_MINIMUM)

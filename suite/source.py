@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import tensorflow as tf
 
 from suite.case import Case, reaches
+from suite.data import glyphs
+from suite.data.pipeline import Training, make_input
 from suite.environment import cache_dir
 from suite.models import build_backbone, build_classifier, builder_hash
 from suite.profiles import SourceBudget
@@ -43,8 +46,6 @@ class SourceUnavailable(RuntimeError):
 
 def recipe(arch: str, side: int, case: Case, budget: SourceBudget) -> str:
     """Everything that shapes the source weights of one backbone, as one string."""
-    from suite.data import glyphs
-
     renderer = f"glyphs v{glyphs.RENDERER_VERSION}|{','.join(glyphs.font_names())}|{''.join(glyphs.CLASSES)}"
     parts = [f"recipe {SOURCE_RECIPE}", renderer, arch, f"{side}px", case.depth, case.bn_momentum, repr(budget)]
     return "|".join(str(part) for part in parts + [builder_hash(arch) or ""])
@@ -92,16 +93,14 @@ class ReachTarget(keras.callbacks.Callback):
 
 def source_sets(arch: str, side: int, budget: SourceBudget) -> tuple[Any, Any, Any]:
     """The training set (repeated, reshuffled each pass), the stopping set and the reported set, as tf.data."""
-    import tensorflow as tf
-
-    from suite.data.glyphs import CLASSES, make_glyphs
-    from suite.data.pipeline import make_input
 
     def pipeline(per_class: int, seed: int, training: bool) -> tf.data.Dataset:
-        images, labels = make_glyphs(per_class, side, seed=seed)
+        images, labels = glyphs.make_glyphs(per_class, side, seed=seed)
         raw = tf.data.Dataset.from_tensor_slices((images, labels))
-        settings = dict(arch=arch, side=side, num_classes=len(CLASSES), batch_size=budget.batch_size)
-        return make_input(raw, training=training, seed=seed, **settings)
+        feed = Training(seed=seed) if training else None
+        return make_input(
+            raw, arch=arch, side=side, num_classes=len(glyphs.CLASSES), batch_size=budget.batch_size, training=feed
+        )
 
     train = pipeline(budget.images_per_class, TRAIN_SEED, True).repeat()
     return (
@@ -130,8 +129,6 @@ def pretrain_on_source(
     The file is written to a temporary name and renamed, so a crash never leaves a
     half-written cache entry that a later run would trust.
     """
-    from suite.data.glyphs import CLASSES
-
     path = source_weights_path(arch, side, case, budget)
     if path.is_file():
         return path
@@ -148,7 +145,7 @@ def pretrain_on_source(
     keras.utils.set_random_seed(0)
     train, stop, report = source_sets(arch, side, budget)
     backbone = build_backbone(arch, side, depth=case.depth, bn_momentum=case.bn_momentum)
-    model = build_classifier(backbone, len(CLASSES))
+    model = build_classifier(backbone, len(glyphs.CLASSES))
     compile_for_source(model, budget)
     steps = max(1, budget.check_images // budget.batch_size)
     history = model.fit(

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import pandas as pd
@@ -102,6 +103,22 @@ class Diverged(RuntimeError):
     """The training loss became NaN or infinite: the case stops as ``failed`` with ``Diverged: ...``."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class EpochSize:
+    """What an epoch trains on: ``images`` (a set's, which ``steps`` steps of ``batch_size`` may repeat: each epoch
+    then counts its own, ``epoch_images``), or with ``batch_size`` 0 the images of every epoch."""
+
+    images: int
+    steps: int = 0  # optimizer steps an epoch takes; 0 = not known (progress shows "?")
+    batch_size: int = 0
+
+    def images_in(self, epoch: int) -> int:
+        """Images epoch ``epoch`` (0-based) trained on."""
+        if not self.batch_size:
+            return self.images
+        return epoch_images(self.images, self.batch_size, self.steps, epoch)
+
+
 class EpochStats(keras.callbacks.Callback):
     """Records per-epoch seconds, images/s, learning rate and wall time since ``clock``; times every step.
 
@@ -111,21 +128,10 @@ class EpochStats(keras.callbacks.Callback):
     for the rest of the night, and reports progress about once a second.
     """
 
-    def __init__(
-        self,
-        phase: str,
-        images_per_epoch: int,
-        total_epochs: int,
-        label: str,
-        clock: float,
-        steps_per_epoch: int = 0,
-        batch_size: int = 0,
-    ):
-        """``batch_size`` given: ``images_per_epoch`` is the set's images, which ``steps_per_epoch`` steps may
-        repeat, and each epoch counts its own (``epoch_images``)."""
+    def __init__(self, phase: str, size: EpochSize, total_epochs: int, label: str, clock: float):
+        """``phase`` of ``total_epochs`` epochs of ``size``, logged as ``label``; wall time counted from ``clock``."""
         super().__init__()
-        self.phase, self.images, self.total, self.label = phase, images_per_epoch, total_epochs, label
-        self.clock, self.steps_per_epoch, self.batch_size = clock, steps_per_epoch, batch_size
+        self.phase, self.size, self.total, self.label, self.clock = phase, size, total_epochs, label, clock
         self.rows: list[dict] = []
         self.steps: list[tuple[int, int, float]] = []
         self.reported = 0.0
@@ -146,13 +152,7 @@ class EpochStats(keras.callbacks.Callback):
             raise Diverged(f"loss became {float(loss)} in {self.phase} epoch {self.epoch + 1}, step {batch + 1}")
         if now - self.reported >= 1.0:
             self.reported = now
-            progress.emit(**self._where(), step=batch + 1, steps=self.steps_per_epoch or "?")
-
-    def epoch_images(self, epoch: int) -> int:
-        """Images epoch ``epoch`` trained on."""
-        if not self.batch_size:
-            return self.images
-        return epoch_images(self.images, self.batch_size, self.steps_per_epoch, epoch)
+            progress.emit(**self._where(), step=batch + 1, steps=self.size.steps or "?")
 
     def _where(self) -> dict:
         return {"stage": "train", "phase": self.phase, "epoch": self.epoch + 1, "epochs": self.total}
@@ -166,7 +166,7 @@ class EpochStats(keras.callbacks.Callback):
             epoch_seconds=seconds,
             steps=sum(1 for step in self.steps if step[0] == epoch),  # optimizer steps (a repeated cut: more)
             train_s=training_s,
-            images_per_s=self.epoch_images(epoch) / training_s,
+            images_per_s=self.size.images_in(epoch) / training_s,
             elapsed_s=time.perf_counter() - self.clock,
         )
         self.rows.append(row)
@@ -260,7 +260,7 @@ def steady_steps(
     return done, sum(seconds for _, _, seconds in steady)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainResult:
     """What training reports to the row."""
 
@@ -271,25 +271,28 @@ class TrainResult:
     time_to_target_s: float | None  # wall time until validation accuracy first reached the case's target
 
 
-def train(
-    model: keras.Model,
-    backbone: keras.Model,
-    regime: Regime,
-    case: Case,
-    train_ds,
-    val_ds,
-    train_images: int,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    jit_compile: bool | str = "auto",
-    steps_per_epoch: int = 0,
-) -> TrainResult:
-    """Trains ``model`` (``backbone`` plus head) under ``regime``; restores the best validation weights.
+@dataclass(frozen=True, kw_only=True)
+class FitInputs:
+    """What every phase's ``fit`` takes besides the case: the data, extra callbacks and XLA.
 
-    ``callbacks`` join every phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases);
-    ``jit_compile`` goes to every phase's ``compile`` (``suite.train_jit`` chooses it for a case's run).
-    ``steps_per_epoch``: steps an epoch takes from a repeated ``train_ds`` (a ``train_per_class`` cut given the
-    whole split's steps); 0 = one pass over ``train_images``.
+    ``train``: batched training set of ``images`` images; ``steps_per_epoch``: steps an epoch takes from a repeated
+    ``train`` (a ``train_per_class`` cut given the whole split's steps), 0 = one pass. ``callbacks`` join every
+    phase's ``fit`` (a ``TensorBoardRun`` numbers epochs on across phases); ``jit_compile`` goes to every phase's
+    ``compile`` (``suite.train_jit`` chooses it for a case's run).
     """
+
+    train: Any  # tf.data.Dataset
+    val: Any  # tf.data.Dataset
+    images: int
+    steps_per_epoch: int = 0
+    callbacks: Sequence[keras.callbacks.Callback] = ()
+    jit_compile: bool | str = "auto"
+
+
+def train(model: keras.Model, backbone: keras.Model, regime: Regime, case: Case, inputs: FitInputs) -> TrainResult:
+    """Trains ``model`` (``backbone`` plus head) under ``regime`` on ``inputs``; restores the best validation
+    weights."""
+    train_images, steps_per_epoch = inputs.images, inputs.steps_per_epoch
     steps = steps_per_epoch or max(1, math.ceil(train_images / case.batch_size))
     stats, steady, seconds = [], [], 0.0
     clock = time.perf_counter()
@@ -302,16 +305,17 @@ def train(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=case.label_smoothing),
             metrics=["accuracy"],
-            jit_compile=jit_compile,
+            jit_compile=inputs.jit_compile,
         )
-        recorder = EpochStats(name, train_images, epochs, case.id, clock, steps, case.batch_size)
+        size = EpochSize(images=train_images, steps=steps, batch_size=case.batch_size)
+        recorder = EpochStats(name, size, epochs, case.id, clock)
         best = keras.callbacks.EarlyStopping(
             monitor="val_loss", mode="min", patience=case.early_stopping or epochs, restore_best_weights=True
         )
         started = time.perf_counter()
-        every = [recorder, best, *callbacks]
+        every = [recorder, best, *inputs.callbacks]
         fit = dict(epochs=epochs, steps_per_epoch=steps_per_epoch or None, callbacks=every, shuffle=False, verbose=0)
-        model.fit(train_ds, validation_data=val_ds, **fit)
+        model.fit(inputs.train, validation_data=inputs.val, **fit)
         seconds += time.perf_counter() - started
         stats.extend(recorder.rows)
         steady.append(steady_steps(recorder.steps, train_images, case.batch_size, steps))  # each phase traces afresh
@@ -319,9 +323,9 @@ def train(
     steady_images, steady_seconds = (sum(column) for column in zip(*steady))
     reached = history[reaches(history["val_accuracy"], case.target)] if "val_accuracy" in history else history.iloc[:0]
     return TrainResult(
-        history,
-        len(history),
-        seconds,
-        steady_images / steady_seconds if steady_seconds else math.nan,
-        float(reached["elapsed_s"].iloc[0]) if len(reached) else None,
+        history=history,
+        epochs=len(history),
+        seconds=seconds,
+        images_per_s=steady_images / steady_seconds if steady_seconds else math.nan,
+        time_to_target_s=float(reached["elapsed_s"].iloc[0]) if len(reached) else None,
     )

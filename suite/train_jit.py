@@ -16,6 +16,9 @@ night amortises it and a GPU may gain; smoke, quick and mobile keep Keras' ``aut
 Nothing here can make a row less honest: XLA stays off under a tf.distribute strategy (as Keras' own
 "auto" keeps it) and where Keras refuses it for the model; if the probe fails under XLA, training runs
 without it and the row says why (``train_jit_note``). A failed probe is not cached, so it is tried again.
+
+Keras, TensorFlow and ``suite.train`` (which imports Keras) are imported inside ``_step``, the probe itself: a
+cached answer is read without starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from pathlib import Path
 from statistics import median
 
 from suite.case import Case
-from suite.environment import cache_dir
+from suite.environment import cache_dir, environment
 from suite.errors import one_line
+from suite.models import build_backbone, build_classifier, builder_hash
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ TIMED_STEPS = 5  # timed steps each way, alternated; the median of each is compa
 MIN_SPEEDUP = 1.05  # XLA trains only if its median step is at least this much faster than graph mode's
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Choice:
     """What a case trains with, and the evidence."""
 
@@ -59,17 +63,19 @@ class Choice:
         return {"train_jit_compile": chosen, "train_jit_speedup": speedup, "train_jit_note": self.note}
 
 
-AUTO = Choice("auto", None, "auto: Keras' default (off on CPU, on where a GPU runs every layer)")
+AUTO = Choice(
+    jit_compile="auto", speedup=None, note="auto: Keras' default (off on CPU, on where a GPU runs every layer)"
+)
 
 
 def choose(case: Case, side: int, num_classes: int) -> Choice:
     """Whether ``case`` trains faster under XLA here, from the cache or a probe (see the module docstring)."""
     if case.strategy != "none":
-        return Choice(False, None, "off: XLA stays off under a tf.distribute strategy")
+        return Choice(jit_compile=False, speedup=None, note="off: XLA stays off under a tf.distribute strategy")
     path = _cache_path(case, side)
     if path.is_file():
         cached = Choice(**json.loads(path.read_text()))
-        return Choice(cached.jit_compile, cached.speedup, f"{cached.note} (cached)")
+        return Choice(jit_compile=cached.jit_compile, speedup=cached.speedup, note=f"{cached.note} (cached)")
     log.info("  timing training steps of %s at %d px, batch %d, with and without XLA", case.arch, side, case.batch_size)
     choice = probe(case, side, num_classes)
     if choice.speedup is not None:
@@ -89,14 +95,18 @@ def probe(case: Case, side: int, num_classes: int) -> Choice:
     except tf.errors.ResourceExhaustedError:
         raise  # the batch doesn't fit at all: the runner retries the case at half of it
     except Exception as error:  # training will meet it too, and its row will say what it is
-        return Choice(False, None, f"off: the probe failed in graph mode ({one_line(error)[:200]})")
+        return Choice(
+            jit_compile=False, speedup=None, note=f"off: the probe failed in graph mode ({one_line(error)[:200]})"
+        )
     try:
         xla = _step(case, side, num_classes, jit=True)
     except Exception as error:  # XLA can't compile (or fit) this network here: train without it, and say so
         keras.backend.clear_session()
-        return Choice(False, None, f"off: XLA failed in the probe ({one_line(error)[:200]})")
+        return Choice(jit_compile=False, speedup=None, note=f"off: XLA failed in the probe ({one_line(error)[:200]})")
     if xla is None:
-        return Choice(False, None, "off: Keras keeps XLA off for this model (a layer doesn't support it)")
+        return Choice(
+            jit_compile=False, speedup=None, note="off: Keras keeps XLA off for this model (a layer doesn't support it)"
+        )
     seconds: dict[str, list[float]] = {"graph": [], "xla": []}
     for _ in range(TIMED_STEPS):
         seconds["graph"].append(graph())
@@ -104,7 +114,11 @@ def probe(case: Case, side: int, num_classes: int) -> Choice:
     keras.backend.clear_session()
     speedup = median(seconds["graph"]) / median(seconds["xla"])
     use = speedup >= MIN_SPEEDUP
-    return Choice(use, speedup, f"{'on' if use else 'off'}: probe, XLA step {speedup:.2f}x graph mode's speed")
+    return Choice(
+        jit_compile=use,
+        speedup=speedup,
+        note=f"{'on' if use else 'off'}: probe, XLA step {speedup:.2f}x graph mode's speed",
+    )
 
 
 def _step(case: Case, side: int, num_classes: int, jit: bool):
@@ -113,7 +127,6 @@ def _step(case: Case, side: int, num_classes: int, jit: bool):
     import numpy as np
     import tensorflow as tf
 
-    from suite.models import build_backbone, build_classifier
     from suite.train import make_optimizer
 
     backbone = build_backbone(case.arch, side, depth=case.depth, bn_momentum=case.bn_momentum, handle=case.handle)
@@ -136,9 +149,6 @@ def _step(case: Case, side: int, num_classes: int, jit: bool):
 
 def _cache_path(case: Case, side: int) -> Path:
     """``<cache>/train_jit/<arch>-<digest>.json``, the digest over everything the answer depends on."""
-    from suite.environment import environment
-    from suite.models import builder_hash
-
     identity = [PROBE_VERSION, environment()["fingerprint"], case.arch, builder_hash(case.arch), case.handle]
     identity += [side, case.batch_size, case.depth]
     digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]

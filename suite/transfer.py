@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 
 from suite.case import Case
-from suite.models import ARCHITECTURES
+from suite.models import ARCHITECTURES, applications
 from suite.profiles import Profile, SourceBudget
 from suite.regimes import REGIMES
 from suite.source import (  # noqa: F401  (the cache's names, where callers have always found them)
@@ -104,8 +104,6 @@ def load_imagenet(backbone: keras.Model, arch: str) -> None:
             f"ImageNet weights for {arch} are not in the Keras cache and {IMAGENET_HOST[0]} can't be reached; "
             "copy the notop .h5 file into ~/.keras/models or use weights='source:glyphs'"
         )
-    from suite.models import applications
-
     side = backbone.input_shape[1]
     build = applications.constructor(ARCHITECTURES[arch])
     published = build(include_top=False, weights="imagenet", input_shape=(side, side, 3))

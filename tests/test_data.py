@@ -11,7 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from suite.data.loaders import load, load_digits
-from suite.data.pipeline import augment_image, input_side, make_input
+from suite.data.pipeline import Training, augment_image, input_side, make_input
 from suite.errors import SuiteError
 
 
@@ -58,7 +58,7 @@ def test_digits_split_is_fixed_disjoint_and_complete():
 def test_pipeline_resizes_and_preprocesses_per_architecture(arch, side, low, high):
     raw = load_digits()
     assert input_side(arch, raw.side) == side
-    ds = make_input(raw.test, arch=arch, side=side, num_classes=10, batch_size=50, limit=100)
+    ds = make_input(raw.test.take(100), arch=arch, side=side, num_classes=10, batch_size=50)
     batches = list(ds)
     assert [int(x.shape[0]) for x, _ in batches] == [50, 50]
     images, labels = batches[0]
@@ -81,17 +81,14 @@ def test_augmentation_moves_pixels_but_keeps_shape_and_labels():
     assert any(not np.array_equal(m.numpy(), image.numpy()) for m in moved)
     assert np.array_equal(augment_image(image, 0.0, flip=False).numpy(), image.numpy())
     raw = load_digits()
-    plain = make_input(raw.train, arch="simple_cnn", side=32, num_classes=10, batch_size=64, limit=64)
+    plain = make_input(raw.train.take(64), arch="simple_cnn", side=32, num_classes=10, batch_size=64)
     augmented = make_input(
-        raw.train,
+        raw.train.take(64),
         arch="simple_cnn",
         side=32,
         num_classes=10,
         batch_size=64,
-        limit=64,
-        training=True,
-        augment=0.2,
-        seed=3,
+        training=Training(augment=0.2, seed=3),
     )
     ((_, y_plain),) = list(plain)
     ((_, y_aug),) = list(augmented)

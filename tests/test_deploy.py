@@ -60,9 +60,8 @@ def deployed(tmp_path_factory):
     keras_path = folder / "model.keras"
     model.save(keras_path)
     appended: list[dict] = []
-    rows = stage.deploy_case(
-        model, keras_path, folder, ALL, images, BUDGET, identity={"case_id": "tiny"}, earlier={}, append=appended.append
-    )
+    deployment = stage.Deployment(model=model, keras_path=keras_path, folder=folder, images=images, budget=BUDGET)
+    rows = stage.deploy_case(deployment, ALL, identity={"case_id": "tiny"}, earlier={}, append=appended.append)
     return {row["format"]: row for row in appended}, images, folder, {r["format"] for r in rows}
 
 
@@ -181,12 +180,12 @@ def test_missing_runtime_is_a_skipped_row_naming_the_install(monkeypatch, tmp_pa
     )
     appended: list[dict] = []
     keras_row = {"format": "keras", "status": "ok", "test_accuracy": 0.9, "latency_p50_ms": 1.0}
-    images = stage.Images(np.zeros((2, 8, 8, 3), np.float32), np.zeros(2, int), np.zeros((2, 8, 8, 3), np.float32))
-    model = _tiny_model(8)
-    stage.deploy_case(
-        model, tmp_path / "m.keras", tmp_path, ("onnx",), images, BUDGET,
-        identity={}, earlier={"keras": keras_row}, append=appended.append,
-    )  # fmt: skip
+    blank = np.zeros((2, 8, 8, 3), np.float32)
+    images = stage.Images(test=blank, labels=np.zeros(2, int), calibration=blank)
+    deployment = stage.Deployment(
+        model=_tiny_model(8), keras_path=tmp_path / "m.keras", folder=tmp_path, images=images, budget=BUDGET
+    )
+    stage.deploy_case(deployment, ("onnx",), identity={}, earlier={"keras": keras_row}, append=appended.append)
     (row,) = appended
     assert row["status"] == "skipped" and "onnxruntime" in row["error"] and "pip install" in row["error"]
 

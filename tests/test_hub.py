@@ -17,7 +17,7 @@ from suite.models import build_backbone, build_classifier, hub
 from suite.models.hub import HubFeatureVector, HubUnavailable, resolve_handle
 from suite.regimes import REGIMES
 from suite.registry import validate
-from suite.train import train
+from suite.train import FitInputs, train
 
 UNREACHABLE = "https://hub.invalid/google/imagenet/inception_v3/feature_vector/5"  # .invalid never resolves (RFC 2606)
 
@@ -71,7 +71,7 @@ def test_frozen_training_leaves_the_hub_weights_unchanged(hub_stand_in):
     case, backbone, model = hub_model(hub_stand_in, "frozen", epochs=2)
     before = module_weights(backbone)
     head = model.get_layer("classifier").kernel.numpy().copy()
-    train(model, backbone, REGIMES["frozen"], case, data(), data(8, seed=1), 16)
+    train(model, backbone, REGIMES["frozen"], case, FitInputs(train=data(), val=data(8, seed=1), images=16))
     after = module_weights(backbone)
     assert all(np.array_equal(before[name], after[name]) for name in before)  # moving averages included
     assert not np.allclose(head, model.get_layer("classifier").kernel.numpy())
@@ -81,7 +81,7 @@ def test_fine_tuning_with_adam_changes_the_hub_weights_and_passes_training_throu
     case, backbone, model = hub_model(hub_stand_in, "finetune")
     assert case.optimizer == "adam"
     before = module_weights(backbone)
-    result = train(model, backbone, REGIMES["finetune"], case, data(), data(8, seed=1), 16)
+    result = train(model, backbone, REGIMES["finetune"], case, FitInputs(train=data(), val=data(8, seed=1), images=16))
     after = module_weights(backbone)
     assert result.history["phase"].tolist() == ["head", "finetune"]
     assert not np.allclose(before["conv_kernel"], after["conv_kernel"])  # trained by the optimizer
@@ -101,7 +101,7 @@ def test_regularization_losses_count_only_while_the_module_trains(hub_stand_in):
 
 def test_fine_tuned_model_saves_and_reloads_its_own_weights(hub_stand_in, tmp_path):
     case, backbone, model = hub_model(hub_stand_in, "finetune")
-    train(model, backbone, REGIMES["finetune"], case, data(), data(8, seed=1), 16)
+    train(model, backbone, REGIMES["finetune"], case, FitInputs(train=data(), val=data(8, seed=1), images=16))
     path = tmp_path / "model.keras"
     model.save(path)
     reloaded = keras.models.load_model(path)  # HubFeatureVector is registered: no custom_objects needed

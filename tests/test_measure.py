@@ -379,7 +379,7 @@ def test_the_measured_roof_is_cached_per_machine_and_the_roof_is_the_larger_peak
 def test_training_speed_in_the_history_leaves_out_validation():
     from suite.regimes import REGIMES
     from suite.registry import get_case
-    from suite.train import train
+    from suite.train import FitInputs, train
 
     case = dataclasses.replace(get_case("simple_cnn.scratch.digits"), epochs=2, batch_size=16)
     model = small_model(16)
@@ -394,7 +394,8 @@ def test_training_speed_in_the_history_leaves_out_validation():
         return tf.ensure_shape(tf.numpy_function(sleepy, [x], tf.float32, stateful=True), x.shape), y
 
     slow_val = train_ds.map(slowed)
-    history = train(model, model.layers[1], REGIMES["scratch"], case, train_ds, slow_val, 32).history
+    fit = FitInputs(train=train_ds, val=slow_val, images=32)
+    history = train(model, model.layers[1], REGIMES["scratch"], case, fit).history
     # validation runs after the last training step: its 2 x 0.2 s of sleep are in epoch_seconds, never in train_s
     assert (history["epoch_seconds"] - history["train_s"] >= 0.4).all(), history
     assert history["images_per_s"].tolist() == pytest.approx((32 / history["train_s"]).tolist())

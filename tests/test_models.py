@@ -14,7 +14,7 @@ from suite.case import OPTIMIZERS, SCHEDULES, Case
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.profiles import SEED_ARCHS
 from suite.regimes import REGIMES
-from suite.train import freeze, train
+from suite.train import FitInputs, freeze, train
 
 
 def tiny_data(side: int, n: int = 16, classes: int = 3):
@@ -47,7 +47,9 @@ def test_the_suites_and_the_profiles_architectures_build_and_take_a_training_ste
     assert model.input_shape == (None, side, side, 3) and model.output_shape == (None, 3)
     assert model.get_layer(arch) is backbone and model.get_layer("classifier").units == 3
     before = [w.numpy().copy() for w in backbone.trainable_weights[:3]]
-    result = train(model, backbone, REGIMES["scratch"], case, tiny_data(side), tiny_data(side, 8), 16)
+    result = train(
+        model, backbone, REGIMES["scratch"], case, FitInputs(train=tiny_data(side), val=tiny_data(side, 8), images=16)
+    )
     assert result.epochs == 1 and np.isfinite(result.history["loss"]).all()
     assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, backbone.trainable_weights[:3]))
 
@@ -94,7 +96,13 @@ def test_frozen_regime_leaves_the_backbone_untouched():
     case, backbone, model = build("simple_cnn", "frozen", 16)
     before = weights_of(backbone)
     head = model.get_layer("classifier").kernel.numpy().copy()
-    train(model, backbone, REGIMES["frozen"], dataclasses.replace(case, epochs=2), tiny_data(16), tiny_data(16), 16)
+    train(
+        model,
+        backbone,
+        REGIMES["frozen"],
+        dataclasses.replace(case, epochs=2),
+        FitInputs(train=tiny_data(16), val=tiny_data(16), images=16),
+    )
     assert all(np.array_equal(b, a) for b, a in zip(before, weights_of(backbone)))
     assert not np.allclose(head, model.get_layer("classifier").kernel.numpy())
 
@@ -103,7 +111,9 @@ def test_finetune_changes_the_backbone_but_keeps_batch_norm_statistics():
     case, backbone, model = build("simple_cnn", "finetune", 16)
     bn = backbone.get_layer("block1_bn")
     mean_before, kernel_before = bn.moving_mean.numpy().copy(), backbone.get_layer("block1_conv").kernel.numpy().copy()
-    result = train(model, backbone, REGIMES["finetune"], case, tiny_data(16), tiny_data(16), 16)
+    result = train(
+        model, backbone, REGIMES["finetune"], case, FitInputs(train=tiny_data(16), val=tiny_data(16), images=16)
+    )
     assert list(result.history["phase"]) == ["head", "finetune"]
     assert not np.allclose(kernel_before, backbone.get_layer("block1_conv").kernel.numpy())
     assert np.array_equal(mean_before, bn.moving_mean.numpy()), "batch norm stays in inference mode"
@@ -115,7 +125,7 @@ def test_freeze50_trains_only_the_later_half():
     case, backbone, model = build("simple_cnn", "freeze50", 16)
     first, last = backbone.get_layer("block1_conv"), backbone.get_layer("block3_conv")
     first_before, last_before = first.kernel.numpy().copy(), last.kernel.numpy().copy()
-    train(model, backbone, REGIMES["freeze50"], case, tiny_data(16), tiny_data(16), 16)
+    train(model, backbone, REGIMES["freeze50"], case, FitInputs(train=tiny_data(16), val=tiny_data(16), images=16))
     assert np.array_equal(first_before, first.kernel.numpy())
     assert not np.allclose(last_before, last.kernel.numpy())
 
@@ -169,7 +179,13 @@ def test_the_optimizer_and_schedule_asked_for_are_the_ones_that_run(optimizer, s
     )
     images = STEPS_PER_EPOCH * case.batch_size
     case = dataclasses.replace(case, epochs=EPOCHS)
-    result = train(model, backbone, REGIMES["scratch"], case, tiny_data(16, images), tiny_data(16), images)
+    result = train(
+        model,
+        backbone,
+        REGIMES["scratch"],
+        case,
+        FitInputs(train=tiny_data(16, images), val=tiny_data(16), images=images),
+    )
     ran = model.optimizer
     kind, settings = EXPECTED_OPTIMIZERS[optimizer]
     assert type(ran) is kind  # exactly: AdamW is an Adam, Nadam is not

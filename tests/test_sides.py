@@ -17,7 +17,7 @@ from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.profiles import PROFILES, get_profile
 from suite.regimes import REGIMES
-from suite.sides import resolve_side
+from suite.sides import SideRequest, resolve_side
 
 
 class Fixed96(tf.Module):
@@ -155,23 +155,25 @@ def test_a_case_image_size_wins_over_every_other_rule(tmp_path, capsys, imagenet
     table = dry_run_table(capsys.readouterr().out)
     assert {cells["side"] for cells in table.values()} == {"128"}
     assert {cells["side from"] for cells in table.values()} == {"image_size"}
-    assert resolve_side("hub_inception_v3", 32, image_size=80, weights="hub:x").pixels == 80
-    assert resolve_side("hub_mobilenet_v2", 32, image_size=96, module_sides=frozenset({96})).pixels == 96
+    assert resolve_side(SideRequest(arch="hub_inception_v3", image_size=80, weights="hub:x"), 32).pixels == 80
+    assert resolve_side(SideRequest(arch="hub_mobilenet_v2", image_size=96), 32, frozenset({96})).pixels == 96
 
 
 def test_the_side_rule_case_by_case():
-    assert resolve_side("resnet50", 32).pixels == 32  # scratch: the dataset
-    assert resolve_side("resnet50", 32, weights="source:glyphs").pixels == 32
-    assert resolve_side("resnet50", 32, weights="/w/backbone.weights.h5").pixels == 32
-    assert resolve_side("resnet50", 32, weights="imagenet").pixels == 224
-    assert resolve_side("efficientnet_b3", 32, weights="imagenet").pixels == 300
-    assert resolve_side("inception_v3", 32, weights="imagenet").pixels == 299
-    assert resolve_side("inception_v3", 32).pixels == 75  # the minimum above the dataset's side
-    assert resolve_side("resnet50", 32, weights="imagenet", transfer_side=64).pixels == 64
-    assert resolve_side("resnet50", 32, transfer_side=64).pixels == 32  # a transfer side is for transfer only
+    assert resolve_side(SideRequest(arch="resnet50"), 32).pixels == 32  # scratch: the dataset
+    assert resolve_side(SideRequest(arch="resnet50", weights="source:glyphs"), 32).pixels == 32
+    assert resolve_side(SideRequest(arch="resnet50", weights="/w/backbone.weights.h5"), 32).pixels == 32
+    assert resolve_side(SideRequest(arch="resnet50", weights="imagenet"), 32).pixels == 224
+    assert resolve_side(SideRequest(arch="efficientnet_b3", weights="imagenet"), 32).pixels == 300
+    assert resolve_side(SideRequest(arch="inception_v3", weights="imagenet"), 32).pixels == 299
+    assert resolve_side(SideRequest(arch="inception_v3"), 32).pixels == 75  # the minimum above the dataset's side
+    assert resolve_side(SideRequest(arch="resnet50", weights="imagenet", transfer_side=64), 32).pixels == 64
+    assert (
+        resolve_side(SideRequest(arch="resnet50", transfer_side=64), 32).pixels == 32
+    )  # a transfer side is for transfer only
     named = "https://tfhub.dev/google/imagenet/mobilenet_v2_100_96/feature_vector/5"
-    assert resolve_side("hub_mobilenet_v2", 32, handle=named).pixels == 96
-    assert resolve_side("hub_mobilenet_v2", 32, handle=named, module_sides=frozenset({128})).pixels == 128
+    assert resolve_side(SideRequest(arch="hub_mobilenet_v2", handle=named), 32).pixels == 96
+    assert resolve_side(SideRequest(arch="hub_mobilenet_v2", handle=named), 32, frozenset({128})).pixels == 128
 
 
 def test_an_image_size_below_the_minimum_is_one_line_and_exit_2(tmp_path, capsys):

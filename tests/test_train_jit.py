@@ -83,7 +83,11 @@ def test_training_that_fails_under_xla_is_trained_again_without_it(monkeypatch, 
 
     def build(runner, case, seed, inputs, xla=True):
         built_with.append(xla)
-        choice = train_jit.Choice(True, 1.5, "on: probe") if xla else train_jit.Choice(False, None, "off: failed")
+        choice = (
+            train_jit.Choice(jit_compile=True, speedup=1.5, note="on: probe")
+            if xla
+            else train_jit.Choice(jit_compile=False, speedup=None, note="off: failed")
+        )
         model = SimpleNamespace(jit_compile=choice.jit_compile)
         return steps.Built(model, None, None, case, {"replicas": 1, **choice.columns}, choice.jit_compile)
 
@@ -107,5 +111,5 @@ def test_auto_leaves_the_choice_to_keras_and_the_row_to_what_it_resolved():
 
 def test_the_rows_xla_columns_are_in_the_schema_and_documented():
     readme = (Path(__file__).resolve().parent.parent / "results" / "README.md").read_text()
-    for column in train_jit.Choice(True, 1.0, "").columns:
+    for column in train_jit.Choice(jit_compile=True, speedup=1.0, note="").columns:
         assert column in storage.COLUMNS and f"`{column}`" in readme

@@ -314,8 +314,8 @@ def test_a_trial_of_a_cut_case_trains_the_whole_splits_steps(monkeypatch):
     model = hypermodel.CaseHyperModel(case, REGIMES["tuned"], {}, runner, "none", seed=0)
     seen = {}
 
-    def fake_train(model, backbone, regime, case, train_ds, val_ds, train_images, **options):
-        seen.update(images=train_images, steps=options.get("steps_per_epoch"), batches=len(list(train_ds.take(41))))
+    def fake_train(model, backbone, regime, case, fit):
+        seen.update(images=fit.images, steps=fit.steps_per_epoch, batches=len(list(fit.train.take(41))))
         return SimpleNamespace(epochs=1, seconds=0.0)
 
     monkeypatch.setattr(training, "train", fake_train)

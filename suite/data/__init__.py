@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.case import dataset_slug, dataset_target
+from suite.case import Case, dataset_slug, dataset_target
 from suite.errors import SuiteError
 
 BUILTIN_DATASETS: dict[str, str] = {
@@ -20,7 +20,7 @@ BUILTIN_DATASETS: dict[str, str] = {
 PREFIXES = ("tfds:", "folder:")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DatasetSpec:
     """A parsed dataset name."""
 
@@ -45,12 +45,12 @@ class DatasetSpec:
 def parse_dataset(name: str) -> DatasetSpec:
     """Parses a dataset name, or raises ``SuiteError`` naming the valid choices."""
     if name == "digits":
-        return DatasetSpec(name, "digits", "")
+        return DatasetSpec(name=name, kind="digits", target="")
     if name == "cifar10":
-        return DatasetSpec(name, "tfds", "cifar10")
+        return DatasetSpec(name=name, kind="tfds", target="cifar10")
     for prefix in PREFIXES:
         if name.startswith(prefix) and len(name) > len(prefix):
-            return DatasetSpec(name, prefix[:-1], name[len(prefix) :])
+            return DatasetSpec(name=name, kind=prefix[:-1], target=name[len(prefix) :])
     valid = ", ".join([*BUILTIN_DATASETS, "tfds:<name>", "folder:<path>"])
     raise SuiteError(f"unknown dataset {name!r}; valid: {valid}")
 
@@ -64,3 +64,16 @@ def check_path(spec: DatasetSpec) -> None:
         raise SuiteError(f"dataset folder {root} does not exist")
     if not root.is_dir():
         raise SuiteError(f"dataset folder {root} is not a directory")
+
+
+def training_images(case: Case, split_images: int, num_classes: int) -> int:
+    """The images ``case`` trains on: its ``train_per_class`` cut (that many of each of ``num_classes``) where set,
+    else the whole training split of ``split_images``; at most ``train_limit`` either way.
+
+    The one statement of the cut rule: the pipeline, the deployment's calibration images and the dry run all count
+    by it. ``num_classes`` 0 (not known) counts the whole split.
+    """
+    size = split_images
+    if case.train_per_class and num_classes:
+        size = min(case.train_per_class * num_classes, split_images)
+    return min(case.train_limit or size, size)

@@ -25,7 +25,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FOLDER_SIDE = 64  # side in pixels that folder images are decoded to when the case sets no image_size
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RawSplits:
     """A dataset as three ``tf.data`` splits of ``(uint8 image, int64 label)``."""
 
@@ -83,16 +83,16 @@ def load_digits() -> RawSplits:
         return tf.data.Dataset.from_tensor_slices((images[index], labels[index]))
 
     return RawSplits(
-        "digits",
-        split(train),
-        split(val),
-        split(test),
-        {"train": len(train), "val": len(val), "test": len(test)},
-        10,
-        32,
-        False,
-        [str(i) for i in range(10)],
-        labels[train],
+        name="digits",
+        train=split(train),
+        val=split(val),
+        test=split(test),
+        sizes={"train": len(train), "val": len(val), "test": len(test)},
+        num_classes=10,
+        side=32,
+        flip=False,
+        class_names=[str(i) for i in range(10)],
+        train_labels=labels[train],
     )
 
 
@@ -153,15 +153,15 @@ def load_tfds(spec: DatasetSpec, *, data_dir: str | None = None, side: int = 0) 
         sizes = {key: int(ds.reduce(0, lambda count, _: count + 1)) for key, ds in datasets.items()}
     label = info.features["label"]
     return RawSplits(
-        spec.name,
-        datasets["train"],
-        datasets["val"],
-        datasets["test"],
-        sizes,
-        label.num_classes,
-        target_side,
-        True,
-        list(label.names),
+        name=spec.name,
+        train=datasets["train"],
+        val=datasets["val"],
+        test=datasets["test"],
+        sizes=sizes,
+        num_classes=label.num_classes,
+        side=target_side,
+        flip=True,
+        class_names=list(label.names),
     )
 
 
@@ -204,15 +204,18 @@ def load_folder(spec: DatasetSpec, *, side: int = FOLDER_SIDE) -> RawSplits:
         if not paths:
             raise SuiteError(f"dataset folder {root} has no readable images for the {key} split")
     parts = {key: _shuffled(*part) for key, part in parts.items()}
+    train, val, test = (_decoded(*parts[k], side) for k in ("train", "val", "test"))
     return RawSplits(
-        spec.name,
-        *(_decoded(*parts[k], side) for k in ("train", "val", "test")),
-        {k: len(v[0]) for k, v in parts.items()},
-        len(class_names),
-        side,
-        True,
-        class_names,
-        parts["train"][1],
+        name=spec.name,
+        train=train,
+        val=val,
+        test=test,
+        sizes={k: len(v[0]) for k, v in parts.items()},
+        num_classes=len(class_names),
+        side=side,
+        flip=True,
+        class_names=class_names,
+        train_labels=parts["train"][1],
     )
 
 

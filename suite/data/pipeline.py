@@ -16,15 +16,17 @@ latency excludes decoding and preprocessing (stated in results/README.md).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from suite.data import training_images
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.models.hub import traced_sides
-from suite.sides import Side, resolve_side
+from suite.sides import Side, SideRequest, resolve_side
 
 AUTOTUNE = tf.data.AUTOTUNE
 SUBSET_SEED = 20260418  # with the run seed, draws a case's training images per class; never the split seed
@@ -48,40 +50,24 @@ def preprocess(images: tf.Tensor, arch: str) -> tf.Tensor:
     return images if spec.preprocess == "raw" else images / 255.0
 
 
-def case_side(
-    arch: str,
-    dataset_side: int,
-    image_size: int = 0,
-    handle: str = "",
-    *,
-    weights: str = "none",
-    transfer_side: int = 0,
-    case_id: str = "",
-    download: bool = False,
-) -> Side:
+def case_side(request: SideRequest, dataset_side: int, *, download: bool = False) -> Side:
     """The model's input side and why (``suite.sides.resolve_side``), a TF-Hub module's traced sides read here.
 
-    ``weights`` are the resolved weights (``suite.transfer.resolve_weights``): ImageNet and hub weights run at
-    their own side (or the profile's ``transfer_side``), everything else at the dataset's. ``download`` lets a
+    ``request.weights`` are the resolved weights (``suite.transfer.resolve_weights``): ImageNet and hub weights run
+    at their own side (or the profile's ``transfer_side``), everything else at the dataset's. ``download`` lets a
     hub module that is not on this machine be fetched to read its signature (the worker, which loads it next).
     """
-    spec = ARCHITECTURES[arch]
-    sides = traced_sides(handle or spec.handle, download=download) if spec.hub else frozenset()
-    return resolve_side(
-        arch,
-        dataset_side,
-        image_size=image_size,
-        handle=handle,
-        weights=weights,
-        transfer_side=transfer_side,
-        module_sides=sides,
-        case_id=case_id,
-    )
+    spec = ARCHITECTURES[request.arch]
+    sides = traced_sides(request.handle or spec.handle, download=download) if spec.hub else frozenset()
+    return resolve_side(request, dataset_side, module_sides=sides)
 
 
-def input_side(arch: str, dataset_side: int, image_size: int = 0, handle: str = "", **how) -> int:
-    """The model's input side in pixels: ``case_side(...).pixels``; ``how`` takes its keyword arguments."""
-    return case_side(arch, dataset_side, image_size, handle, **how).pixels
+def input_side(
+    arch: str, dataset_side: int, image_size: int = 0, handle: str = "", *, download: bool = False, **how
+) -> int:
+    """The model's input side in pixels: ``case_side(...).pixels``; ``how`` takes ``SideRequest``'s other fields."""
+    request = SideRequest(arch=arch, image_size=image_size, handle=handle, **how)
+    return case_side(request, dataset_side, download=download).pixels
 
 
 def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
@@ -96,48 +82,47 @@ def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
     return image
 
 
+@dataclass(frozen=True, kw_only=True)
+class Training:
+    """How a training split is fed: reshuffled every epoch, augmented, and its labels noised, all from ``seed``.
+
+    ``augment``: translation strength as a fraction of the side, 0 = none; ``flip``: also flip horizontally (only
+    where that keeps the label); ``label_noise``: fraction of labels replaced by uniformly random classes, fixed
+    per image for the whole run (drawn from ``seed`` and the image's index); 1 makes the labels carry no signal.
+    """
+
+    seed: int = 0
+    augment: float = 0.0
+    flip: bool = False
+    label_noise: float = 0.0
+    shuffle_buffer: int = 10_000
+
+
 def make_input(
-    raw: tf.data.Dataset,
-    *,
-    arch: str,
-    side: int,
-    num_classes: int,
-    batch_size: int,
-    training: bool = False,
-    augment: float = 0.0,
-    flip: bool = False,
-    limit: int = 0,
-    shuffle_buffer: int = 10_000,
-    seed: int = 0,
-    label_noise: float = 0.0,
+    raw: tf.data.Dataset, *, arch: str, side: int, num_classes: int, batch_size: int, training: Training | None = None
 ) -> tf.data.Dataset:
     """Batches of ``(preprocessed float32 images, one-hot labels)`` for ``arch`` at ``side`` pixels.
 
-    Args:
-        raw: ``(uint8 image, int label)`` pairs from ``suite.data.loaders``.
-        training: shuffle every epoch and augment.
-        augment: translation strength for training, as a fraction of the side; 0 = none.
-        flip: also flip horizontally (only where that keeps the label).
-        limit: use at most this many images; 0 = all.
-        seed: shuffle and augmentation seed.
-        label_noise: fraction of labels replaced by uniformly random classes, fixed per image for the
-            whole run (drawn from ``seed`` and the image's index); 1 makes the labels carry no signal.
+    ``raw``: ``(uint8 image, int label)`` pairs from ``suite.data.loaders``, already cut to the images wanted
+    (``take``). ``training``: shuffle every epoch, augment and noise labels as it says; None = evaluation order.
     """
-    ds = raw.take(limit) if limit else raw
-    if label_noise > 0:
+    ds = raw
+    if training and training.label_noise > 0:
+        noise, seed = training.label_noise, training.seed
 
         def relabel(index, pair):
             image, label = pair
             draw = tf.random.stateless_uniform([2], seed=tf.stack([tf.constant(seed, tf.int64), index]))
             random_class = tf.cast(tf.minimum(draw[1] * num_classes, num_classes - 1), label.dtype)
-            return image, tf.where(draw[0] < label_noise, random_class, label)
+            return image, tf.where(draw[0] < noise, random_class, label)
 
         ds = ds.enumerate().map(relabel)
     ds = ds.cache()
     if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if augment > 0 or flip:
-            ds = ds.map(lambda x, y: (augment_image(x, augment, flip), y), num_parallel_calls=AUTOTUNE)
+        ds = ds.shuffle(training.shuffle_buffer, seed=training.seed, reshuffle_each_iteration=True)
+        if training.augment > 0 or training.flip:
+            strength, flip = training.augment, training.flip
+            ds = ds.map(lambda x, y: (augment_image(x, strength, flip), y), num_parallel_calls=AUTOTUNE)
     ds = ds.batch(batch_size)
 
     def finish(images, labels):
@@ -204,25 +189,29 @@ def case_split(case, raw, split: str, *, side: int, seed: int, batch_size: int =
     global batch). ``train_per_class`` cuts the training split only, before ``train_limit``.
     """
     training = split == "train"
-    size, images = raw.sizes[split], getattr(raw, split)
-    if training and case.train_per_class:
-        check_per_class(case, raw)
-        size, images = case.train_per_class * raw.num_classes, per_class_subset(raw, case.train_per_class, seed)
-    limit = (case.train_limit if training else case.eval_limit) or size
+    images = getattr(raw, split)
+    if training:
+        if case.train_per_class:
+            check_per_class(case, raw)
+            images = per_class_subset(raw, case.train_per_class, seed)
+        size = training_images(case, raw.sizes["train"], raw.num_classes)
+    else:
+        size = min(case.eval_limit or raw.sizes[split], raw.sizes[split])
+    feed = Training(
+        seed=seed,
+        augment=case.augment,
+        flip=raw.flip and case.augment > 0,
+        label_noise=case.label_noise,
+    )
     data = make_input(
-        images,
+        images.take(size),
         arch=case.arch,
         side=side,
         num_classes=raw.num_classes,
         batch_size=batch_size or case.batch_size,
-        training=training,
-        augment=case.augment if training else 0.0,
-        flip=raw.flip and training and case.augment > 0,
-        limit=limit,
-        seed=seed,
-        label_noise=case.label_noise if training else 0.0,
+        training=feed if training else None,
     )
-    return data, min(limit, size)
+    return data, size
 
 
 def training_split(case, raw, *, side: int, seed: int, batch_size: int = 0) -> tuple[tf.data.Dataset, int, int]:

@@ -25,7 +25,7 @@ CALIBRATION_IMAGES = 100  # training images the full-integer converter calibrate
 PIP_DEPLOY = 'pip install -e ".[deploy]"'  # every runtime at once
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Format:
     """One deployed format of a trained model."""
 
@@ -81,18 +81,36 @@ def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.
 _LITERT = ("ai_edge_litert",)
 _LITERT_PIP = "pip install ai-edge-litert"
 _ONNX_PIP = "pip install 'tf2onnx>=1.17' onnx onnxruntime"
+_TFLITE = {"runtime": "litert", "suffix": ".tflite", "export_format": "litert", "modules": _LITERT, "pip": _LITERT_PIP}
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("keras", "keras", ".keras", "", (), ""),  # the reference: DIR/models/<case>-s<seed>.keras
-        Format("saved_model", "saved_model", "", "tf_saved_model", (), ""),
-        Format("litert_fp32", "litert", ".tflite", "litert", _LITERT, _LITERT_PIP),
-        Format("litert_fp16", "litert", ".tflite", "litert", _LITERT, _LITERT_PIP, True, _fp16),
-        Format("litert_dynamic_int8", "litert", ".tflite", "litert", _LITERT, _LITERT_PIP, True, _dynamic_int8),
-        Format("litert_int8", "litert", ".tflite", "litert", _LITERT, _LITERT_PIP, True, _full_int8),
-        Format("onnx", "onnxruntime", ".onnx", "onnx", ("tf2onnx", "onnx", "onnxruntime"), _ONNX_PIP),
+        # the reference: DIR/models/<case>-s<seed>.keras
+        Format(name="keras", runtime="keras", suffix=".keras", export_format="", modules=(), pip=""),
+        Format(
+            name="saved_model", runtime="saved_model", suffix="", export_format="tf_saved_model", modules=(), pip=""
+        ),
+        Format(name="litert_fp32", **_TFLITE),
+        Format(name="litert_fp16", **_TFLITE, quantised=True, options=_fp16),
+        Format(name="litert_dynamic_int8", **_TFLITE, quantised=True, options=_dynamic_int8),
+        Format(name="litert_int8", **_TFLITE, quantised=True, options=_full_int8),
+        Format(
+            name="onnx",
+            runtime="onnxruntime",
+            suffix=".onnx",
+            export_format="onnx",
+            modules=("tf2onnx", "onnx", "onnxruntime"),
+            pip=_ONNX_PIP,
+        ),
         # Keras' openvino backend imports scipy.signal, which the openvino package does not declare.
-        Format("openvino", "openvino", ".xml", "openvino", ("openvino", "scipy"), "pip install openvino scipy"),
+        Format(
+            name="openvino",
+            runtime="openvino",
+            suffix=".xml",
+            export_format="openvino",
+            modules=("openvino", "scipy"),
+            pip="pip install openvino scipy",
+        ),
     )
 }
 EXPORTED = tuple(name for name in FORMATS if name != "keras")  # what --formats may ask for

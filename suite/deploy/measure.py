@@ -23,7 +23,7 @@ from suite.profiles import MeasureBudget
 EVAL_BATCH = 32  # images per call when a split is predicted, or the largest accepted batch below it
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Images:
     """A case's images for deployment, preprocessed as the model takes them (float32, NHWC)."""
 
@@ -32,7 +32,7 @@ class Images:
     calibration: np.ndarray  # the first images of the case's training split, for int8 calibration
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FileReport:
     """One format's figures (the row's measured columns), its test probabilities and raw batch-1 latencies."""
 
@@ -72,7 +72,8 @@ def measure_file(runtime: str, path, threads: int, images: Images, budget: Measu
         "batches_accepted": " ".join(map(str, accepted)),
         **agreement(probabilities, images.labels, reference),
     }
-    return FileReport(columns, probabilities, pd.DataFrame({"window": windows, "latency_ms": latencies}))
+    samples = pd.DataFrame({"window": windows, "latency_ms": latencies})
+    return FileReport(columns=columns, probabilities=probabilities, samples=samples)
 
 
 def throughput_columns(predict: Predict, side: int, budget: MeasureBudget) -> dict:

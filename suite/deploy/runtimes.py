@@ -4,6 +4,9 @@
 ``(n, side, side, 3)``; the result is a float32 ``(n, classes)`` array, already
 on the host, so the timed region of a call ends when it returns. Each runtime
 runs on ``threads`` intra-op threads (TensorFlow's own count, ``tf_threads``).
+
+The optional runtimes' packages (LiteRT, ONNX Runtime, OpenVINO) are imported by their adapters: a missing one
+is a ``skipped`` row (``suite.deploy.formats.missing_package``), never a failed import of this module.
 """
 
 from __future__ import annotations
@@ -12,32 +15,28 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+
+from suite.measure.timing import compiled_call
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
 def tf_threads() -> int:
     """The intra-op threads TensorFlow uses: its setting, or (0, the default) the cores this process may use."""
-    import tensorflow as tf
-
     return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
 
 
 def load_keras(path: Path, threads: int) -> Predict:
     """The ``.keras`` file, reloaded, as one traced ``tf.function`` (``suite.measure.timing.compiled_call``)."""
-    import keras
-
-    from suite.measure.timing import compiled_call
-
     call = compiled_call(keras.models.load_model(path, compile=False))
     return lambda images: call(images).numpy()
 
 
 def load_saved_model(path: Path, threads: int) -> Predict:
     """A SavedModel's ``serve`` endpoint (``model.export(format="tf_saved_model")``); TensorFlow's own threads."""
-    import tensorflow as tf
-
     loaded = tf.saved_model.load(str(path))  # held by the closure: its variables die with it
 
     return lambda images: loaded.serve(tf.constant(images)).numpy()

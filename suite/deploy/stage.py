@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from suite.data import training_images
+from suite.data.pipeline import make_input, per_class_subset
 from suite.deploy import formats as catalogue
 from suite.deploy.measure import Images, measure_file, predict_all
 from suite.deploy.runtimes import runtime_version, tf_threads
 from suite.errors import one_line
+from suite.measure.timing import compiled_call
 from suite.profiles import MeasureBudget
 
 log = logging.getLogger(__name__)
@@ -32,48 +37,52 @@ def case_images(case, raw, side: int, seed: int) -> Images:
     """The case's test split (as its ``test_accuracy`` is measured) and calibration images from its *training*
     split, unshuffled and unaugmented, both preprocessed for its architecture. A ``train_per_class`` case
     calibrates on its own cut: a label-efficiency row's model has seen no other image."""
-    from suite.data.pipeline import make_input, per_class_subset
 
     def arrays(split, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        data = make_input(split, arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=256, limit=limit)
+        data = make_input(split.take(limit), arch=case.arch, side=side, num_classes=raw.num_classes, batch_size=256)
         pairs = [(x.numpy(), y.numpy().argmax(axis=1)) for x, y in data]
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
     test, labels = arrays(raw.test, case.eval_limit or raw.sizes["test"])
-    train, size = raw.train, raw.sizes["train"]
-    if case.train_per_class:
-        train, size = per_class_subset(raw, case.train_per_class, seed), case.train_per_class * raw.num_classes
-    calibration, _ = arrays(train, min(catalogue.CALIBRATION_IMAGES, case.train_limit or size, size))
-    return Images(test, labels, calibration)
+    train = per_class_subset(raw, case.train_per_class, seed) if case.train_per_class else raw.train
+    calibrated = training_images(case, raw.sizes["train"], raw.num_classes)
+    calibration, _ = arrays(train, min(catalogue.CALIBRATION_IMAGES, calibrated))
+    return Images(test=test, labels=labels, calibration=calibration)
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """What one case deploys: its Keras ``model`` and that model's saved ``keras_path``, the ``folder`` its
+    exports go to, and the ``images`` and ``budget`` every format is measured with."""
+
+    model: Any
+    keras_path: Path
+    folder: Path
+    images: Images
+    budget: MeasureBudget
+
+
 def deploy_case(
-    model,
-    keras_path: Path,
-    folder: Path,
+    deployment: Deployment,
     names: tuple[str, ...],
-    images: Images,
-    budget: MeasureBudget,
     *,
     identity: dict,
     earlier: dict[str, dict],
     append: Callable[[dict], None],
 ) -> list[dict]:
-    """Exports ``model`` to each of ``names`` in ``folder`` and measures every file, Keras' own first.
+    """Exports the model to each of ``names`` in the deployment's folder and measures every file, Keras' own first.
 
     ``identity``: the columns every row shares (case, seed, machine); ``earlier``: rows already ``ok`` for this
     case key and seed, by format (not redone); ``append`` stores each new row as soon as it is made.
     Returns the ``ok`` rows, earlier ones included.
     """
-    from suite.measure.timing import compiled_call
-
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    call = compiled_call(model)
-    reference = predict_all(lambda x: call(x).numpy(), images.test)
+    Path(deployment.folder).mkdir(parents=True, exist_ok=True)
+    call = compiled_call(deployment.model)
+    reference = predict_all(lambda x: call(x).numpy(), deployment.images.test)
     threads = tf_threads()
     rows = dict(earlier)
     for name in ("keras", *names):
@@ -81,7 +90,7 @@ def deploy_case(
             continue
         fmt = catalogue.FORMATS[name]
         row = {**identity, "format": name, "runtime": fmt.runtime, "quantised": fmt.quantised, "started_at": _now()}
-        row.update(_one_format(model, fmt, keras_path, folder, images, budget, threads, reference))
+        row.update(_one_format(deployment, fmt, threads, reference))
         row.update(_against_keras(row, rows.get("keras")))
         row.update(runtime_version=runtime_version(fmt.runtime), finished_at=_now())
         append(row)
@@ -91,22 +100,23 @@ def deploy_case(
     return list(rows.values())
 
 
-def _one_format(model, fmt, keras_path, folder, images, budget, threads, reference) -> dict:
+def _one_format(deployment: Deployment, fmt: catalogue.Format, threads: int, reference: np.ndarray) -> dict:
     """The measured columns of one format, or its ``skipped``/``failed`` status and one-line reason."""
     missing = catalogue.missing_package(fmt)
     if missing:
         return {"status": "skipped", "error": missing}
-    path, export_seconds = Path(keras_path), None
+    folder, images = Path(deployment.folder), deployment.images
+    path, export_seconds = Path(deployment.keras_path), None
     if fmt.export_format:
         try:
-            path, export_seconds = catalogue.export(model, fmt, folder, images.calibration)
+            path, export_seconds = catalogue.export(deployment.model, fmt, folder, images.calibration)
         except Exception as error:  # noqa: BLE001 - a converter's rejection is this format's row, not the case's
             return {"status": "failed", "error": f"export: {one_line(error)}"}
     try:
-        report = measure_file(fmt.runtime, path, threads, images, budget, reference)
+        report = measure_file(fmt.runtime, path, threads, images, deployment.budget, reference)
     except Exception as error:  # noqa: BLE001
         return {"status": "failed", "error": f"run: {one_line(error)}", "path": str(path)}
-    report.samples.to_csv(Path(folder) / f"{fmt.name}-latency.csv", index=False)
+    report.samples.to_csv(folder / f"{fmt.name}-latency.csv", index=False)
     return {
         "status": "ok",
         "path": str(path),

@@ -5,6 +5,9 @@ random weights; FLOPs by ``model_facts.flops_per_image``), never copied from a
 published table. Building the largest Keras applications takes a minute, so each
 count is cached per machine under ``<cache>/archs/``, keyed by the Keras version
 and every field of the architecture's row: a changed row or Keras is counted again.
+
+``model_facts`` and ``suite.models.hub`` (both import TensorFlow) are imported where a count is made: `suite archs`
+and the run order read cached counts without starting TensorFlow.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from suite.environment import cache_dir
-from suite.models import ARCHITECTURES, ArchSpec
+from suite.models import ARCHITECTURES, ArchSpec, build_backbone, build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,6 @@ def count(arch: str) -> dict[str, float]:
     import keras
 
     from suite.measure.model_facts import flops_per_image
-    from suite.models import build_backbone, build_classifier
 
     side = flops_side(ARCHITECTURES[arch])
     model = build_classifier(build_backbone(arch, side), HEAD_CLASSES)

@@ -33,7 +33,7 @@ MODES = {"graph": False, "xla": True}
 Calls = dict[str, timing.Call]  # mode -> compiled call of one precision's model
 
 
-@dataclass
+@dataclass(kw_only=True)
 class InferenceReport:
     """What measuring one model gives: the row's figures, every (precision, mode, batch) point, raw latencies."""
 
@@ -57,7 +57,7 @@ def measure_inference(model, side: int, budget: MeasureBudget, device: str) -> I
     frame = pd.DataFrame(points).groupby(["precision", "xla", "batch", "oom"], sort=True, as_index=False).first()
     row = {**choose_row(frame, model, side, device), "measure_seconds": time.perf_counter() - started}
     _log_row(row)
-    return InferenceReport(row, frame, pd.concat(samples, ignore_index=True))
+    return InferenceReport(row=row, points=frame, samples=pd.concat(samples, ignore_index=True))
 
 
 def latency_points(

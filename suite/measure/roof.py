@@ -23,6 +23,8 @@ import os
 import time
 from pathlib import Path
 
+from suite.environment import cache_dir, environment
+
 log = logging.getLogger(__name__)
 
 MATMUL_SIZES = (1024, 2048, 3072)  # square float32 matmuls tried; the best rate of any is the roof
@@ -102,8 +104,6 @@ def _matmul_rate(size: int) -> float:
 
 
 def _cache_file(device: str) -> Path:
-    from suite.environment import cache_dir, environment
-
     return cache_dir() / "roof" / f"{environment()['fingerprint']}-{device}-r{ROOF_RECIPE}.json"
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from suite import transfer
 from suite.case import Case
+from suite.data import training_images
 from suite.data.datasets import Datasets
 from suite.data.pipeline import case_side, input_side
 from suite.errors import SuiteError
@@ -32,7 +33,7 @@ from suite.regimes import REGIMES
 from suite.run import order
 from suite.run.jobs import Job
 from suite.run.settings import RunSettings
-from suite.sides import Side
+from suite.sides import Side, SideRequest
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,9 @@ def dataset_facts(name: str, image_size: int, datasets) -> tuple[int, dict[str, 
 
 
 def train_images_of(case: Case, sizes: dict[str, int]) -> int:
-    """The images ``case`` trains on: its ``train_per_class`` cut where set (each epoch repeats it for the
-    whole split's optimizer steps, so its cost is the whole split's), else the split cut to ``train_limit``."""
-    full = case.whole_train_images(sizes["train"])
-    classes = sizes.get("classes", 0)
-    return min(case.train_per_class * classes, full) if case.train_per_class and classes else full
+    """The images ``case`` trains on (``suite.data.training_images``: its ``train_per_class`` cut where set, else
+    the split cut to ``train_limit``); a cut repeats for the whole split's optimizer steps, so it costs as much."""
+    return training_images(case, sizes["train"], sizes.get("classes", 0))
 
 
 def train_factor(fraction: float) -> float:
@@ -313,15 +312,7 @@ class FlopPrior:
 
 def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> Side:
     """The job's input side and why, by the run's own rule (``suite.sides`` through the pipeline)."""
-    return case_side(
-        case.arch,
-        dataset_side,
-        case.image_size,
-        case.handle,
-        weights=weights,
-        transfer_side=profile.transfer_side,
-        case_id=case.id,
-    )
+    return case_side(SideRequest.of(case, weights, profile.transfer_side), dataset_side)
 
 
 def make_work(datasets: Datasets) -> Callable[[Job], float | None]:

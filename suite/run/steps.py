@@ -107,7 +107,9 @@ def build(runner, case: Case, seed: int, inputs: Inputs, xla: bool = True) -> Bu
     session, the backbone with its weights and a new head, under the case's strategy. ``xla=False``: never."""
 
     if not xla:
-        jit = train_jit.Choice(False, None, "off: XLA failed in training; trained again without it")
+        jit = train_jit.Choice(
+            jit_compile=False, speedup=None, note="off: XLA failed in training; trained again without it"
+        )
     elif runner.profile.train_xla == "auto":
         jit = train_jit.AUTO
     else:
@@ -192,12 +194,15 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
         board = training.TensorBoardRun(
             training.tensorboard_dir(runner.results_dir, case.id, seed), training.case_hparams(run, seed=seed)
         )
-        result = training.train(
-            *(built.model, built.backbone, regime, run, train_ds, val_ds, train_images),
+        fit = training.FitInputs(
+            train=train_ds,
+            val=val_ds,
+            images=train_images,
+            steps_per_epoch=steps_per_epoch,
             callbacks=[board],
             jit_compile=built.jit_compile,
-            steps_per_epoch=steps_per_epoch,
         )
+        result = training.train(built.model, built.backbone, regime, run, fit)
     result.history.to_csv(storage.case_file(runner.results_dir, "history", case.id, seed, ".csv"), index=False)
     columns = {
         "epochs": result.epochs,
@@ -291,13 +296,16 @@ def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> 
         & (earlier["model_sha256"] == sha)
     ]
     identity = {column: row.get(column) for column in storage.FORMAT_IDENTITY} | {"model_sha256": sha}
+    deployment = stage.Deployment(
+        model=model,
+        keras_path=keras_path,
+        folder=storage.case_file(runner.results_dir, "deploy", case.id, seed, ""),
+        images=stage.case_images(case, inputs.raw, inputs.side, seed),
+        budget=runner.profile.measure,
+    )
     rows = stage.deploy_case(
-        model,
-        keras_path,
-        storage.case_file(runner.results_dir, "deploy", case.id, seed, ""),
+        deployment,
         chosen,
-        stage.case_images(case, inputs.raw, inputs.side, seed),
-        runner.profile.measure,
         identity=identity,
         earlier={r["format"]: r for r in mine.to_dict("records")},
         append=lambda format_row: storage.append_format_row(runner.results_dir, format_row),

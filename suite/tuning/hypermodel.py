@@ -121,7 +121,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
         set, the trial's epochs and HParams go to that TensorBoard run.
         """
         from suite.data.pipeline import case_split, training_split
-        from suite.train import TensorBoardRun, case_hparams, train
+        from suite.train import FitInputs, TensorBoardRun, case_hparams, train
 
         case, regime = self.configured(hp)
         if epochs is not None:
@@ -137,17 +137,10 @@ class CaseHyperModel(keras_tuner.HyperModel):
             callbacks.append(
                 TensorBoardRun(self.board_dir, case_hparams(case, seed=self.seed, trial=self.board_dir.name))
             )
-        result = train(
-            model,
-            self.backbone,
-            regime,
-            case,
-            train_ds,
-            val_ds,
-            train_images,
-            callbacks=callbacks,
-            steps_per_epoch=steps_per_epoch,
+        fit = FitInputs(
+            train=train_ds, val=val_ds, images=train_images, steps_per_epoch=steps_per_epoch, callbacks=callbacks
         )
+        result = train(model, self.backbone, regime, case, fit)
         val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
         budget = self.case.latency_budget_ms
         latency = batch1_latency_ms(model, side) if budget > 0 else None
