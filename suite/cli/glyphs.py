@@ -10,7 +10,7 @@ from suite.errors import SuiteError
 from suite.profiles import Profile, SourceBudget, get_profile
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """One backbone a profile's transfer cases start from glyphs weights for."""
 
@@ -38,7 +38,7 @@ def source_targets(profile: Profile, archs: list[str], data_dir: str | None = No
             continue
         side = input_side(case.arch, datasets(case.dataset, case.image_size).side, case.image_size, case.handle)
         path = transfer.source_weights_path(case.arch, side, case, profile.source_for(case.arch))
-        targets.setdefault(path, Target(case.arch, side, case))
+        targets.setdefault(path, Target(arch=case.arch, side=side, case=case))
     return list(targets.values())
 
 

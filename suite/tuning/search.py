@@ -179,7 +179,7 @@ def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> 
     return tuner
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SearchResult:
     """What a finished search hands to the retraining and to the row."""
 
@@ -214,7 +214,9 @@ def result_of(tuner: CaseTuner, case: Case, results_dir: Path) -> SearchResult:
     hypermodel: CaseHyperModel = tuner.hypermodel
     best_case, best_regime = configure(case, hypermodel.regime, hypermodel.space, values)
     seconds = sum(_metric(t, "trial_seconds") or 0.0 for t in trials)
-    return SearchResult(validate(best_case), best_regime, values, len(trials), seconds, table)
+    return SearchResult(
+        case=validate(best_case), regime=best_regime, best=values, trials=len(trials), seconds=seconds, table=table
+    )
 
 
 def search(runner, case: Case, seed: int) -> SearchResult:
