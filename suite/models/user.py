@@ -20,6 +20,7 @@ case's ``weights``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -27,9 +28,9 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from suite.errors import SuiteError, one_line
 from suite.models.spec import CONVENTIONS, ArchSpec
@@ -73,42 +74,63 @@ def check_name(name: object, where: str) -> str:
     return name
 
 
-def check_settings(preprocess: str, min_size: int, native_size: int, where: str) -> None:
-    """The input convention is one of ``CONVENTIONS``; sides are whole pixels, ``min_size`` at least 1."""
-    if preprocess not in CONVENTIONS:
-        raise SuiteError(f"{where}: unknown preprocess {preprocess!r}; valid: {', '.join(CONVENTIONS)}")
-    for key, value, low in (("min_size", min_size, 1), ("native_size", native_size, 0)):
+# The ``ArchSpec`` fields a declaration may set (an ``[[arch]]`` table, ``register_architecture``), with defaults;
+# the suite sets the rest (module, source, builder, builder_hash, ...).
+SETTINGS: dict[str, Any] = {
+    "preprocess": "unit",  # input convention, a key of CONVENTIONS
+    "min_size": DEFAULT_MIN_SIZE,  # smallest input side in pixels
+    "native_size": 0,  # side in pixels its own pretrained weights expect; 0 = none
+    "unsafe": False,  # a .keras builder only: deserialise it with Keras' safe_mode off
+    "summary": "",  # one line for listings; "" = "user architecture built by <builder>"
+    "family": "user",  # a family name for listings
+}
+FUNCTION_SETTINGS = tuple(key for key in SETTINGS if key != "unsafe")  # what a build function may set
+
+
+def check_settings(settings: dict[str, Any], where: str, valid: Iterable[str] = tuple(SETTINGS)) -> dict[str, Any]:
+    """``settings`` over the defaults of ``SETTINGS``, checked; ``SuiteError`` naming the first fault.
+
+    Each key is one of ``valid``; the input convention is one of ``CONVENTIONS``; sides are whole pixels,
+    ``min_size`` at least 1.
+    """
+    valid = tuple(valid)
+    for key in settings:
+        if key in valid:
+            continue
+        if key in SETTINGS:  # unsafe, to a build function
+            why = f"{key} applies to a saved {SAVED} builder only"
+        elif key in {field.name for field in dataclasses.fields(ArchSpec)}:
+            why = f"{key} is set by the suite"
+        else:
+            why = f"unknown keyword {key!r}"
+        raise SuiteError(f"{where}: {why}; valid: {', '.join(valid)}")
+    full = {**SETTINGS, **settings}
+    if full["preprocess"] not in CONVENTIONS:
+        raise SuiteError(f"{where}: unknown preprocess {full['preprocess']!r}; valid: {', '.join(CONVENTIONS)}")
+    for key, low in (("min_size", 1), ("native_size", 0)):
+        value = full[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise SuiteError(f"{where}: {key} must be a whole number of pixels >= {low}. Received: {key}={value!r}")
+    return full
 
 
 def make_spec(
-    name: str,
-    builder: str,
-    *,
-    preprocess: str = "unit",
-    min_size: int = DEFAULT_MIN_SIZE,
-    native_size: int = 0,
-    unsafe: bool = False,
-    summary: str = "",
-    family: str = "user",
-    base_dir: str | Path | None = None,
-    where: str = "",
+    name: str, builder: str, *, base_dir: str | Path | None = None, where: str = "", **settings: Any
 ) -> ArchSpec:
     """The spec of an architecture built by ``builder``: ``"module:function"`` or a ``.keras`` file.
 
-    A module is imported from ``sys.path`` with ``base_dir`` (the TOML file's folder) and then the current
-    directory put in front of it; a relative ``.keras`` path is looked up in ``base_dir``, then the current
-    directory. ``unsafe`` lets a ``.keras`` file deserialise Python code (a ``Lambda`` layer).
+    ``settings`` are those of ``SETTINGS`` (an ``[[arch]]`` table's other keys). A module is imported from
+    ``sys.path`` with ``base_dir`` (the TOML file's folder) and then the current directory put in front of it;
+    a relative ``.keras`` path is looked up in ``base_dir``, then the current directory. ``unsafe`` lets a
+    ``.keras`` file deserialise Python code (a ``Lambda`` layer).
     """
     where = where or f"architecture {name!r}"
     check_name(name, where)
-    check_settings(preprocess, min_size, native_size, where)
-    settings = dict(preprocess=preprocess, min_size=min_size, native_size=native_size, summary=summary, family=family)
+    settings = check_settings(settings, where)
     if builder.endswith(SAVED):
         path = _saved_path(builder, base_dir, where)
-        return _spec(name, str(path), file_hash(path), unsafe=unsafe, **settings)
-    if unsafe:
+        return _spec(name, str(path), file_hash(path), **settings)
+    if settings["unsafe"]:
         raise SuiteError(
             f"{where}: unsafe = true applies to a saved {SAVED} builder only. Received: builder={builder!r}"
         )
@@ -119,10 +141,10 @@ def make_spec(
     return _spec(name, builder, source_hash(function, builder, where), **settings)
 
 
-def function_spec(function: Callable, *, name: str | None = None, **settings) -> ArchSpec:
+def function_spec(function: Callable, *, name: str | None = None, **settings: Any) -> ArchSpec:
     """The spec of an architecture built by ``function`` (``suite.register_architecture``), named after it
-    unless ``name`` is given. It must be a module-level function of an importable module: worker processes
-    import it by ``module:qualname``."""
+    unless ``name`` is given; ``settings`` are those of ``FUNCTION_SETTINGS``. It must be a module-level
+    function of an importable module: worker processes import it by ``module:qualname``."""
     module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
     where = f"register_architecture({qualname or function!r})"
     if not callable(function):
@@ -133,13 +155,13 @@ def function_spec(function: Callable, *, name: str | None = None, **settings) ->
             f"import it by name. Received: {module}:{qualname}"
         )
     name = check_name(name or function.__name__, where)
-    settings = {"preprocess": "unit", "min_size": DEFAULT_MIN_SIZE, "native_size": 0, **settings}
-    check_settings(settings["preprocess"], settings["min_size"], settings["native_size"], where)
+    settings = check_settings(settings, where, FUNCTION_SETTINGS)
     builder = f"{module}:{qualname}"
     return _spec(name, builder, source_hash(function, builder, where), **settings)
 
 
 def _spec(name: str, builder: str, digest: str, *, summary: str = "", family: str = "user", **settings) -> ArchSpec:
+    """A user architecture's spec: its settings, and what the suite sets (module, source, builder, its hash)."""
     return ArchSpec(
         name=name,
         module="user",
