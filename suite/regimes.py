@@ -9,10 +9,8 @@ schedule, regularisation and budgets are case fields held fixed across regimes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from suite.case import Case
+from suite.case import Case
 
 
 @dataclass(frozen=True, kw_only=True)

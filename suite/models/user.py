@@ -9,7 +9,8 @@ Case keys, tuner searches and cached source weights fold that hash in, so a chan
 as the old one. ``suite.registry.add_architecture`` registers the spec and its cases.
 
 Declaring imports the builder's module (so a ``module:function`` that doesn't resolve is bad input at once)
-but builds nothing; ``build_backbone``, like every family module's, imports TensorFlow.
+but builds nothing; ``build_backbone``, like every family module's, imports TensorFlow. Keras is imported inside
+the functions that build, so that declaring an architecture (``suite run --cases``, ``suite archs``) stays light.
 
 Weights. A function's backbone is trained as it is returned, so ``build`` should return fresh weights:
 ``scratch`` starts from them, and every other regime replaces them (``suite.transfer``). A saved backbone
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from suite.errors import SuiteError, one_line
+from suite.models import ARCHITECTURES
 from suite.models.spec import CONVENTIONS, ArchSpec
 
 if TYPE_CHECKING:
@@ -225,8 +227,6 @@ def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.
     ``SuiteError`` (one line) if the builder returns something other than a one-input ``keras.Model``
     taking ``(input_size, input_size, 3)`` images and giving a feature map or a feature vector.
     """
-    from suite.models import ARCHITECTURES
-
     if depth:
         raise ValueError(
             f"{arch} is a user architecture; depth applies to simple_cnn and resnet_scratch. Received: depth={depth}"
@@ -299,8 +299,6 @@ def check(arch: str, side: int) -> None:
     """Builds ``arch`` once at ``side`` as a case would, before any case runs: anything that stops the
     builder becomes one ``SuiteError`` line (bad input, exit 2) instead of a failed row per case."""
     import keras
-
-    from suite.models import ARCHITECTURES
 
     try:
         build_backbone(arch, side)

@@ -33,7 +33,7 @@ import keras_tuner
 import pandas as pd
 from keras_tuner.src.engine import base_tuner
 
-from suite import progress
+from suite import progress, transfer
 from suite.case import Case
 from suite.models import builder_hash
 from suite.regimes import REGIMES, Regime
@@ -156,8 +156,6 @@ def search_name(case: Case, space: dict, weights: str, seed: int, transfer_side:
 
 def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> CaseTuner:
     """The case's tuner, reloading an earlier search of the same space from its folder if there is one."""
-    from suite import transfer
-
     space = resolve_space(case)
     weights = transfer.resolve_weights(case, runner.profile)
     name = search_name(case, space, weights, seed, runner.profile.transfer_side)
