@@ -73,6 +73,7 @@ class Case:
     arch: str  # a key of suite.models.ARCHITECTURES
     regime: str  # a key of suite.regimes.REGIMES
     dataset: str  # "digits", "cifar10", "tfds:<name>" or "folder:<path>"
+    _: dataclasses.KW_ONLY  # the three above name the case (its id's parts, in order); every other field by keyword
     id: str = ""  # defaults to arch.regime.<dataset slug>
     weights: str = "auto"  # "auto", "none", "imagenet", "source:<name>" or a weights-file path
     handle: str = ""  # hub_* architectures: module URL, Kaggle Models handle or SavedModel directory; "" = default

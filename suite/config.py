@@ -41,7 +41,8 @@ from pathlib import Path
 from suite.case import CASE_FIELDS, FIELD_TYPES, Case
 from suite.errors import SuiteError
 from suite.models.spec import ArchSpec
-from suite.registry import validate
+from suite.models.user import make_spec
+from suite.registry import add_architecture, validate
 
 REQUIRED = ("arch", "regime", "dataset")
 ACCEPTED = {int: (int,), float: (int, float), str: (str,)}  # TOML value types each field type takes
@@ -129,9 +130,6 @@ def load_architectures(path: Path, tables: list[dict]) -> list[ArchSpec]:
     front of ``sys.path`` (worker processes get the same); a relative ``.keras`` path is looked up in the
     same two places. Nothing is built here: ``suite run`` builds each once before its cases start.
     """
-    from suite.models.user import make_spec
-    from suite.registry import add_architecture
-
     specs: list[ArchSpec] = []
     for number, table in enumerate(tables, start=1):
         where = f"{path}: [[arch]] #{number}"

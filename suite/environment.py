@@ -2,6 +2,9 @@
 
 Numbers from different machines must never be compared silently, so each row
 records where it was measured.
+
+TensorFlow and Keras are imported inside the functions that ask them, as storage and the reports import this
+module and must stay light.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from suite import __version__
+from suite.distribute import split_cpu
 from suite.errors import SuiteError
 
 
@@ -26,8 +30,6 @@ def configure_device(device: str) -> str:
     ``$SUITE_LOGICAL_CPUS`` logical devices where set (``suite.distribute``: a testing aid for mirrored cases).
     """
     import tensorflow as tf
-
-    from suite.distribute import split_cpu
 
     split_cpu()
     gpus = tf.config.list_physical_devices("GPU")

@@ -10,6 +10,9 @@ A Python package adds architectures without TOML in two ways:
 A case runs in a worker process (``suite.run.executors``) that knows only the built-in architectures, so every
 job carries the user architectures of the process that planned it (``carried``) and the worker registers
 them again (``restore``) before it builds the case.
+
+``suite.registry`` (the whole case catalogue) is imported on first registration, not with this module, so
+that ``from suite import register_architecture`` stays light.
 """
 
 from __future__ import annotations
@@ -21,20 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from suite.errors import SuiteError, one_line
+from suite.models import ARCHITECTURES
+from suite.models.spec import ArchSpec
+from suite.models.user import FUNCTION_SETTINGS, add_import_path, check_settings, function_spec, import_paths
 
 ENTRY_POINT_GROUP = "keras_classifier_suite.architectures"
 
 
-def register_architecture(
-    function: Callable | None = None,
-    *,
-    name: str | None = None,
-    preprocess: str = "unit",
-    min_size: int = 32,
-    native_size: int = 0,
-    summary: str = "",
-    family: str = "user",
-) -> Callable:
+def register_architecture(function: Callable | None = None, *, name: str | None = None, **settings: Any) -> Callable:
     """Registers a ``build(input_shape)`` function as an architecture, with all its catalogue cases.
 
     ``build`` receives ``(side, side, 3)`` and returns a ``keras.Model`` backbone: images in, a feature map
@@ -47,19 +44,20 @@ def register_architecture(
     Args:
         function: the builder, when used bare (``@register_architecture``).
         name: the architecture's name, lower-case ``[a-z][a-z0-9_]*``. Defaults to the function's name.
-        preprocess: input convention, a key of ``suite.models.spec.CONVENTIONS``. Defaults to ``unit``.
-        min_size: smallest input side in pixels. Defaults to 32.
-        native_size: side in pixels its own pretrained weights expect; 0 = none. Defaults to 0.
-        summary: one line for listings. Defaults to "user architecture built by <module:function>".
-        family: a family name for listings. Defaults to ``user``.
+        **settings: any of these ``ArchSpec`` fields (``suite.models.user.FUNCTION_SETTINGS``):
+            preprocess: input convention, a key of ``suite.models.spec.CONVENTIONS``. Defaults to ``unit``.
+            min_size: smallest input side in pixels. Defaults to 32.
+            native_size: side in pixels its own pretrained weights expect; 0 = none. Defaults to 0.
+            summary: one line for listings. Defaults to "user architecture built by <module:function>".
+            family: a family name for listings. Defaults to ``user``.
 
-    Returns the function unchanged. ``SuiteError`` if the name is taken by a built-in architecture or
-    another builder, or if the function is not a module-level function of an importable module.
+    Returns the function unchanged. ``SuiteError`` on a keyword not listed above (at once, naming it), if the
+    name is taken by a built-in architecture or another builder, or if the function is not a module-level
+    function of an importable module.
     """
-    settings = dict(preprocess=preprocess, min_size=min_size, native_size=native_size, summary=summary, family=family)
+    check_settings(settings, "register_architecture", FUNCTION_SETTINGS)
 
     def decorate(build: Callable) -> Callable:
-        from suite.models.user import function_spec
         from suite.registry import add_architecture
 
         add_architecture(function_spec(build, name=name, **settings))
@@ -70,8 +68,6 @@ def register_architecture(
 
 def _registered(target: Any) -> bool:
     """``target`` is the builder of a registered user architecture (a decorated function)."""
-    from suite.models import ARCHITECTURES
-
     builder = f"{getattr(target, '__module__', '')}:{getattr(target, '__qualname__', '')}"
     return any(spec.source == "user" and spec.builder == builder for spec in ARCHITECTURES.values())
 
@@ -86,8 +82,6 @@ def load_entry_points() -> list[str]:
     Loading twice is harmless. An entry point that can't be imported, or whose hook raises, is a
     ``SuiteError`` naming it.
     """
-    from suite.models import ARCHITECTURES
-
     before = set(ARCHITECTURES)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         where = f"entry point {entry.name} = {entry.value!r} (group {ENTRY_POINT_GROUP})"
@@ -110,9 +104,6 @@ def load_entry_points() -> list[str]:
 def carried() -> dict[str, list]:
     """What a worker process needs to know of this one's user architectures: their specs (as dicts) and
     the directories their builders are imported from."""
-    from suite.models import ARCHITECTURES
-    from suite.models.user import import_paths
-
     specs = [dataclasses.asdict(spec) for spec in ARCHITECTURES.values() if spec.source == "user"]
     return {"specs": specs, "paths": import_paths()}
 
@@ -121,8 +112,6 @@ def restore(archs: dict[str, list] | None) -> None:
     """Registers in this process the user architectures ``carried`` described (a worker, a Ray task)."""
     if not archs:
         return
-    from suite.models.spec import ArchSpec
-    from suite.models.user import add_import_path
     from suite.registry import add_architecture
 
     for path in archs.get("paths", []):

@@ -18,7 +18,7 @@ from suite.errors import SuiteError
 from suite.registry import validate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SourceBudget:
     """How the suite pretrains its own source weights where ImageNet weights can't be had (``suite.source``).
 
@@ -38,7 +38,7 @@ class SourceBudget:
     jit_compile: bool = False  # XLA for the training step
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MeasureBudget:
     """How long each case's inference is measured (``suite.measure``); defaults keep it well under 60 s on CPU."""
 
@@ -55,7 +55,7 @@ class MeasureBudget:
     gpu_precisions: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")  # also measured on GPU
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """A named budget for a whole run."""
 
@@ -205,12 +205,26 @@ SEED_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
 # XLA compiles per batch were half of a big network's measurement (resnet50: 42 s); seed and overnight keep XLA.
 QUICK_MEASURE = dataclasses.replace(SEED_MEASURE, modes=("graph",), batches=(1, 32, 128))
 
+
+def _on_digits(**fields: Any) -> Profile:
+    """A profile on the embedded digits (quick, seed, mobile, label-efficiency): ``fields`` over what they share.
+
+    They share seed's budgets, so a case trains the same way in each (mobile sets its own); glyph source weights
+    pretrained to 90% (``QUICK_SOURCE``); and Keras' own XLA choice for training, as the probe's XLA compiles
+    (20 s-3 min each on CPU) would add minutes to a first run and cost more than they save.
+    """
+    shared: dict[str, Any] = dict(
+        budgets=SEED_BUDGETS, source=QUICK_SOURCE, source_budgets=QUICK_SOURCE_BUDGETS, train_xla="auto"
+    )
+    return Profile(**{**shared, **fields})
+
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
-            "smoke",
-            "the five seed networks on tiny subsets, one epoch, for tests and CI",
+            name="smoke",
+            summary="the five seed networks on tiny subsets, one epoch, for tests and CI",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             budgets=(
                 ("*", dict(epochs=1, head_epochs=1, batch_size=32, train_limit=128, eval_limit=64)),
@@ -231,49 +245,38 @@ PROFILES: dict[str, Profile] = {
             format_cases=("simple_cnn.scratch.*",),  # one case exercises the deploy stage; the rest test the run
             train_xla="auto",  # compiling a training step under XLA: 20 s-3 min on CPU, more than a smoke case
         ),
-        Profile(
-            "quick",
-            "the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
+        _on_digits(
+            name="quick",
+            summary="the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
             "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-10 epochs by architecture",
             patterns=QUICK_CASES,
-            budgets=SEED_BUDGETS,  # a case trains the same way in quick, seed and label-efficiency
-            source=QUICK_SOURCE,
-            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
             format_cases=QUICK_FORMAT_CASES,
-            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
-        Profile(
-            "seed",
-            "the embedded digits, the five seed networks under scratch, frozen and finetune (the full 5 x 3 "
+        _on_digits(
+            name="seed",
+            summary="the embedded digits, the five seed networks under scratch, frozen and finetune (the full 5 x 3 "
             "matrix), every case deployed; 3-10 epochs by architecture",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
-            budgets=SEED_BUDGETS,
-            source=QUICK_SOURCE,
-            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=SEED_MEASURE,
             formats=QUICK_FORMATS,
-            train_xla="auto",  # as quick
         ),
-        Profile(
-            "mobile",
-            "the small networks (MobileNet V1-V3, EfficientNet B0 and V2-B0, NASNetMobile, the suite's two) "
+        _on_digits(
+            name="mobile",
+            summary="the small networks (MobileNet V1-V3, EfficientNet B0 and V2-B0, NASNetMobile, the suite's two) "
             "on the embedded digits, scratch and finetune",
             patterns=_each(MOBILE_ARCHS, "scratch", "finetune"),
             budgets=(
                 ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
                 ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),
             ),
-            source=QUICK_SOURCE,
-            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=SEED_MEASURE,
             formats=QUICK_FORMATS,
-            train_xla="auto",  # the probe's XLA compiles (20 s-3 min each on CPU) would add minutes to a first run
         ),
         Profile(
-            "overnight",
-            "CIFAR-10 at full size, ImageNet weights where they can be had, every regime, three seeds",
+            name="overnight",
+            summary="CIFAR-10 at full size, ImageNet weights where they can be had, every regime, three seeds",
             patterns=("*.cifar10",),
             exclude=tuple(f"{arch}.*" for arch in TOO_BIG_FOR_THE_NIGHT),
             seeds=3,
@@ -295,18 +298,14 @@ PROFILES: dict[str, Profile] = {
             case_timeout_s=6 * 3600.0,
             formats=ALL_FORMATS,
         ),
-        Profile(
-            "label-efficiency",
-            "seed's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits per "
-            "class, three seeds; every size trains as many optimizer steps as the whole split",
+        _on_digits(
+            name="label-efficiency",
+            summary="seed's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits "
+            "per class, three seeds; every size trains as many optimizer steps as the whole split",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             seeds=3,
-            budgets=SEED_BUDGETS,
-            source=QUICK_SOURCE,
-            source_budgets=QUICK_SOURCE_BUDGETS,
             measure=QUICK_MEASURE,
             train_per_class=LABEL_EFFICIENCY_SIZES,
-            train_xla="auto",  # as quick: the probe's compiles would cost more than they save on CPU
         ),
     )
 }

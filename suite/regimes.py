@@ -9,13 +9,11 @@ schedule, regularisation and budgets are case fields held fixed across regimes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from suite.case import Case
+from suite.case import Case
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Phase:
     """One ``model.fit`` of a case's training: its name, epochs, peak learning rate and frozen share of the backbone."""
 
@@ -25,7 +23,7 @@ class Phase:
     freeze_fraction: float  # share of the backbone's weight layers frozen, 0..1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Regime:
     """One way of training a backbone plus a new classification head."""
 
@@ -50,13 +48,19 @@ class Regime:
         """
         phases = []
         if self.head_first and case.head_epochs:
-            phases.append(Phase("head", case.head_epochs, case.learning_rate, 1.0))
+            phases.append(
+                Phase(name="head", epochs=case.head_epochs, learning_rate=case.learning_rate, freeze_fraction=1.0)
+            )
         if self.pretrained and self.freeze_fraction < 1.0:
             scaled = case.learning_rate * case.finetune_lr_scale
-            phases.append(Phase("finetune", case.epochs, scaled, self.freeze_fraction))
+            phases.append(
+                Phase(name="finetune", epochs=case.epochs, learning_rate=scaled, freeze_fraction=self.freeze_fraction)
+            )
         else:
             fraction = self.freeze_fraction if self.pretrained else 0.0
-            phases.append(Phase("train", case.epochs, case.learning_rate, fraction))
+            phases.append(
+                Phase(name="train", epochs=case.epochs, learning_rate=case.learning_rate, freeze_fraction=fraction)
+            )
         return tuple(phases)
 
 
@@ -65,25 +69,55 @@ class Regime:
 REGIMES: dict[str, Regime] = {
     r.name: r
     for r in (
-        Regime("scratch", False, 0.0, False, "random initialisation, everything trainable"),
-        Regime("frozen", True, 1.0, False, "pretrained backbone frozen, new head trained"),
-        Regime("freeze75", True, 0.75, True, "first 75% of backbone layers frozen, the rest fine-tuned"),
-        Regime("freeze50", True, 0.50, True, "first 50% of backbone layers frozen, the rest fine-tuned"),
-        Regime("freeze25", True, 0.25, True, "first 25% of backbone layers frozen, the rest fine-tuned"),
         Regime(
-            "finetune",
-            True,
-            0.0,
-            True,
-            "head first, then the whole backbone at a lower learning rate, batch norm in inference mode",
+            name="scratch",
+            pretrained=False,
+            freeze_fraction=0.0,
+            head_first=False,
+            summary="random initialisation, everything trainable",
         ),
         Regime(
-            "tuned",
-            True,
-            0.0,
-            True,
-            "KerasTuner searches optimiser, rate, schedule, regularisation, augmentation and the frozen share; "
-            "the best configuration is then trained like freezeN",
+            name="frozen",
+            pretrained=True,
+            freeze_fraction=1.0,
+            head_first=False,
+            summary="pretrained backbone frozen, new head trained",
+        ),
+        Regime(
+            name="freeze75",
+            pretrained=True,
+            freeze_fraction=0.75,
+            head_first=True,
+            summary="first 75% of backbone layers frozen, the rest fine-tuned",
+        ),
+        Regime(
+            name="freeze50",
+            pretrained=True,
+            freeze_fraction=0.50,
+            head_first=True,
+            summary="first 50% of backbone layers frozen, the rest fine-tuned",
+        ),
+        Regime(
+            name="freeze25",
+            pretrained=True,
+            freeze_fraction=0.25,
+            head_first=True,
+            summary="first 25% of backbone layers frozen, the rest fine-tuned",
+        ),
+        Regime(
+            name="finetune",
+            pretrained=True,
+            freeze_fraction=0.0,
+            head_first=True,
+            summary="head first, then the whole backbone at a lower learning rate, batch norm in inference mode",
+        ),
+        Regime(
+            name="tuned",
+            pretrained=True,
+            freeze_fraction=0.0,
+            head_first=True,
+            summary="KerasTuner searches optimiser, rate, schedule, regularisation, augmentation and the frozen "
+            "share; the best configuration is then trained like freezeN",
             searched=True,
         ),
     )

@@ -104,7 +104,14 @@ def test_out_of_memory_retrains_a_tuned_case_without_searching_again(tmp_path, m
 
     def found(runner, case, seed):
         searches.append(case.batch_size)
-        return search.SearchResult(case, REGIMES["freeze50"], {"dropout": 0.0}, 3, 1.5, tmp_path / "trials.csv")
+        return search.SearchResult(
+            case=case,
+            regime=REGIMES["freeze50"],
+            best={"dropout": 0.0},
+            trials=3,
+            seconds=1.5,
+            table=tmp_path / "trials.csv",
+        )
 
     monkeypatch.setattr(train, "train", small_memory)
     monkeypatch.setattr(search, "search", found)

@@ -116,7 +116,9 @@ def test_prepare_glyphs_bad_input_is_one_line_and_exit_2(args, message, capsys):
 def test_a_profile_can_budget_one_architecture_apart():
     from suite.profiles import Profile
 
-    profile = Profile("p", "", ("*",), source=TINY, source_budgets=(("resnet5*", dict(max_images=96)),))
+    profile = Profile(
+        name="p", summary="", patterns=("*",), source=TINY, source_budgets=(("resnet5*", dict(max_images=96)),)
+    )
     assert profile.source_for("resnet50").max_images == 96
     assert profile.source_for("resnet_scratch") == TINY
     case = Case("resnet50", "frozen", "digits")

@@ -130,6 +130,12 @@ def test_the_decorator_refuses_a_builtin_name_a_bad_name_and_a_nested_function(u
         register_architecture(name="resnet50")(user.build_backbone)
     with pytest.raises(SuiteError, match="lower-case letters, digits and _"):
         register_architecture(name="Wide-Net")(user.build_backbone)
+    with pytest.raises(SuiteError, match="unknown keyword 'min_sise'; valid: preprocess, min_size, native_size"):
+        register_architecture(min_sise=48)  # refused at the decorator's own line, before any function
+    with pytest.raises(SuiteError, match="builder_hash is set by the suite"):
+        register_architecture(builder_hash="0" * 12)
+    with pytest.raises(SuiteError, match="unsafe applies to a saved .keras builder only"):
+        register_architecture(unsafe=True)
 
 
 def test_import_suite_stays_light_with_the_decorator_exported(user_archs):

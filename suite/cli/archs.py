@@ -1,7 +1,8 @@
 """``suite archs``: the architecture table, to choose from.
 
 Its counted columns (parameters, GFLOPs) come from building each model once
-(``suite.measure.arch_facts``, cached per machine); the rest is the table itself.
+(``suite.measure.arch_facts``, cached per machine); the rest is the table itself. ``suite.measure`` (and with it
+TensorFlow) and pandas are imported when the command runs, as ``suite --help`` imports this module.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import sys
 
 from suite.cli._command import Command
 from suite.errors import SuiteError
+from suite.models import ARCHITECTURES
+from suite.models.spec import CONVENTIONS
+from suite.selection import user_cases
 
 FORMATS = ("table", "csv", "markdown")
 
@@ -41,8 +45,6 @@ class Archs(Command):
         import pandas as pd
 
         from suite.measure import arch_facts
-        from suite.models import ARCHITECTURES
-        from suite.selection import user_cases
 
         with user_cases(args.cases), _progress_to_stderr():
             names = [n for n in ARCHITECTURES if fnmatch.fnmatchcase(n, args.pattern.lower())]
@@ -76,8 +78,6 @@ def _progress_to_stderr():
 
 def legend() -> str:
     """What each input convention means, and where the counts come from."""
-    from suite.models.spec import CONVENTIONS
-
     conventions = "; ".join(f"{name}: {meaning}" for name, meaning in CONVENTIONS.items())
     return (
         f"Input conventions: {conventions}. Parameters include a 10-class head; GFLOPs (multiply and add counted "

@@ -1,16 +1,26 @@
-"""``suite prepare glyphs``: pretrain a profile's source weights ahead, with a progress bar, skipping cached ones."""
+"""``suite prepare glyphs``: pretrain a profile's source weights ahead, with a progress bar, skipping cached ones.
+
+``suite.cli.prepare`` imports this module only when the command runs, so it imports TensorFlow at the top.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+import keras
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from suite import transfer
 from suite.case import Case
+from suite.data.datasets import Datasets
+from suite.data.pipeline import input_side
 from suite.errors import SuiteError
 from suite.profiles import Profile, SourceBudget, get_profile
+from suite.registry import select_cases
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """One backbone a profile's transfer cases start from glyphs weights for."""
 
@@ -21,11 +31,6 @@ class Target:
 
 def source_targets(profile: Profile, archs: list[str], data_dir: str | None = None) -> list[Target]:
     """Each distinct backbone (architecture, side, depth, momentum) whose cases resolve to ``source:glyphs``."""
-    from suite import transfer
-    from suite.data.datasets import Datasets
-    from suite.data.pipeline import input_side
-    from suite.registry import select_cases
-
     cases = [profile.apply(case) for case in select_cases(*profile.patterns, exclude=profile.exclude)]
     known = sorted({case.arch for case in cases})
     unknown = [arch for arch in archs if arch not in known]
@@ -38,7 +43,7 @@ def source_targets(profile: Profile, archs: list[str], data_dir: str | None = No
             continue
         side = input_side(case.arch, datasets(case.dataset, case.image_size).side, case.image_size, case.handle)
         path = transfer.source_weights_path(case.arch, side, case, profile.source_for(case.arch))
-        targets.setdefault(path, Target(case.arch, side, case))
+        targets.setdefault(path, Target(arch=case.arch, side=side, case=case))
     return list(targets.values())
 
 
@@ -50,11 +55,6 @@ def checks(budget: SourceBudget) -> int:
 
 def prepare_glyphs(profile_name: str, archs: list[str], data_dir: str | None = None) -> int:
     """Pretrains every target of the profile not cached yet, printing each one's held-out accuracy and seconds."""
-    import keras
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from suite import transfer
-
     profile = get_profile(profile_name)
     targets = source_targets(profile, archs, data_dir)
 

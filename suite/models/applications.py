@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keras
 
+from suite.models import ARCHITECTURES
 from suite.models.spec import ArchSpec
 
 
@@ -22,8 +23,6 @@ def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.
 
     Models with ``include_preprocessing`` keep Keras' default (on): they take 0-255 pixels.
     """
-    from suite.models import ARCHITECTURES
-
     if depth:
         raise ValueError(
             f"{arch} has a fixed depth; depth applies to simple_cnn and resnet_scratch. Received: depth={depth}"

@@ -14,7 +14,7 @@ CONVENTIONS = {  # input conventions: what the model expects its 0-255 RGB pixel
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ArchSpec:
     """One architecture: how to build it, what it takes as input, where pretrained weights come from."""
 

@@ -9,7 +9,8 @@ Case keys, tuner searches and cached source weights fold that hash in, so a chan
 as the old one. ``suite.registry.add_architecture`` registers the spec and its cases.
 
 Declaring imports the builder's module (so a ``module:function`` that doesn't resolve is bad input at once)
-but builds nothing; ``build_backbone``, like every family module's, imports TensorFlow.
+but builds nothing; ``build_backbone``, like every family module's, imports TensorFlow. Keras is imported inside
+the functions that build, so that declaring an architecture (``suite run --cases``, ``suite archs``) stays light.
 
 Weights. A function's backbone is trained as it is returned, so ``build`` should return fresh weights:
 ``scratch`` starts from them, and every other regime replaces them (``suite.transfer``). A saved backbone
@@ -20,6 +21,7 @@ case's ``weights``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -27,11 +29,12 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from suite.errors import SuiteError, one_line
+from suite.models import ARCHITECTURES
 from suite.models.spec import CONVENTIONS, ArchSpec
 
 if TYPE_CHECKING:
@@ -73,42 +76,63 @@ def check_name(name: object, where: str) -> str:
     return name
 
 
-def check_settings(preprocess: str, min_size: int, native_size: int, where: str) -> None:
-    """The input convention is one of ``CONVENTIONS``; sides are whole pixels, ``min_size`` at least 1."""
-    if preprocess not in CONVENTIONS:
-        raise SuiteError(f"{where}: unknown preprocess {preprocess!r}; valid: {', '.join(CONVENTIONS)}")
-    for key, value, low in (("min_size", min_size, 1), ("native_size", native_size, 0)):
+# The ``ArchSpec`` fields a declaration may set (an ``[[arch]]`` table, ``register_architecture``), with defaults;
+# the suite sets the rest (module, source, builder, builder_hash, ...).
+SETTINGS: dict[str, Any] = {
+    "preprocess": "unit",  # input convention, a key of CONVENTIONS
+    "min_size": DEFAULT_MIN_SIZE,  # smallest input side in pixels
+    "native_size": 0,  # side in pixels its own pretrained weights expect; 0 = none
+    "unsafe": False,  # a .keras builder only: deserialise it with Keras' safe_mode off
+    "summary": "",  # one line for listings; "" = "user architecture built by <builder>"
+    "family": "user",  # a family name for listings
+}
+FUNCTION_SETTINGS = tuple(key for key in SETTINGS if key != "unsafe")  # what a build function may set
+
+
+def check_settings(settings: dict[str, Any], where: str, valid: Iterable[str] = tuple(SETTINGS)) -> dict[str, Any]:
+    """``settings`` over the defaults of ``SETTINGS``, checked; ``SuiteError`` naming the first fault.
+
+    Each key is one of ``valid``; the input convention is one of ``CONVENTIONS``; sides are whole pixels,
+    ``min_size`` at least 1.
+    """
+    valid = tuple(valid)
+    for key in settings:
+        if key in valid:
+            continue
+        if key in SETTINGS:  # unsafe, to a build function
+            why = f"{key} applies to a saved {SAVED} builder only"
+        elif key in {field.name for field in dataclasses.fields(ArchSpec)}:
+            why = f"{key} is set by the suite"
+        else:
+            why = f"unknown keyword {key!r}"
+        raise SuiteError(f"{where}: {why}; valid: {', '.join(valid)}")
+    full = {**SETTINGS, **settings}
+    if full["preprocess"] not in CONVENTIONS:
+        raise SuiteError(f"{where}: unknown preprocess {full['preprocess']!r}; valid: {', '.join(CONVENTIONS)}")
+    for key, low in (("min_size", 1), ("native_size", 0)):
+        value = full[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise SuiteError(f"{where}: {key} must be a whole number of pixels >= {low}. Received: {key}={value!r}")
+    return full
 
 
 def make_spec(
-    name: str,
-    builder: str,
-    *,
-    preprocess: str = "unit",
-    min_size: int = DEFAULT_MIN_SIZE,
-    native_size: int = 0,
-    unsafe: bool = False,
-    summary: str = "",
-    family: str = "user",
-    base_dir: str | Path | None = None,
-    where: str = "",
+    name: str, builder: str, *, base_dir: str | Path | None = None, where: str = "", **settings: Any
 ) -> ArchSpec:
     """The spec of an architecture built by ``builder``: ``"module:function"`` or a ``.keras`` file.
 
-    A module is imported from ``sys.path`` with ``base_dir`` (the TOML file's folder) and then the current
-    directory put in front of it; a relative ``.keras`` path is looked up in ``base_dir``, then the current
-    directory. ``unsafe`` lets a ``.keras`` file deserialise Python code (a ``Lambda`` layer).
+    ``settings`` are those of ``SETTINGS`` (an ``[[arch]]`` table's other keys). A module is imported from
+    ``sys.path`` with ``base_dir`` (the TOML file's folder) and then the current directory put in front of it;
+    a relative ``.keras`` path is looked up in ``base_dir``, then the current directory. ``unsafe`` lets a
+    ``.keras`` file deserialise Python code (a ``Lambda`` layer).
     """
     where = where or f"architecture {name!r}"
     check_name(name, where)
-    check_settings(preprocess, min_size, native_size, where)
-    settings = dict(preprocess=preprocess, min_size=min_size, native_size=native_size, summary=summary, family=family)
+    settings = check_settings(settings, where)
     if builder.endswith(SAVED):
         path = _saved_path(builder, base_dir, where)
-        return _spec(name, str(path), file_hash(path), unsafe=unsafe, **settings)
-    if unsafe:
+        return _spec(name, str(path), file_hash(path), **settings)
+    if settings["unsafe"]:
         raise SuiteError(
             f"{where}: unsafe = true applies to a saved {SAVED} builder only. Received: builder={builder!r}"
         )
@@ -119,10 +143,10 @@ def make_spec(
     return _spec(name, builder, source_hash(function, builder, where), **settings)
 
 
-def function_spec(function: Callable, *, name: str | None = None, **settings) -> ArchSpec:
+def function_spec(function: Callable, *, name: str | None = None, **settings: Any) -> ArchSpec:
     """The spec of an architecture built by ``function`` (``suite.register_architecture``), named after it
-    unless ``name`` is given. It must be a module-level function of an importable module: worker processes
-    import it by ``module:qualname``."""
+    unless ``name`` is given; ``settings`` are those of ``FUNCTION_SETTINGS``. It must be a module-level
+    function of an importable module: worker processes import it by ``module:qualname``."""
     module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", "")
     where = f"register_architecture({qualname or function!r})"
     if not callable(function):
@@ -133,13 +157,13 @@ def function_spec(function: Callable, *, name: str | None = None, **settings) ->
             f"import it by name. Received: {module}:{qualname}"
         )
     name = check_name(name or function.__name__, where)
-    settings = {"preprocess": "unit", "min_size": DEFAULT_MIN_SIZE, "native_size": 0, **settings}
-    check_settings(settings["preprocess"], settings["min_size"], settings["native_size"], where)
+    settings = check_settings(settings, where, FUNCTION_SETTINGS)
     builder = f"{module}:{qualname}"
     return _spec(name, builder, source_hash(function, builder, where), **settings)
 
 
 def _spec(name: str, builder: str, digest: str, *, summary: str = "", family: str = "user", **settings) -> ArchSpec:
+    """A user architecture's spec: its settings, and what the suite sets (module, source, builder, its hash)."""
     return ArchSpec(
         name=name,
         module="user",
@@ -203,8 +227,6 @@ def build_backbone(arch: str, input_size: int, *, depth: int = 0, l2: float = 0.
     ``SuiteError`` (one line) if the builder returns something other than a one-input ``keras.Model``
     taking ``(input_size, input_size, 3)`` images and giving a feature map or a feature vector.
     """
-    from suite.models import ARCHITECTURES
-
     if depth:
         raise ValueError(
             f"{arch} is a user architecture; depth applies to simple_cnn and resnet_scratch. Received: depth={depth}"
@@ -277,8 +299,6 @@ def check(arch: str, side: int) -> None:
     """Builds ``arch`` once at ``side`` as a case would, before any case runs: anything that stops the
     builder becomes one ``SuiteError`` line (bad input, exit 2) instead of a failed row per case."""
     import keras
-
-    from suite.models import ARCHITECTURES
 
     try:
         build_backbone(arch, side)

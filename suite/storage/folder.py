@@ -90,7 +90,7 @@ def locked(results_dir: Path) -> Iterator[None]:
         handle.close()
 
 
-# Source pretraining that failed in this run (suite.steps.build): one file per "arch@side" under DIR/errors/, so
+# Source pretraining that failed in this run (suite.run.steps.build): one file per "arch@side" under DIR/errors/, so
 # every executor's workers see it, whichever process or machine they run in; each run starts without them.
 FAILED_SOURCE = "failed-source-{}.txt"
 _UNWRITTEN_FAILURES: dict[Path, str] = {}  # failures a full disk kept out of the folder: known to this process only

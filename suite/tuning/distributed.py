@@ -25,6 +25,7 @@ from pathlib import Path
 
 from suite.case import Case
 from suite.errors import SuiteError
+from suite.tuning.search import case_dir, make_tuner, write_trials_table
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,6 @@ def serve(oracle, host: str, port: int) -> None:
 
 def run_chief(runner, case: Case, seed: int, bind: str = DEFAULT_BIND) -> Path:
     """Serves the case's search to workers until it is done; returns the trials table."""
-    from suite.tuning.search import case_dir, make_tuner, write_trials_table
-
     host, port = parse_address(bind, "--bind", any_port=True)
     _set_env("chief", host, port)
     tuner = make_tuner(runner, case, seed)
@@ -103,8 +102,6 @@ def run_chief(runner, case: Case, seed: int, bind: str = DEFAULT_BIND) -> Path:
 
 def run_worker(runner, case: Case, seed: int, worker_id: str, oracle: str) -> None:
     """Runs trials the chief at ``oracle`` hands out until it has none left."""
-    from suite.tuning.search import case_dir, make_tuner
-
     if not worker_id or "chief" in worker_id or any(c.isspace() or c == "/" for c in worker_id):
         raise SuiteError(f"--worker needs an id without 'chief', spaces or '/', e.g. worker0. Received: {worker_id!r}")
     host, port = parse_address(oracle, "--oracle")

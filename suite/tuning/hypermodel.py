@@ -21,7 +21,12 @@ from typing import Any
 import keras
 import keras_tuner
 
+from suite import train as training
+from suite import transfer
 from suite.case import Case
+from suite.data.pipeline import case_split, input_side, training_split
+from suite.measure import timing
+from suite.models import build_backbone, build_classifier
 from suite.profiles import Profile
 from suite.regimes import Regime
 from suite.registry import validate
@@ -33,7 +38,6 @@ INFEASIBLE_PENALTY = 1.0  # subtracted from the score of a trial over the latenc
 
 def batch1_latency_ms(model: keras.Model, side: int, calls: int = LATENCY_CALLS) -> float:
     """Median batch-1 latency of ``model`` in ms, in graph mode (``suite.measure.timing``, never ``predict``)."""
-    from suite.measure import timing
 
     return timing.batch1_seconds(model, side, calls, warmup=2)[1] * 1e3
 
@@ -77,7 +81,6 @@ class CaseHyperModel(keras_tuner.HyperModel):
         return validate(dataclasses.replace(case, epochs=case.trial_epochs)), regime
 
     def _side(self) -> tuple[Any, int]:
-        from suite.data.pipeline import input_side
 
         raw = self.runner.dataset(self.case.dataset, self.case.image_size)
         side = input_side(
@@ -93,8 +96,6 @@ class CaseHyperModel(keras_tuner.HyperModel):
         return raw, side
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        from suite import transfer
-        from suite.models import build_backbone, build_classifier
 
         self.declare_hyperparameters(hp)
         case, _ = self.configured(hp)
@@ -120,8 +121,6 @@ class CaseHyperModel(keras_tuner.HyperModel):
         difference, and a warm-started model skips the head phase. With ``board_dir``
         set, the trial's epochs and HParams go to that TensorBoard run.
         """
-        from suite.data.pipeline import case_split, training_split
-        from suite.train import FitInputs, TensorBoardRun, case_hparams, train
 
         case, regime = self.configured(hp)
         if epochs is not None:
@@ -135,12 +134,14 @@ class CaseHyperModel(keras_tuner.HyperModel):
         callbacks = []
         if self.board_dir is not None:  # the trial's own run, its configured case's fields as HParams
             callbacks.append(
-                TensorBoardRun(self.board_dir, case_hparams(case, seed=self.seed, trial=self.board_dir.name))
+                training.TensorBoardRun(
+                    self.board_dir, training.case_hparams(case, seed=self.seed, trial=self.board_dir.name)
+                )
             )
-        fit = FitInputs(
+        fit = training.FitInputs(
             train=train_ds, val=val_ds, images=train_images, steps_per_epoch=steps_per_epoch, callbacks=callbacks
         )
-        result = train(model, self.backbone, regime, case, fit)
+        result = training.train(model, self.backbone, regime, case, fit)  # through the module: tests replace it
         val_accuracy = float(model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"])
         budget = self.case.latency_budget_ms
         latency = batch1_latency_ms(model, side) if budget > 0 else None

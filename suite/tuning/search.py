@@ -33,7 +33,7 @@ import keras_tuner
 import pandas as pd
 from keras_tuner.engine import base_tuner  # the public alias of keras_tuner.src.engine.base_tuner
 
-from suite import progress
+from suite import progress, transfer
 from suite.case import Case
 from suite.models import builder_hash
 from suite.regimes import REGIMES, Regime
@@ -156,8 +156,6 @@ def search_name(case: Case, space: dict, weights: str, seed: int, transfer_side:
 
 def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> CaseTuner:
     """The case's tuner, reloading an earlier search of the same space from its folder if there is one."""
-    from suite import transfer
-
     space = resolve_space(case)
     weights = transfer.resolve_weights(case, runner.profile)
     name = search_name(case, space, weights, seed, runner.profile.transfer_side)
@@ -179,7 +177,7 @@ def make_tuner(runner, case: Case, seed: int, directory: Path | None = None) -> 
     return tuner
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SearchResult:
     """What a finished search hands to the retraining and to the row."""
 
@@ -214,7 +212,9 @@ def result_of(tuner: CaseTuner, case: Case, results_dir: Path) -> SearchResult:
     hypermodel: CaseHyperModel = tuner.hypermodel
     best_case, best_regime = configure(case, hypermodel.regime, hypermodel.space, values)
     seconds = sum(_metric(t, "trial_seconds") or 0.0 for t in trials)
-    return SearchResult(validate(best_case), best_regime, values, len(trials), seconds, table)
+    return SearchResult(
+        case=validate(best_case), regime=best_regime, best=values, trials=len(trials), seconds=seconds, table=table
+    )
 
 
 def search(runner, case: Case, seed: int) -> SearchResult:
