@@ -9,9 +9,9 @@ latency and throughput (``suite.measure``) and writes tables and charts
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+from suite.version import __version__
 
-__all__ = ["register_architecture"]
+__all__ = ["__version__", "register_architecture"]
 
 
 def __getattr__(name: str):

@@ -112,7 +112,7 @@ class Case:
     tuner: str = "random"  # one of TUNERS: KerasTuner RandomSearch, Hyperband or BayesianOptimization
     trials: int = 10  # most trials of the search (Hyperband may stop sooner)
     trial_epochs: int = 2  # epochs of each trial's last phase (Hyperband's max_epochs)
-    search_space: str = ""  # JSON object narrowing or widening the default space (suite.tuning.space)
+    search_space: str = ""  # JSON object narrowing or widening the default space (suite.search_space)
     latency_budget_ms: float = 0.0  # batch-1 latency a trial must meet to be feasible; 0 = accuracy alone
     # Fields set explicitly (TOML, tuner): re-applied after the profile, so they win.
     overrides: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)

@@ -13,7 +13,7 @@ follows the ``arch.regime.dataset`` rule unless the table sets ``id``::
     learning_rate = 0.05
 
 A ``tuned`` case may narrow or widen its search space with ``search_space``, a
-TOML inline table (or the same as a JSON string; see ``suite.tuning.space``)::
+TOML inline table (or the same as a JSON string; see ``suite.search_space``)::
 
     [[case]]
     arch = "simple_cnn"

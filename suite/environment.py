@@ -18,9 +18,9 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from suite import __version__
 from suite.distribute import split_cpu
 from suite.errors import SuiteError
+from suite.version import __version__
 
 
 def configure_device(device: str) -> str:

@@ -36,7 +36,7 @@ from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.models.spec import ArchSpec
 from suite.regimes import REGIMES
-from suite.tuning.space import parse_space
+from suite.search_space import parse_space
 
 # Re-exported: Case and its vocabularies live in suite.case, the leaf every module may import.
 __all__ = [

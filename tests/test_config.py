@@ -97,7 +97,7 @@ def test_field_types_are_read_as_types_not_as_annotation_strings(tmp_path, monke
 
     from suite.config import parse_overrides
     from suite.registry import CASE_FIELDS, Case
-    from suite.tuning.space import parse_space
+    from suite.search_space import parse_space
 
     hints = typing.get_type_hints(Case)
     for name, field in CASE_FIELDS.items():

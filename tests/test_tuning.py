@@ -19,11 +19,11 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from suite import search_space as space_module
 from suite.errors import SuiteError
 from suite.profiles import get_profile
 from suite.regimes import REGIMES
 from suite.registry import get_case, validate
-from suite.tuning import space as space_module
 
 CASE = "simple_cnn.tuned.digits"
 SMOKE_TRIALS = 3  # the smoke profile's trials for *.tuned.* (suite/profiles.py): an input, not an output
@@ -366,7 +366,7 @@ def test_a_hub_module_is_searched_frozen_whole_or_trained_whole():
 
     from suite.errors import SuiteError
     from suite.registry import get_case
-    from suite.tuning.space import resolve_space
+    from suite.search_space import resolve_space
 
     case = get_case("hub_mobilenet_v2.tuned.digits")
     assert resolve_space(case)["freeze_fraction"] == {"choices": [0.0, 1.0]}

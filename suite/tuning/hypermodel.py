@@ -30,7 +30,7 @@ from suite.models import build_backbone, build_classifier
 from suite.profiles import Profile
 from suite.regimes import Regime
 from suite.registry import validate
-from suite.tuning.space import Spec, configure, declare
+from suite.search_space import Spec, configure, declare
 
 LATENCY_CALLS = 10  # timed batch-1 calls per trial, after one tracing call and two warm-up calls
 INFEASIBLE_PENALTY = 1.0  # subtracted from the score of a trial over the latency budget
@@ -55,7 +55,7 @@ class CaseHyperModel(keras_tuner.HyperModel):
     Args:
         case: The tuned case, profile applied.
         regime: Its regime (``tuned``); ``freeze_fraction`` may be searched.
-        space: The resolved space (``suite.tuning.space.resolve_space``).
+        space: The resolved space (``suite.search_space.resolve_space``).
         runner: The ``suite.run.runner.Runner`` whose datasets and profile the trials use.
         weights: The resolved weights (``suite.transfer.resolve_weights``).
         seed: Seeds each trial's initialisation and input order alike.

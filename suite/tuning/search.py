@@ -38,9 +38,9 @@ from suite.case import Case
 from suite.models import builder_hash
 from suite.regimes import REGIMES, Regime
 from suite.registry import validate
+from suite.search_space import configure, resolve_space, space_hash
 from suite.train import tensorboard_dir
 from suite.tuning.hypermodel import CaseHyperModel
-from suite.tuning.space import configure, resolve_space, space_hash
 
 log = logging.getLogger(__name__)
 
