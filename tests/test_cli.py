@@ -174,3 +174,11 @@ def test_python_m_suite_and_help_work():
 
 
 QUIET = dict(capture_output=True, text=True, timeout=300)
+
+
+def test_the_cli_starts_without_tensorflow_so_help_and_bad_input_answer_at_once():
+    """Every subcommand's module is imported by ``suite --help``; none may start TensorFlow (a cli module that
+    needs it imports it inside its command, after the cheap checks)."""
+    probe = "import sys, suite.cli; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -1,8 +1,8 @@
 """``suite prepare``: download a tfds dataset once, or pretrain the glyphs source weights ahead, so later runs
 work offline and start at once.
 
-``tensorflow_datasets`` is imported only when a dataset is prepared: it starts TensorFlow, and ``suite --help``
-imports this module.
+``tensorflow_datasets`` and ``suite.cli.glyphs`` are imported only when the command runs: they start TensorFlow,
+and ``suite --help`` imports this module.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import argparse
 import os
 
 from suite.cli._command import Command
-from suite.cli.glyphs import prepare_glyphs
 from suite.data import parse_dataset
 from suite.errors import SuiteError
 from suite.profiles import DEFAULT_PROFILE, PROFILES
@@ -46,6 +45,8 @@ class Prepare(Command):
     def run(cls, args: argparse.Namespace) -> int:
         """Prepares a tfds dataset, or the glyphs source weights."""
         if args.dataset == "glyphs":
+            from suite.cli.glyphs import prepare_glyphs  # starts TensorFlow
+
             return prepare_glyphs(args.profile, args.arch or [], args.data_dir)
         return prepare_tfds(args.dataset, args.data_dir)
 
