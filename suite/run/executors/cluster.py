@@ -97,7 +97,7 @@ def where(device: str) -> tuple[str, dict]:
 
 
 @ray.remote(max_retries=MAX_RETRIES)
-def _run_job(job: Job, settings: RunSettings, device: str, threads: str | None, archs: dict | None = None) -> dict:
+def _run_job(job: Job, settings_json: str, device: str, threads: str | None, archs: dict | None = None) -> dict:
     """One job on a worker node, through the ``local`` executor's worker process; returns the row.
 
     ``archs``: the caller's user architectures (``suite.plugins.carried``), registered in this Ray worker
@@ -105,6 +105,7 @@ def _run_job(job: Job, settings: RunSettings, device: str, threads: str | None, 
     """
     _threads_as(threads)
     restore(archs)
+    settings = RunSettings.from_json(settings_json)  # the run's settings whole, as the local worker reads them
     for folder in storage.FOLDERS:  # a node without the shared folder still gets somewhere to write
         (Path(settings.results_dir) / folder).mkdir(parents=True, exist_ok=True)
     return run_in_worker(job, settings, device, lambda event: None)
@@ -140,7 +141,7 @@ class RayExecutor:
     def run_many(self, jobs: Iterable[Job], on_event: Callable[[dict], None]) -> Iterator[tuple[Job, dict]]:
         """Submits every job at once; yields ``(job, row)`` as each finishes. Leaving early cancels the rest."""
         threads, archs = os.environ.get(THREADS), carried()
-        remote = (self.settings, self.device, threads, archs)
+        remote = (self.settings.to_json(), self.device, threads, archs)
         tasks = {_run_job.options(**self.resources(job)).remote(job, *remote): job for job in jobs}
         pending = list(tasks)
         try:
