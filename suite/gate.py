@@ -6,11 +6,10 @@ device by device (a case's CPU and GPU rows are never pooled), over the ``ok``
 rows of the cases and devices both hold, as ``suite.report.summary.per_case``
 aggregates them:
 
-- **accuracy**: the candidate fails if its mean test accuracy is below the
-  baseline's by more than ``max(accuracy_min_drop, accuracy_z * sqrt(se_a**2 + se_b**2))``.
-  A run's standard error ``se`` is the larger of its seed spread
-  (``std / sqrt(n)``, with two seeds or more) and the binomial error of its
-  test set (``sqrt(p (1 - p) / (test_images * n))``).
+- **accuracy**: the candidate fails if the suite's one accuracy test (``suite.stats``: paired on the seeds
+  and test images both runs kept, with training variance and test sampling) finds it less accurate than the
+  baseline, and by more than ``accuracy_min_drop``. The front, the budget picks and ``compare`` ask the same
+  test, so the gate never fails a change the report calls a tie.
 - **latency**: the candidate fails if its batch-1 p90 (median over seeds) is
   above the baseline's by more than ``latency_p90_tolerance``.
 - **deployed formats** (where the candidate has a ``formats.csv``): a quantised
@@ -20,7 +19,6 @@ aggregates them:
 Thresholds come from a TOML file, defaults first, then per case glob (later wins)::
 
     [defaults]
-    accuracy_z = 1.96            # standard errors a drop may be
     accuracy_min_drop = 0.0      # absolute; a smaller drop never fails
     latency_p90_tolerance = 0.15 # fraction
     format_accuracy_drop_points = 1.0  # a quantised format against its Keras row
@@ -36,7 +34,6 @@ are refused unless ``force``.
 from __future__ import annotations
 
 import fnmatch
-import math
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -47,12 +44,12 @@ from suite import storage
 from suite.environment import require_one_fingerprint
 from suite.errors import SuiteError
 from suite.report.deployed import per_format
+from suite.report.intervals import difference
 from suite.report.summary import MATCH_KEYS, by_case_and_device, per_case
 
 
 @dataclass(frozen=True, kw_only=True)
 class Thresholds:
-    accuracy_z: float = 1.96  # standard errors of the difference a drop may be
     accuracy_min_drop: float = 0.0  # absolute accuracy, 0..1: a smaller drop never fails
     latency_p90_tolerance: float = 0.15  # fraction of the baseline p90 a candidate may add
     format_accuracy_drop_points: float = 1.0  # points (0..100) a quantised format may lose against its Keras row
@@ -118,37 +115,31 @@ def case_name(case_id: str, device: str) -> str:
     return f"{case_id} ({device})" if device else case_id
 
 
-FIGURES = ["seeds", "test_accuracy_mean", "test_accuracy_std", "test_images", "latency_p90_ms"]  # of per_case
-
-
-def standard_error(case: pd.Series) -> float:
-    """The larger of the seed spread's and the test set's standard error of a run's mean accuracy."""
-    n, p = case["seeds"], min(max(case["test_accuracy_mean"], 0.0), 1.0)
-    binomial = math.sqrt(p * (1 - p) / max(1.0, case["test_images"] * n))
-    seeds = case["test_accuracy_std"] / math.sqrt(n) if n >= 2 else 0.0
-    return max(binomial, seeds)
+FIGURES = ["seeds", "test_accuracy_mean", "test_accuracy_std", "test_images", "latency_p90_ms", "outcomes"]
 
 
 def accuracy_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check:
-    """Fails a mean accuracy that dropped by more than ``accuracy_z`` standard errors (or ``accuracy_min_drop``)."""
-    noise = limits.accuracy_z * math.hypot(standard_error(old), standard_error(new))
-    drop = max(limits.accuracy_min_drop, noise)
-    floor = old["test_accuracy_mean"] - drop
+    """Fails a candidate that the paired test (``suite.stats``, on the seeds and test images both runs kept)
+    finds less accurate than the baseline, by more than ``accuracy_min_drop``."""
+    change = difference(new, old)  # candidate minus baseline
+    allowed = max(limits.accuracy_min_drop, change.high - change.mean)
+    floor = old["test_accuracy_mean"] - allowed
+    test = "paired on seeds and test images" if change.paired else "unpaired: no per-image outcomes kept"
     band = (
-        f">= {floor:.4f} (a drop of {drop:.4f}: {limits.accuracy_z:g} standard errors, "
-        f"seeds {int(old['seeds'])} and {int(new['seeds'])})"
+        f">= {floor:.4f} (the change's 95% interval {change.low:+.4f} to {change.high:+.4f} must reach 0; "
+        f"{test}; seeds {int(old['seeds'])} and {int(new['seeds'])})"
     )
-    mean = new["test_accuracy_mean"]
     case_id, device = key
+    regressed = change.verdict == "lower" and -change.mean > limits.accuracy_min_drop
     return Check(
         case_id=case_id,
         device=device,
         figure="test_accuracy",
         baseline=old["test_accuracy_mean"],
-        candidate=mean,
+        candidate=new["test_accuracy_mean"],
         limit=floor,
         band=band,
-        passed=bool(mean >= floor),
+        passed=not regressed,
     )
 
 
@@ -206,7 +197,9 @@ def gate(
 ) -> tuple[list[Check], list[str]]:
     """Every check of every case and device in both folders, and the ``case (device)`` only one of them holds."""
     defaults, per_glob = load_thresholds(thresholds)
-    baseline, candidate = storage.read_results(Path(baseline_dir)), storage.read_results(Path(candidate_dir))
+    baseline, candidate = (
+        storage.with_outcomes(storage.read_results(Path(d)), Path(d)) for d in (baseline_dir, candidate_dir)
+    )
     both = pd.concat([baseline[baseline["status"] == "ok"], candidate[candidate["status"] == "ok"]])
     require_one_fingerprint(both, force, f"the baseline {baseline_dir} and the candidate {candidate_dir}")
     # Grouped on the match keys alone: a case's seeds with other weights (weights=auto resolving to imagenet one

@@ -12,14 +12,16 @@ import pandas as pd
 
 from suite.report._figure import slug
 from suite.report._format import Table, accuracy_texts, empty_table, facets, number
-from suite.report.front import best_under_budgets, budget_columns
+from suite.report.front import best_under_budgets, budget_columns, winner_text
 from suite.report.summary import SUMMARY_KEYS, per_case
 
 KERAS = "keras"  # the reference format: the case's saved .keras file, reloaded
 SHIP_NOTE = (
     "For each budget (quartiles of every case x format's batch-1 latency p90, as the headline's budgets for "
     "cases), the most accurate case x format whose p90 is within it. Keras counts as a format: the saved .keras "
-    "file reloaded and measured by the same protocol, on the same test images, as the files exported from it."
+    "file reloaded and measured by the same protocol, on the same test images, as the files exported from it. "
+    "Rows the accuracy test cannot separate from the most accurate one are named with it as 'tied' (formats keep "
+    "no per-image outcomes, so this test is the unpaired one)."
 )
 ARCH_NOTE = (
     "Per case and format: batch-1 latency p50 (median over seeds), speed-up against the case's Keras row "
@@ -100,8 +102,7 @@ def ship_frame(deployed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             **budget_columns(best, lambda budget: number(budget, 3)),
-            "case": best["case_id"],
-            "format": best["format"],
+            "case (format)": [winner_text(row) for _, row in best.iterrows()],
             "test accuracy % [95% CI]": accuracy_texts(best),
             "accuracy change (points)": [_signed(v) for v in best["accuracy_change_points"]],
             "its p90 (ms)": [number(v, 3) for v in best["latency_p90_ms"]],

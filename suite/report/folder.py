@@ -27,9 +27,9 @@ class ResultsFolder:
 
     @classmethod
     def read(cls, path: Path) -> ResultsFolder:
-        """Reads ``path/results.csv`` (``SuiteError`` if there is none)."""
+        """Reads ``path/results.csv`` (``SuiteError`` if there is none) with each row's per-image outcomes."""
         path = Path(path)
-        return cls(path=path, results=storage.read_results(path))
+        return cls(path=path, results=storage.with_outcomes(storage.read_results(path), path))
 
     @property
     def ok(self) -> pd.DataFrame:

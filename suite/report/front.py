@@ -4,8 +4,10 @@ Latency belongs to the network that runs (architecture, input side, device; the 
 float32), not to the regime that trained its weights: the regimes of one network are one network measured
 again, so they share one latency band, the span of their p50 95% intervals, centred at the median of their p50s.
 Two networks whose bands overlap are tied on latency, not ranked. A case is off the front only if another case
-of the same device and dataset is more accurate and either clearly faster (its network's band lies wholly below
-this one's) or the same network (same latency). The budget answer takes the measured p90s (the gate's figure).
+of the same device and dataset is more accurate by the paired test (``suite.stats``, through
+``suite.report.intervals.difference``) and either clearly faster (its network's band lies wholly below this one's)
+or the same network (same latency). The budget answer takes the measured p90s (the gate's figure), and the cases
+the test cannot separate from its most accurate one are tied with it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from suite.report.intervals import with_intervals
+from suite.report.intervals import difference, with_intervals
 
 GROUP = ["device_name", "dataset"]  # a front never mixes devices or datasets
 NETWORK = ["device_name", "dataset", "arch", "image_size"]
@@ -49,10 +51,11 @@ def with_networks(cases: pd.DataFrame) -> pd.DataFrame:
 
 
 def _beaten(row: pd.Series, peers: pd.DataFrame) -> bool:
-    """Whether a more accurate peer is clearly faster than ``row`` or the same network."""
-    better = peers["test_accuracy_mean"] > row["test_accuracy_mean"]
+    """Whether a peer that is clearly faster than ``row`` (or the same network) is more accurate by the paired
+    test (``suite.report.intervals.difference``); a peer the test can't separate from ``row`` is a tie."""
     faster = (peers["band_high_ms"] < row["band_low_ms"]) | (peers["network"] == row["network"])
-    return bool((better & faster).any())
+    candidates = peers[faster & (peers.index != row.name)]
+    return any(difference(peer, row).verdict == "higher" for _, peer in candidates.iterrows())
 
 
 def latency_front(cases: pd.DataFrame) -> pd.DataFrame:
@@ -83,8 +86,8 @@ def best_under_budgets(cases: pd.DataFrame) -> pd.DataFrame:
     """For each device, dataset and budget: the most accurate case whose latency p90 is within the budget.
 
     ``cases`` needs ``latency_p90_ms`` (``per_case`` has it; so has ``deployed.per_format``, whose rows are a
-    case x format each). ``tied`` counts the other rows within the budget whose accuracy interval reaches the
-    best one's: the data cannot rank those below it.
+    case x format each). ``tied`` counts (and ``tied_with`` names) the other rows within the budget that the paired
+    test cannot place below the most accurate one; ``crowned`` is whether the report may name that one alone.
     """
     rows = []
     if "latency_p90_ms" not in cases or cases.empty:
@@ -97,10 +100,32 @@ def best_under_budgets(cases: pd.DataFrame) -> pd.DataFrame:
                 continue
             best = within.loc[within["test_accuracy_mean"].idxmax()]
             others = within.drop(index=best.name)
-            tied = int((others["accuracy_high"] >= best["accuracy_low"]).sum())
+            tied = [_name(o) for _, o in others.iterrows() if difference(best, o).verdict != "higher"]
             rows.append({**best.to_dict(), "device_name": device, "dataset": dataset, "budget_ms": budget})
-            rows[-1]["tied"] = tied
+            rows[-1].update(tied=len(tied), tied_with=tuple(tied), crowned=crowned(best) and not tied)
     return pd.DataFrame(rows)
+
+
+def _name(row: pd.Series) -> str:
+    """``case_id``, with its deployed format in brackets where the row is one (``deployed.per_format``)."""
+    fmt = row.get("format")
+    return f"{row['case_id']} ({fmt})" if isinstance(fmt, str) and fmt else str(row["case_id"])
+
+
+def winner_text(best: pd.Series) -> str:
+    """The budget's answer in words: the case alone where it is crowned; ``tied: a, b`` where the paired test can't
+    separate it from others (no single winner is named); ``a (one seed: not crowned)`` otherwise."""
+    if best["tied"]:
+        return "tied: " + ", ".join([_name(best), *best["tied_with"]])
+    if not best["crowned"]:
+        return f"{_name(best)} (one seed: not crowned)"
+    return _name(best)
+
+
+def crowned(row: pd.Series) -> bool:
+    """Whether the report may name ``row`` the single winner: its interval includes training variance (two seeds
+    or more); a one-seed row is shown, never crowned, as its interval leaves out what another seed would change."""
+    return bool(pd.notna(row.get("seeds")) and row.get("seeds", 1) >= 2)
 
 
 def budget_columns(best: pd.DataFrame, figure: Callable[[float], str]) -> dict[str, object]:

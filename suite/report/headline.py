@@ -14,7 +14,7 @@ import pandas as pd
 
 from suite.report.caveats import caveats
 from suite.report.deployed import SHIP_NOTE, ship_frame
-from suite.report.front import best_under_budgets, budget_columns, latency_front
+from suite.report.front import best_under_budgets, budget_columns, latency_front, winner_text
 from suite.report.intervals import interval_text
 from suite.report.summary import per_case
 
@@ -27,8 +27,9 @@ FRONT_NOTE = (
 )
 BUDGET_NOTE = (
     "The most accurate case whose latency p90 at batch 1 is within each budget (budgets: quartiles of the "
-    "measured p90s). 'Tied' counts the other cases within the budget whose accuracy interval reaches the best "
-    "one's: the data does not rank them below it."
+    "measured p90s). Where the paired accuracy test (same seeds, same test images) cannot place another case "
+    "within the budget below the most accurate one, the answer is 'tied' and names them all; a case measured "
+    "with one seed is shown but not crowned, as its interval leaves training variance out."
 )
 
 SHIP_HEADING = "What to ship: deployed formats within a latency budget"
@@ -74,7 +75,7 @@ def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             **budget_columns(best, _ms),
-            "most accurate case": best["case_id"],
+            "most accurate case": [winner_text(row) for _, row in best.iterrows()],
             "test accuracy % [95% CI]": [
                 interval_text(m, lo, hi)
                 for m, lo, hi in zip(best["test_accuracy_mean"], best["accuracy_low"], best["accuracy_high"])

@@ -1,52 +1,62 @@
-"""Accuracy intervals: one rule for every accuracy the report, its headline, its charts and ``compare`` show.
+"""The report's side of ``suite.stats``: every accuracy interval and every "is A more accurate than B?" that the
+report, its headline, its charts, ``compare`` and the gate show, read from ``per_case`` rows.
 
-A case's test accuracy is uncertain for two reasons: the test set is a finite sample (a binomial count of
-``test_images`` trials per seed) and training varies from seed to seed. The interval is
-
-- the Wilson 95% score interval of the pooled test images (``mean * test_images * seeds`` successes in
-  ``test_images * seeds`` trials), which exists even for one seed;
-- widened, on each side, to the Student-t 95% interval of the seed mean where there are two seeds or more.
-
-That is the union of the two intervals: the larger of the two uncertainties, as the gate's standard error
-(``suite.gate.standard_error``) takes the larger of the binomial and the seed error, so a difference the page
-calls real is one the gate would too, and the test-set noise that the seed spread already contains is not
-counted twice (a root-sum-of-squares would).
+A row's interval is ``suite.stats.accuracy_from_summary`` of its mean, seed spread, seed count and test images:
+training variance (a t interval over seeds) and test sampling (Wilson on the test images, counted once) in
+quadrature. Two rows are compared by ``difference``: the paired test on the seeds and test images they share,
+where both kept per-image outcomes (``per_case``'s ``outcomes``), else the unpaired fallback.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from suite.report.summary import t_interval
-
-Z95 = 1.959963984540054  # two-sided 95% normal quantile, Wilson's z
+from suite import stats
 
 
-def wilson(successes: pd.Series, trials: pd.Series, z: float = Z95) -> tuple[pd.Series, pd.Series]:
-    """The Wilson score interval ``(low, high)`` of a binomial proportion; NaN where there are no trials."""
-    n = trials.astype(float).where(trials > 0)
-    p = (successes / n).clip(0.0, 1.0)
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z / (1 + z**2 / n) * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
-    return (centre - half).clip(lower=0.0), (centre + half).clip(upper=1.0)
+def _get(row: Mapping, key: str, default=float("nan")):
+    value = row.get(key, default) if hasattr(row, "get") else default
+    return default if value is None else value
+
+
+def estimate(row: Mapping) -> stats.Estimate:
+    """A ``per_case`` row's accuracy estimate (``suite.stats.accuracy_from_summary``)."""
+    return stats.accuracy_from_summary(
+        float(_get(row, "test_accuracy_mean")),
+        float(_get(row, "test_accuracy_std", 0.0)),
+        float(_get(row, "seeds", 1.0)),
+        _get(row, "test_images"),
+    )
+
+
+def _shared_outcomes(a: Mapping, b: Mapping) -> tuple[np.ndarray, np.ndarray] | None:
+    """A's and B's per-image outcomes on the seeds both kept, stacked by seed; None where they can't pair."""
+    kept_a, kept_b = _get(a, "outcomes", None), _get(b, "outcomes", None)
+    if not isinstance(kept_a, dict) or not isinstance(kept_b, dict):
+        return None
+    seeds = sorted(set(kept_a) & set(kept_b))
+    if not seeds or any(len(kept_a[s]) != len(kept_b[s]) for s in seeds):
+        return None  # no seed in common, or not the same test images
+    return np.stack([kept_a[s] for s in seeds]), np.stack([kept_b[s] for s in seeds])
+
+
+def difference(a: Mapping, b: Mapping) -> stats.Difference:
+    """A's accuracy minus B's: paired where both rows kept per-image outcomes of a common seed, else unpaired."""
+    shared = _shared_outcomes(a, b)
+    if shared is not None:
+        return stats.paired_difference(*shared)
+    return stats.unpaired_difference(estimate(a), estimate(b))
 
 
 def accuracy_interval(cases: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """``(low, high)`` of each case's mean test accuracy, as fractions, by the rule of the module docstring.
-
-    ``cases`` has ``per_case``'s ``test_accuracy_mean``, ``test_accuracy_std``, ``seeds`` and (where known)
-    ``test_images``; a case with neither a test-set size nor two seeds has no interval (NaN).
-    """
-    mean = cases["test_accuracy_mean"].astype(float)
-    seeds = cases["seeds"].astype(float) if "seeds" in cases else pd.Series(1.0, index=cases.index)
-    images = cases["test_images"].astype(float) if "test_images" in cases else pd.Series(np.nan, index=cases.index)
-    low, high = wilson(mean * images * seeds, images * seeds)
-    std = cases["test_accuracy_std"].astype(float) if "test_accuracy_std" in cases else 0.0 * mean
-    half = t_interval(std.fillna(0.0), seeds)
-    low = pd.concat([low, mean - half], axis=1).min(axis=1)  # NaN only where both are
-    high = pd.concat([high, mean + half], axis=1).max(axis=1)
-    return low.clip(lower=0.0), high.clip(upper=1.0)
+    """``(low, high)`` of each row's mean test accuracy, as fractions (NaN where there is no accuracy)."""
+    found = [estimate(row) for _, row in cases.iterrows()]
+    low = pd.Series([e.low for e in found], index=cases.index, dtype=float)
+    high = pd.Series([e.high for e in found], index=cases.index, dtype=float)
+    return low, high
 
 
 def with_intervals(cases: pd.DataFrame) -> pd.DataFrame:
@@ -62,11 +72,6 @@ def half_width(cases: pd.DataFrame) -> pd.Series:
     low, high = accuracy_interval(cases)
     mean = cases["test_accuracy_mean"]
     return pd.concat([mean - low, high - mean], axis=1).max(axis=1)
-
-
-def difference_noise(half_a: pd.Series, half_b: pd.Series) -> pd.Series:
-    """The 95% half-width of a difference of two independent accuracies: the root sum of squares of theirs."""
-    return np.sqrt(half_a**2 + half_b**2)
 
 
 def interval_text(mean, low, high) -> str:

@@ -11,6 +11,7 @@ from scipy import stats
 
 from suite.case import split_size
 from suite.regimes import REGIMES
+from suite.storage import OUTCOME
 
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
 MATCH_KEYS = ["case_id", "device"]  # what two runs are matched on (compare, gate): a case on one device
@@ -41,7 +42,12 @@ PER_CASE = {
     "time_to_target_s": ("time_to_target_s", "median"),
     "latency_p90_ms": ("latency_p90_ms", "median"),  # the gate's figure
 }
-NOT_SUMMARISED = ["latency_p90_ms"]  # per_case figures summary.csv leaves out (its columns are documented)
+NOT_SUMMARISED = ["latency_p90_ms", "outcomes"]  # per_case figures summary.csv leaves out (its columns are documented)
+
+
+def _outcomes(column: pd.Series) -> dict:
+    """``{seed: per-image outcomes}`` of a case's rows (``suite.storage.with_outcomes``), for the paired test."""
+    return dict(pair for pair in column if isinstance(pair, tuple))
 
 
 def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
@@ -64,7 +70,8 @@ def per_case(results: pd.DataFrame, keys: list[str] = SUMMARY_KEYS) -> pd.DataFr
     keys = [k for k in keys if k in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])
-    cases = ok.groupby(keys, sort=True, dropna=False).agg(**PER_CASE).reset_index()
+    figures = {**PER_CASE, "outcomes": (OUTCOME, _outcomes)} if OUTCOME in ok else PER_CASE
+    cases = ok.groupby(keys, sort=True, dropna=False).agg(**figures).reset_index()
     cases["test_accuracy_ci95"] = t_interval(cases["test_accuracy_std"], cases["seeds"])
     cases["test_accuracy_std"] = cases["test_accuracy_std"].fillna(0.0)
     return cases

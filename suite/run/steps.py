@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import keras
+import numpy as np
 
 from suite import progress, storage, train_jit, transfer
 from suite import train as training
@@ -231,7 +232,9 @@ def evaluate(runner, case: Case, seed: int, built: Built, trained: Trained) -> E
     progress.emit(stage="evaluate")
     with built.strategy.scope():
         val_accuracy = built.model.evaluate(trained.val, verbose=0, return_dict=True)["accuracy"]
-        test_accuracy = built.model.evaluate(trained.test, verbose=0, return_dict=True)["accuracy"]
+        labels, predicted = predict_classes(built.model, trained.test)
+    storage.write_predictions(runner.results_dir, case.id, seed, labels, predicted)
+    test_accuracy = float(np.mean(labels == predicted))
     path = storage.case_file(runner.results_dir, "models", case.id, seed, ".keras")
     built.model.save(path)
     measured = built.model if case.strategy == "none" else keras.models.load_model(path, compile=False)
@@ -245,6 +248,15 @@ def evaluate(runner, case: Case, seed: int, built: Built, trained: Trained) -> E
         "checkpoint_mb": model_facts.serialized_mb(path),
     }
     return Evaluated(measured, columns)
+
+
+def predict_classes(model, test) -> tuple[np.ndarray, np.ndarray]:
+    """The test split's true and predicted classes, image by image, in one pass (the test set's one reading)."""
+    labels, predicted = [], []
+    for images, targets in test:
+        predicted.append(np.argmax(model.predict_on_batch(images), axis=-1))
+        labels.append(np.argmax(np.asarray(targets), axis=-1))
+    return np.concatenate(labels), np.concatenate(predicted)
 
 
 @dataclass

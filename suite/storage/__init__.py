@@ -30,6 +30,15 @@ from suite.storage.formats import (
     prepare_formats,
     read_formats,
 )
+from suite.storage.predictions import (
+    OUTCOME,
+    PREDICTIONS,
+    outcomes,
+    predictions_path,
+    read_correct,
+    with_outcomes,
+    write_predictions,
+)
 from suite.storage.results import (
     COLUMNS,
     RESULTS,
@@ -63,6 +72,13 @@ __all__ = [
     "model_sha256",
     "prepare_formats",
     "read_formats",
+    "OUTCOME",
+    "PREDICTIONS",
+    "with_outcomes",
+    "outcomes",
+    "predictions_path",
+    "read_correct",
+    "write_predictions",
     "COLUMNS",
     "RESULTS",
     "RESULTS_FILE",

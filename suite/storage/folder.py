@@ -21,6 +21,7 @@ from suite.storage.table import Table
 TABLES: tuple[Table, ...] = (RESULTS, FORMATS)  # prepared in this order: results.csv is refused first
 FOLDERS = (
     *("models", "history", "errors", "charts", "latency", "throughput", "logs", "tuning", "tensorboard", "deploy"),
+    "predictions",  # suite.storage.predictions: per-image test outcomes, for the paired accuracy test
 )
 
 

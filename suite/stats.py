@@ -1,0 +1,172 @@
+"""One rule for accuracy uncertainty: a case's interval, and whether case A is more accurate than case B.
+
+Every place that ranks or compares accuracies (the front, the budget picks and their "tied", the label-efficiency
+crossover, ``suite compare`` and ``suite gate``) asks this module, so that a difference one of them calls real
+is real to all of them. ``docs/report.md`` explains the rule in plain words with a worked example.
+
+An accuracy is uncertain for two independent reasons, and the interval carries both:
+
+- **training**: another seed trains another model. Seeds share the test set, so their spread is training
+  variance alone. Its part is the Student-t 95% interval of the seed mean (``scipy.stats.t``), which is honest
+  at three seeds where a bootstrap over three values is far too narrow. One seed has no such part, and says so
+  (``Estimate.training_variance``).
+- **test sampling**: the test set is one sample of the images the model will meet. For one case that part is
+  the Wilson interval of its accuracy on the test images (``scipy.stats.binomtest(...).proportion_ci``); the
+  images are counted once, never once per seed, since every seed is scored on the same images.
+
+The two parts are independent, so their half-widths add in quadrature, on each side.
+
+A difference is tested **paired**: A and B are compared on the same seeds (seed *k* gives every case of a dataset
+the same split, data order and augmentation stream) and the same test images. The training part is the t interval
+of the per-seed differences; the test-sampling part is a bootstrap (``scipy.stats.bootstrap``, BCa, seeded) of the
+mean per-image difference, which is how McNemar's test sees two classifiers: only the images on which they
+disagree move it. Where per-image outcomes are missing (a results folder older than ``predictions/``), the test
+falls back to the two cases' own intervals, unpaired, and says so (``Difference.paired``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+LEVEL = 0.95  # every interval and test in the suite is at this level
+BOOTSTRAP_RESAMPLES = 4999
+BOOTSTRAP_SEED = 20261207  # the bootstrap is seeded, so a rerun of the report gives the same intervals
+
+
+@dataclass(frozen=True, kw_only=True)
+class Estimate:
+    """A case's mean accuracy (a fraction) and its 95% interval, from ``seeds`` seeds on ``images`` test images."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    images: int
+
+    @property
+    def training_variance(self) -> bool:
+        """Whether the interval includes training variance: it needs two seeds or more."""
+        return self.seeds >= 2
+
+    @property
+    def half_width(self) -> float:
+        """The larger distance from the mean to either end (the Wilson part is asymmetric)."""
+        return max(self.mean - self.low, self.high - self.mean)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Difference:
+    """A's accuracy minus B's (fractions) with its 95% interval, and what the interval says."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int  # seeds the two share (paired) or the fewer of the two (unpaired)
+    paired: bool  # on the same seeds and test images; False: from the two intervals, as a fallback
+
+    @property
+    def verdict(self) -> str:
+        """``"higher"`` (A beats B), ``"lower"`` (B beats A) or ``"tied"`` (the interval holds 0)."""
+        if self.low > 0:
+            return "higher"
+        if self.high < 0:
+            return "lower"
+        return "tied"
+
+
+def seed_half_width(values: Sequence[float], level: float = LEVEL) -> float:
+    """Half-width of the Student-t interval of the mean of ``values`` (one per seed); 0 for fewer than two."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return 0.0
+    spread = stats.sem(values)
+    return float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * spread) if spread > 0 else 0.0
+
+
+def test_interval(mean: float, images: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Wilson interval of accuracy ``mean`` on ``images`` test images; ``(mean, mean)`` without images."""
+    if not images or images <= 0 or math.isnan(mean):
+        return mean, mean
+    hits = int(round(min(max(mean, 0.0), 1.0) * images))
+    found = stats.binomtest(hits, int(images)).proportion_ci(confidence_level=level, method="wilson")
+    return float(found.low), float(found.high)
+
+
+def _estimate(mean: float, seed_half: float, seeds: int, images) -> Estimate:
+    """The interval of the module docstring from its two parts: the seeds' half-width and the test images."""
+    images = 0 if images is None or (isinstance(images, float) and math.isnan(images)) else int(images)
+    if seeds == 0 or math.isnan(mean):
+        nan = float("nan")
+        return Estimate(mean=nan, low=nan, high=nan, seeds=0, images=images)
+    test_low, test_high = test_interval(mean, images)
+    low = mean - math.hypot(mean - test_low, seed_half)
+    high = mean + math.hypot(test_high - mean, seed_half)
+    return Estimate(mean=mean, low=max(low, 0.0), high=min(high, 1.0), seeds=seeds, images=images)
+
+
+def accuracy(per_seed: Sequence[float], images: int) -> Estimate:
+    """A case's mean accuracy over its seeds with the interval of the module docstring."""
+    values = np.asarray([v for v in per_seed if not math.isnan(v)], dtype=float)
+    mean = float(values.mean()) if len(values) else float("nan")
+    return _estimate(mean, seed_half_width(values), len(values), images)
+
+
+def accuracy_from_summary(mean: float, std: float, seeds: int, images, level: float = LEVEL) -> Estimate:
+    """``accuracy`` from a summary row's mean, sample standard deviation and seed count (the same interval)."""
+    seeds = 0 if seeds is None or math.isnan(seeds) else int(seeds)
+    std = 0.0 if std is None or math.isnan(std) else float(std)
+    half = float(stats.t.ppf(0.5 + level / 2, seeds - 1) * std / math.sqrt(seeds)) if seeds >= 2 else 0.0
+    return _estimate(float(mean), half, seeds, images)
+
+
+def _image_half_widths(per_image: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """How far below and above its mean the bootstrap interval of the mean of ``per_image`` reaches."""
+    mean = float(per_image.mean())
+    if len(per_image) < 2 or np.all(per_image == per_image[0]):
+        return 0.0, 0.0  # A and B agree on every image: nothing for the test set to move
+    found = stats.bootstrap(
+        (per_image,),
+        np.mean,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=level,
+        method="BCa",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    ).confidence_interval
+    low, high = found.low, found.high
+    if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
+        half = stats.norm.ppf(0.5 + level / 2) * per_image.std(ddof=1) / math.sqrt(len(per_image))
+        return half, half
+    return max(mean - low, 0.0), max(high - mean, 0.0)
+
+
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> Difference:
+    """A minus B from their per-image outcomes, shape ``(seeds, images)``, rows the same seeds, columns the same
+    test images, 1 where the case got the image right; the test of the module docstring."""
+    a, b = np.atleast_2d(correct_a).astype(float), np.atleast_2d(correct_b).astype(float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired outcomes must share seeds and images: {a.shape} against {b.shape}")
+    differences = a - b
+    mean = float(differences.mean())
+    seed = seed_half_width(differences.mean(axis=1))
+    below, above = _image_half_widths(differences.mean(axis=0))
+    return Difference(
+        mean=mean,
+        low=mean - math.hypot(below, seed),
+        high=mean + math.hypot(above, seed),
+        seeds=a.shape[0],
+        paired=True,
+    )
+
+
+def unpaired_difference(a: Estimate, b: Estimate) -> Difference:
+    """A minus B from their intervals alone, where no per-image outcomes were kept: the half-widths add in
+    quadrature, as for two independent estimates. Wider than the paired test; used only as its fallback."""
+    mean = a.mean - b.mean
+    below = math.hypot(a.mean - a.low, b.high - b.mean)
+    above = math.hypot(a.high - a.mean, b.mean - b.low)
+    return Difference(mean=mean, low=mean - below, high=mean + above, seeds=min(a.seeds, b.seeds), paired=False)
