@@ -100,9 +100,11 @@ def test_interval(mean: float, images: int, level: float = LEVEL) -> tuple[float
 def _estimate(mean: float, seed_half: float, seeds: int, images) -> Estimate:
     """The interval of the module docstring from its two parts: the seeds' half-width and the test images."""
     images = 0 if images is None or (isinstance(images, float) and math.isnan(images)) else int(images)
+    nan = float("nan")
     if seeds == 0 or math.isnan(mean):
-        nan = float("nan")
         return Estimate(mean=nan, low=nan, high=nan, seeds=0, images=images)
+    if seeds < 2 and images <= 0:  # neither part is known: no interval, rather than a false zero width
+        return Estimate(mean=mean, low=nan, high=nan, seeds=seeds, images=images)
     test_low, test_high = test_interval(mean, images)
     low = mean - math.hypot(mean - test_low, seed_half)
     high = mean + math.hypot(test_high - mean, seed_half)

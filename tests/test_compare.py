@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.text import Annotation
@@ -58,37 +59,61 @@ def test_deltas_are_b_minus_a_from_the_rows(comparison):
         assert row["throughput_delta_percent"] == pytest.approx(100 * (throughput_b / throughput_a - 1))
 
 
-def test_accuracy_noise_combines_the_reports_intervals_of_both_runs():
+def unpaired_noise_points(a_mean, a_half_seeds, b_mean, b_half_seeds, images) -> float:
+    """The unpaired test's larger half-width of B minus A, in points, worked from scipy's Wilson and t parts."""
     from scipy import stats
 
-    # A: 3 seeds spread by 2 points on 1,000 test images (the seeds' t-interval is the wider);
-    # B: one seed on 1,000 images (its Wilson interval alone).
+    def sides(mean, seed_half):
+        wilson = stats.binomtest(round(mean * images), images).proportion_ci(method="wilson")
+        return (mean - wilson.low) ** 2 + seed_half**2, (wilson.high - mean) ** 2 + seed_half**2
+
+    (a_below, a_above), (b_below, b_above) = sides(a_mean, a_half_seeds), sides(b_mean, b_half_seeds)
+    return 100 * max((b_above + a_below) ** 0.5, (b_below + a_above) ** 0.5)
+
+
+def test_without_outcomes_the_accuracy_noise_is_the_unpaired_tests_from_both_runs_intervals():
+    from scipy import stats
+
+    # A: 3 seeds spread by 2 points on 1,000 test images; B: one seed on the same 1,000 images.
     frame = figures(
         test_accuracy_mean_a=[0.90] * 3, test_accuracy_std_a=[0.02] * 3, seeds_a=[3] * 3, test_images_a=[1000] * 3,
         test_accuracy_mean_b=[0.95] * 3, test_accuracy_std_b=[0.0] * 3, seeds_b=[1] * 3, test_images_b=[1000] * 3,
     )  # fmt: skip
-    half_a = stats.t.ppf(0.975, 2) * 0.02 / 3**0.5
-    wilson = stats.binomtest(950, 1000).proportion_ci(method="wilson")
-    half_b = max(0.95 - wilson.low, wilson.high - 0.95)
-    assert compare.accuracy_noise(frame).iloc[0] == pytest.approx((half_a**2 + half_b**2) ** 0.5)
+    found = compare.deltas(frame)
+    half_a = stats.t.ppf(0.975, 2) * 0.02 / 3**0.5  # about 5 points: the seeds dominate
+    assert found["accuracy_noise_points"].iloc[0] == pytest.approx(unpaired_noise_points(0.90, half_a, 0.95, 0, 1000))
+    assert not found["accuracy_paired"].iloc[0] and found["accuracy_changed"].iloc[0] == False  # noqa: E712
     # Without a test-set size, one seed has no interval: the noise is unknown.
-    assert pd.isna(compare.accuracy_noise(figures()).iloc[2])
+    assert pd.isna(compare.deltas(figures())["accuracy_noise_points"].iloc[2])
 
 
 def test_one_seed_runs_are_marked_by_their_test_sets_wilson_intervals():
-    from scipy import stats
-
     one_seed = dict(seeds_a=[1] * 3, seeds_b=[1] * 3, test_images_a=[360] * 3, test_images_b=[360] * 3)
     b = [328 / 360, 349 / 360, 342 / 360]  # whole images right: +1.1, +7.0 and +5.0 points over A's 324 / 360
     frame = compare.deltas(figures(test_accuracy_mean_b=b, **one_seed))
-
-    def half(p: float) -> float:  # the larger side of the Wilson interval of p on 360 images, in points
-        wilson = stats.binomtest(round(p * 360), 360).proportion_ci(method="wilson")
-        return 100 * max(p - wilson.low, wilson.high - p)
-
-    expected = [(half(0.90) ** 2 + half(p) ** 2) ** 0.5 for p in b]  # about 4.2 to 4.9 points
+    expected = [unpaired_noise_points(0.90, 0.0, p, 0.0, 360) for p in b]  # about 4.2 to 4.9 points
     assert frame["accuracy_noise_points"].tolist() == pytest.approx(expected, rel=1e-3)
     assert frame["accuracy_changed"].tolist() == [False, True, True]
+
+
+def test_with_outcomes_a_rerun_is_tested_paired_on_its_seeds_and_images():
+    """B is A with 7 of 360 right answers lost on each of 3 seeds (2 points): paired, that is a change; the
+    unpaired test of the same means calls it noise."""
+    rng = np.random.default_rng(0)
+    a = (rng.random((3, 360)) < 0.9).astype(np.int8)
+    b = a.copy()
+    for seed in range(3):
+        b[seed, np.flatnonzero(a[seed])[:7]] = 0
+    means = dict(test_accuracy_mean_a=[a.mean()] * 3, test_accuracy_mean_b=[b.mean()] * 3)
+    spread = dict(
+        test_accuracy_std_a=[a.mean(axis=1).std(ddof=1)] * 3, test_accuracy_std_b=[b.mean(axis=1).std(ddof=1)] * 3
+    )
+    sizes = dict(seeds_a=[3] * 3, seeds_b=[3] * 3, test_images_a=[360] * 3, test_images_b=[360] * 3)
+    unpaired = compare.deltas(figures(**means, **spread, **sizes))
+    kept = dict(outcomes_a=[dict(enumerate(a))] * 3, outcomes_b=[dict(enumerate(b))] * 3)
+    paired = compare.deltas(figures(**means, **spread, **sizes, **kept))
+    assert not unpaired["accuracy_changed"].iloc[0] and paired["accuracy_changed"].iloc[0]
+    assert paired["accuracy_paired"].iloc[0] and paired["accuracy_delta_high_points"].iloc[0] < 0
 
 
 def test_the_quick_rerun_of_simple_cnn_is_marked_beyond_the_noise(comparison):

@@ -2,9 +2,9 @@
 
 A case is matched on ``case_id`` and ``device`` (``cpu``/``gpu``). Noise:
 
-- accuracy: each run's 95% interval is the report's (``suite.report.intervals``: the Wilson interval of the
-  pooled test images, widened to the seeds' t-interval), so the noise exists even for one seed; the noise of
-  the difference is the root sum of squares of the two half-widths (independent runs);
+- accuracy: the suite's one test (``suite.stats``): B minus A, paired on the seeds and test images both runs kept
+  (``predictions/``), with training variance and test sampling; a change is marked where its 95% interval
+  leaves out 0. Runs without per-image outcomes are tested from their two intervals, unpaired;
 - latency: the two runs' 95% intervals of p50 do not overlap;
 - throughput: no noise estimate is stored, so its delta is shown but never marked.
 
@@ -29,9 +29,10 @@ from suite.report._labels import place_labels
 from suite.report.compare_formats import formats_table
 from suite.report.folder import ResultsFolder
 from suite.report.html import Image, page, table_html
-from suite.report.intervals import difference_noise, half_width, with_intervals
+from suite.report.intervals import difference, with_intervals
 from suite.report.summary import by_case_and_device, per_case, point_label
 from suite.report.tables import Table, environment_table, number
+from suite.stats import Difference
 
 FIGURES = [  # the per_case columns a comparison sets side by side
     "arch",
@@ -46,12 +47,14 @@ FIGURES = [  # the per_case columns a comparison sets side by side
     "latency_p50_ci_low_ms",
     "latency_p50_ci_high_ms",
     "throughput_ips",
+    "outcomes",  # per-image outcomes by seed, for the paired test; never written out
 ]
 
 
 CAPTION = (
     "Each point is one case in one run (A hollow, B filled) at its batch-1 latency p50, with an arrow from A to B; "
-    "its vertical bar is that run's 95% accuracy interval (Wilson, widened to the seeds' t-interval)."
+    "its vertical bar is that run's 95% accuracy interval (the seeds' t interval and the test images' Wilson "
+    "interval, in quadrature)."
 )
 
 
@@ -97,9 +100,9 @@ class Comparison:
         display["Δ throughput (%)"] = [f"{d:+.1f}" if pd.notna(d) else "" for d in frame["throughput_delta_percent"]]
         note = (
             f"A = {name_a}, B = {name_b}; Δ is B minus A (latency and throughput in % of A). * marks a change beyond "
-            "the noise: for accuracy, beyond the root sum of squares of the two runs' 95% interval "
-            "half-widths (the report's intervals: Wilson on the pooled test images, widened to the seeds' "
-            "t-interval); for latency, 95% intervals of p50 that do not overlap. Throughput has no "
+            "the noise: for accuracy, where the 95% interval of B minus A leaves out 0 (the suite's one test: "
+            "paired on the seeds and test images both runs kept; 'noise' is that interval's half-width); for "
+            "latency, 95% intervals of p50 that do not overlap. Throughput has no "
             "stored noise estimate and is never marked."
         )
         return Table(name="compare", title=f"{name_a} → {name_b}", frame=frame, display=display, note=note)
@@ -121,18 +124,16 @@ def _marked(text: str, changed) -> str:
     return f"{text} *" if text and pd.notna(changed) and bool(changed) else text
 
 
-def accuracy_noise(frame: pd.DataFrame) -> pd.Series:
-    """Half-width of the 95% interval of B minus A: the root sum of squares of each run's interval half-width.
-
-    ``frame`` has each run's ``per_case`` figures with the suffixes ``_a`` and ``_b``; NaN where a run has no
-    interval (neither a test-set size nor two seeds).
-    """
-    return difference_noise(half_width(one_side(frame, "a")), half_width(one_side(frame, "b")))
+def accuracy_tests(frame: pd.DataFrame) -> list[Difference]:
+    """B minus A for each row, by the suite's one test (``suite.report.intervals.difference``): paired on the
+    seeds and test images both runs kept, else from the two intervals."""
+    a, b = one_side(frame, "a"), one_side(frame, "b")
+    return [difference(b.loc[i], a.loc[i]) for i in frame.index]
 
 
 def one_side(frame: pd.DataFrame, side: str) -> pd.DataFrame:
     """One run's accuracy figures (``test_accuracy_mean``, std, seeds, test images) from a frame of both."""
-    names = ("test_accuracy_mean", "test_accuracy_std", "seeds", "test_images")
+    names = ("test_accuracy_mean", "test_accuracy_std", "seeds", "test_images", "outcomes")
     return pd.DataFrame({n: frame[f"{n}_{side}"] for n in names if f"{n}_{side}" in frame})
 
 
@@ -144,11 +145,13 @@ def deltas(frame: pd.DataFrame) -> pd.DataFrame:
     """
     frame = frame.copy()
     frame["accuracy_delta_points"] = 100 * (frame["test_accuracy_mean_b"] - frame["test_accuracy_mean_a"])
-    noise = accuracy_noise(frame)
-    frame["accuracy_noise_points"] = 100 * noise
-    frame["accuracy_changed"] = (
-        (frame["accuracy_delta_points"].abs() > frame["accuracy_noise_points"]).where(noise.notna()).astype("boolean")
-    )
+    tests = accuracy_tests(frame)
+    frame["accuracy_delta_low_points"] = [100 * t.low for t in tests]
+    frame["accuracy_delta_high_points"] = [100 * t.high for t in tests]
+    frame["accuracy_noise_points"] = [100 * max(t.mean - t.low, t.high - t.mean) for t in tests]
+    frame["accuracy_paired"] = [t.paired for t in tests]
+    changed = pd.Series([t.verdict != "tied" for t in tests], index=frame.index)
+    frame["accuracy_changed"] = changed.where(frame["accuracy_noise_points"].notna()).astype("boolean")
     frame["latency_delta_percent"] = 100 * (frame["latency_p50_ms_b"] / frame["latency_p50_ms_a"] - 1)
     bounds = frame[
         ["latency_p50_ci_low_ms_a", "latency_p50_ci_high_ms_a", "latency_p50_ci_low_ms_b", "latency_p50_ci_high_ms_b"]
@@ -258,7 +261,7 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     table = comparison.table()
     csv_path, md_path = out / "compare.csv", out / "compare.md"
-    comparison.frame.to_csv(csv_path, index=False)
+    comparison.frame.drop(columns=["outcomes_a", "outcomes_b"], errors="ignore").to_csv(csv_path, index=False)
     md_path.write_text(f"## {table.title}\n\n{comparison.to_text()}\n")
     paths = [csv_path, md_path]
     if comparison.formats is not None:

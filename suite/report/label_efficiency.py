@@ -7,12 +7,11 @@ mean ± std. "All" (``train_per_class`` 0) sits at its real per-class count: its
 the classes being a cut row's training images over its ``train_per_class`` (the largest such ratio of the dataset,
 since ``train_limit`` can only lower it).
 
-Scratch is *within the noise* of transfer at a size when its mean is at least the best transfer regime's mean
-(the pretrained regime with the highest mean there) less the noise: the largest of their two seed stds and their
-two test-set standard errors, sqrt(p(1 - p) / n) over the n test images (the whole noise of a one-seed run, where
-the std is 0: about 1.6 points at 90% on digits' 360). The *crossover* is the
-smallest size from which scratch is within the noise at that size and every larger size measured; "never" when
-it is not within the noise at the largest.
+Scratch *holds its own* at a size when no transfer regime is more accurate there by the suite's one paired test
+(``suite.stats``, through ``suite.report.intervals.difference``: on the seeds and test images both kept). Every
+transfer regime is tested against scratch, not the best of them picked by its mean at each size, which would
+favour transfer by picking the luckiest draw. The *crossover* is the smallest size from which scratch holds its
+own at that size and every larger size measured; "never" when it does not at the largest.
 """
 
 from __future__ import annotations
@@ -26,7 +25,10 @@ from suite.case import split_size
 from suite.regimes import REGIMES
 from suite.report._figure import Style, finish, log_axis, panels
 from suite.report._format import Table, empty_table, facets
+from suite.report.intervals import difference
 from suite.report.summary import regime_order
+from suite.stats import Difference
+from suite.storage import OUTCOME
 
 HEADING = "Label efficiency"
 CHART = "label_efficiency"
@@ -39,11 +41,11 @@ CAPTION = (
     "images per class."
 )
 NOTE = (
-    "Per architecture, the smallest training set (images per class) from which scratch stays within the noise of "
-    "the best transfer regime at every larger size: scratch's mean test accuracy at least the best transfer mean "
-    "less the noise, the largest of the two standard deviations across seeds and the two test-set standard errors "
-    "(sqrt(p(1 - p) / n) over n test images). 'never': not within the noise even at the "
-    "largest size; the figures are then at that size. Accuracy in %, mean ± std across seeds."
+    "Per architecture, the smallest training set (images per class) from which scratch holds its own at every "
+    "larger size: no transfer regime is more accurate there by the paired test (same seeds, same test images; "
+    "training variance and test sampling). 'never': a transfer regime is still more accurate at the largest size; "
+    "the figures are then at that size. Accuracy in %, mean ± std across seeds; the interval is that of the "
+    "strongest transfer regime minus scratch, in points."
 )
 
 
@@ -72,13 +74,16 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
     rows = rows.assign(per_class=rows["train_images"] / rows["dataset"].map(classes))
     tested = rows["test_images"] if "test_images" in rows else pd.Series(float("nan"), index=rows.index)
     rows = rows.assign(test_images=pd.to_numeric(tested, errors="coerce"))  # a row without it doesn't count
-    points = rows.groupby(KEYS, sort=True).agg(
+    figures = dict(
         accuracy_mean=("test_accuracy", "mean"),
         accuracy_std=("test_accuracy", "std"),
         seeds=("seed", "nunique"),
         per_class=("per_class", "mean"),
         test_images=("test_images", "min"),
     )
+    if OUTCOME in rows:
+        figures["outcomes"] = (OUTCOME, lambda column: dict(p for p in column if isinstance(p, tuple)))
+    points = rows.groupby(KEYS, sort=True).agg(**figures)
     filled = {"accuracy_std": points["accuracy_std"].fillna(0.0), "test_images": points["test_images"].fillna(0)}
     return points.assign(**filled).reset_index()
 
@@ -88,39 +93,46 @@ def is_transfer(regime: str) -> bool:
     return REGIMES[regime].pretrained if regime in REGIMES else regime != "scratch"
 
 
-def noise(row: pd.Series) -> float:
-    """One point's noise: its seed std, or the test set's standard error sqrt(p(1 - p) / n) where that is larger."""
-    tested = row["test_images"] if "test_images" in row else 0
-    p = row["accuracy_mean"]
-    return max(row["accuracy_std"], (p * (1 - p) / tested) ** 0.5 if tested else 0.0)
+def _as_case(point: pd.Series) -> dict:
+    """A curve point in ``per_case``'s names, for ``suite.report.intervals.difference``."""
+    return {
+        "test_accuracy_mean": point["accuracy_mean"],
+        "test_accuracy_std": point["accuracy_std"],
+        "seeds": point["seeds"],
+        "test_images": point["test_images"] or None,
+        "outcomes": point.get("outcomes"),
+    }
 
 
-def _best(points: pd.DataFrame) -> pd.DataFrame:
-    """The most accurate row at each size, indexed by ``train_per_class``."""
-    ranked = points.sort_values(["accuracy_mean", "regime"], ascending=[False, True])
-    return ranked.drop_duplicates("train_per_class").set_index("train_per_class")
+def _strongest(scratch: pd.Series, transfer: pd.DataFrame) -> tuple[pd.Series, Difference]:
+    """The transfer regime at one size whose paired difference over scratch has the highest lower end."""
+    tested = [(row, difference(_as_case(row), _as_case(scratch))) for _, row in transfer.iterrows()]
+    return max(tested, key=lambda pair: (pair[1].low, pair[1].mean))
 
 
 def crossover(points: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, device and architecture: the crossover size (NaN for never) and both sides' figures there.
 
     Columns: ``crossover_train_per_class`` (0 = all), ``at_train_per_class`` and ``at_per_class`` (where the
-    figures are: the crossover, else the largest size), ``scratch_mean/std``, ``transfer_regime``,
-    ``transfer_mean/std``, ``gap_points`` (scratch - transfer, x 100) and ``noise_points`` (the margin there, x 100).
+    figures are: the crossover, else the largest size), ``scratch_mean/std``, ``transfer_regime`` (the strongest
+    there), ``transfer_mean/std``, ``gap_points`` (scratch - transfer, x 100), and ``transfer_minus_scratch_low``
+    and ``_high`` (the paired test's 95% interval, in points) with ``paired``.
     """
     rows = []
     for (dataset, device, arch), group in points.groupby(["dataset", "device_name", "arch"], sort=True):
-        scratch = _best(group[group["regime"] == "scratch"])
-        transfer = _best(group[group["regime"].map(is_transfer)])
-        sizes = sorted(set(scratch.index) & set(transfer.index), key=lambda s: scratch.loc[s, "per_class"])
+        scratch = group[group["regime"] == "scratch"].sort_values("accuracy_mean", ascending=False)
+        scratch = scratch.drop_duplicates("train_per_class").set_index("train_per_class")  # its best line per size
+        transfer = group[group["regime"].map(is_transfer)]
+        sizes = sorted(set(scratch.index) & set(transfer["train_per_class"]), key=lambda s: scratch.loc[s, "per_class"])
         if not sizes:
             continue
-        margin = {s: max(noise(scratch.loc[s]), noise(transfer.loc[s])) for s in sizes}
-        within = [scratch.loc[s, "accuracy_mean"] >= transfer.loc[s, "accuracy_mean"] - margin[s] for s in sizes]
+        strongest = {s: _strongest(scratch.loc[s], transfer[transfer["train_per_class"] == s]) for s in sizes}
+        holds = [strongest[s][1].verdict != "higher" for s in sizes]
         start = len(sizes)
-        while start > 0 and within[start - 1]:
+        while start > 0 and holds[start - 1]:
             start -= 1
         at = sizes[start] if start < len(sizes) else sizes[-1]
+        best, test = strongest[at]
         rows.append(
             {
                 "dataset": dataset,
@@ -131,11 +143,13 @@ def crossover(points: pd.DataFrame) -> pd.DataFrame:
                 "at_per_class": scratch.loc[at, "per_class"],
                 "scratch_mean": scratch.loc[at, "accuracy_mean"],
                 "scratch_std": scratch.loc[at, "accuracy_std"],
-                "transfer_regime": transfer.loc[at, "regime"],
-                "transfer_mean": transfer.loc[at, "accuracy_mean"],
-                "transfer_std": transfer.loc[at, "accuracy_std"],
-                "gap_points": 100 * (scratch.loc[at, "accuracy_mean"] - transfer.loc[at, "accuracy_mean"]),
-                "noise_points": 100 * margin[at],
+                "transfer_regime": best["regime"],
+                "transfer_mean": best["accuracy_mean"],
+                "transfer_std": best["accuracy_std"],
+                "gap_points": 100 * (scratch.loc[at, "accuracy_mean"] - best["accuracy_mean"]),
+                "transfer_minus_scratch_low": 100 * test.low,
+                "transfer_minus_scratch_high": 100 * test.high,
+                "paired": test.paired,
             }
         )
     return pd.DataFrame(rows)
@@ -152,7 +166,7 @@ def _spread(mean: float, std: float) -> str:
 
 def crossover_table(points: pd.DataFrame) -> Table:
     """``crossover`` as a report table (``tables/label_efficiency_crossover``)."""
-    title = "Label efficiency: where scratch comes within the noise of transfer"
+    title = "Label efficiency: where scratch holds its own against transfer"
     found = crossover(points)
     if found.empty:
         return empty_table(TABLE, title, "No architecture ran both scratch and a transfer regime at the same sizes.")
@@ -165,7 +179,12 @@ def crossover_table(points: pd.DataFrame) -> Table:
     display["best transfer"] = found["transfer_regime"]
     display["transfer %"] = [_spread(m, s) for m, s in zip(found["transfer_mean"], found["transfer_std"])]
     display["scratch − transfer (points)"] = [f"{v:+.1f}" for v in found["gap_points"]]
-    display["noise (points)"] = [f"{v:.1f}" for v in found["noise_points"]]
+    display["transfer − scratch, 95% interval (points)"] = [
+        f"[{low:+.1f}, {high:+.1f}]{'' if paired else ' (unpaired)'}"
+        for low, high, paired in zip(
+            found["transfer_minus_scratch_low"], found["transfer_minus_scratch_high"], found["paired"]
+        )
+    ]
     return Table(name=TABLE, title=title, frame=found, display=display, note=NOTE)
 
 
