@@ -18,9 +18,11 @@ The two parts are independent, so their half-widths add in quadrature, on each s
 
 A difference is tested **paired**: A and B are compared on the same seeds (seed *k* gives every case of a dataset
 the same split, data order and augmentation stream) and the same test images. The training part is the t interval
-of the per-seed differences; the test-sampling part is a bootstrap (``scipy.stats.bootstrap``, BCa, seeded) of the
-mean per-image difference, which is how McNemar's test sees two classifiers: only the images on which they
-disagree move it. Where per-image outcomes are missing (a results folder older than ``predictions/``), the test
+of the per-seed differences; the test-sampling part is a bootstrap (``scipy.stats.bootstrap``, percentile, seeded)
+of the mean per-image difference, which is how McNemar's test sees two classifiers: only the images on which they
+disagree move it. Percentile, not BCa: with a handful of discordant images BCa's correction pulls the lower end
+above 0 where McNemar's exact test finds nothing (2 of 2 discordant images: p = 0.5); the percentile interval
+keeps 0 in it. Where per-image outcomes are missing (a results folder older than ``predictions/``), the test
 falls back to the two cases' own intervals, unpaired, and says so (``Difference.paired``).
 """
 
@@ -136,13 +138,10 @@ def _image_half_widths(per_image: np.ndarray, level: float = LEVEL) -> tuple[flo
         np.mean,
         n_resamples=BOOTSTRAP_RESAMPLES,
         confidence_level=level,
-        method="BCa",
+        method="percentile",
         rng=np.random.default_rng(BOOTSTRAP_SEED),
     ).confidence_interval
     low, high = found.low, found.high
-    if not (math.isfinite(low) and math.isfinite(high)):  # BCa degenerates on near-constant data
-        half = stats.norm.ppf(0.5 + level / 2) * per_image.std(ddof=1) / math.sqrt(len(per_image))
-        return half, half
     return max(mean - low, 0.0), max(high - mean, 0.0)
 
 

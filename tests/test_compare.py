@@ -192,6 +192,7 @@ def test_suite_compare_prints_the_table_and_writes_its_folder(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {
         "compare.csv",
         "compare.md",
+        "compare.json",
         "compare.html",
         "accuracy_vs_latency.png",
         "accuracy_vs_latency.svg",

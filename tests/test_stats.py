@@ -108,3 +108,14 @@ def test_a_summary_row_gets_the_same_interval_as_its_seeds():
     from_summary = stats.accuracy_from_summary(float(np.mean(seeds)), float(np.std(seeds, ddof=1)), 3, 360.0)
     assert (from_summary.low, from_summary.high) == (pytest.approx(from_seeds.low), pytest.approx(from_seeds.high))
     assert stats.accuracy_from_summary(float("nan"), 0.0, 0, 360).seeds == 0
+
+
+def test_two_discordant_images_are_no_evidence_as_mcnemars_exact_test_finds():
+    """A right on 2 images B gets wrong and the same elsewhere, one seed: McNemar's exact p is 0.5, so tied."""
+    from scipy.stats import binomtest
+
+    a = np.ones((1, 360), dtype=np.int8)
+    b = a.copy()
+    b[0, :2] = 0
+    assert binomtest(2, 2).pvalue == 0.5
+    assert stats.paired_difference(a, b).verdict == "tied"

@@ -7,6 +7,7 @@ pandas, SciPy and matplotlib, and ``suite --help`` imports this module.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -52,16 +53,21 @@ class Compare(Command):
     help = "set two results folders side by side"
     description = (
         "Match the cases that ran ok in both RUN_A (the baseline) and RUN_B; print their accuracy, "
-        "latency p50 and throughput with deltas, marking those beyond the noise (seed spread for accuracy, the p50 "
+        "latency p50 and throughput with deltas, marking those beyond the noise (the paired accuracy test, the p50 "
         "confidence interval for latency); write compare.csv, compare.md, compare.html and an accuracy-against-"
         "latency chart with arrows from A to B; where the runs deployed formats (formats.csv), each case x format's "
-        "accuracy and latency p50 with deltas too (compare_formats.csv). Trains nothing."
+        "accuracy and latency p50 with deltas too (compare_formats.csv); then what flipped: front membership, each "
+        "budget's pick, each crossover, and every accuracy outside the other run's interval (compare.json; --json "
+        "prints it). Trains nothing."
     )
 
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
         add_folders(parser, RUN_A="the baseline results folder", RUN_B="the results folder compared with it")
         parser.add_argument("--out", metavar="DIR", help="where to write (default: RUN_B/compare-<RUN_A folder name>)")
+        parser.add_argument(
+            "--json", action="store_true", help="print the reproducibility summary (what flipped) as JSON, for CI"
+        )
         add_force(parser, "compare runs measured under different machine fingerprints")
 
     @classmethod
@@ -72,6 +78,9 @@ class Compare(Command):
         comparison = compare.compare_runs(Path(args.run_a), Path(args.run_b), force=args.force)
         out = Path(args.out) if args.out else compare.default_out(Path(args.run_a), Path(args.run_b))
         paths = compare.write_comparison(comparison, out)
+        if args.json:
+            print(json.dumps(compare.to_json(comparison), indent=2, default=str))
+            return 0
         print(comparison.to_text())
         print(f"\nwritten: {', '.join(str(p) for p in paths)}")
         return 0

@@ -16,6 +16,7 @@ Runs measured under different machine fingerprints are refused unless ``force``.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from suite.report import charts
 from suite.report._format import accuracy_texts
 from suite.report._labels import place_labels
 from suite.report.compare_formats import formats_table
+from suite.report.flips import Flips, flips
 from suite.report.folder import ResultsFolder
 from suite.report.html import Image, page, table_html
 from suite.report.intervals import difference, with_intervals
@@ -68,6 +70,7 @@ class Comparison:
     only_a: list[str]  # case ids ok in A only ("case_id (device)" where the runs hold several devices)
     only_b: list[str]
     formats: Table | None = None  # both runs' deployed formats (compare_formats); None where neither has any
+    flips: Flips = Flips()  # what flipped: front, budget picks, crossovers, accuracies outside intervals
 
     @property
     def names(self) -> tuple[str, str]:
@@ -117,6 +120,7 @@ class Comparison:
             lines.append(f"Only in B ({len(self.only_b)}): {', '.join(self.only_b)}")
         if self.formats is not None:
             lines += ["", self.formats.to_markdown()]
+        lines += ["", "## What flipped", "", self.flips.to_text()]
         return "\n".join(lines)
 
 
@@ -186,7 +190,23 @@ def compare_runs(run_a: Path, run_b: Path, force: bool = False) -> Comparison:
         frame.pop(f"{column}_b")
     frame = deltas(frame)
     frame = frame.sort_values(["dataset", "device", "arch", "case_id"]).reset_index(drop=True)
-    return Comparison(a=a, b=b, frame=frame, only_a=only_a, only_b=only_b, formats=formats_table(a, b))
+    return Comparison(
+        a=a, b=b, frame=frame, only_a=only_a, only_b=only_b, formats=formats_table(a, b), flips=flips(a, b)
+    )
+
+
+def to_json(comparison: Comparison) -> dict:
+    """The reproducibility summary for CI (``suite compare --json``): counts, every flip, the changed cases."""
+    frame = comparison.frame
+    return {
+        "a": str(comparison.a.path),
+        "b": str(comparison.b.path),
+        "cases_compared": len(frame),
+        "accuracy_changed": sorted(frame.loc[frame["accuracy_changed"].fillna(False).astype(bool), "case_id"]),
+        "only_a": comparison.only_a,
+        "only_b": comparison.only_b,
+        "flips": comparison.flips.to_dict(),
+    }
 
 
 def chart(comparison: Comparison, device: str) -> charts.Figure | None:
@@ -263,7 +283,9 @@ def write_comparison(comparison: Comparison, out: Path) -> list[Path]:
     csv_path, md_path = out / "compare.csv", out / "compare.md"
     comparison.frame.drop(columns=["outcomes_a", "outcomes_b"], errors="ignore").to_csv(csv_path, index=False)
     md_path.write_text(f"## {table.title}\n\n{comparison.to_text()}\n")
-    paths = [csv_path, md_path]
+    json_path = out / "compare.json"
+    json_path.write_text(json.dumps(to_json(comparison), indent=2, default=str) + "\n")
+    paths = [csv_path, md_path, json_path]
     if comparison.formats is not None:
         paths += [out / "compare_formats.csv"]
         comparison.formats.frame.to_csv(paths[-1], index=False)

@@ -82,19 +82,22 @@ def budget_quantiles(p90s: pd.Series) -> list[float]:
     return sorted({float(f"{values.quantile(q):.2g}") for q in BUDGET_QUANTILES})
 
 
-def best_under_budgets(cases: pd.DataFrame) -> pd.DataFrame:
+def best_under_budgets(cases: pd.DataFrame, budgets: dict | None = None) -> pd.DataFrame:
     """For each device, dataset and budget: the most accurate case whose latency p90 is within the budget.
 
     ``cases`` needs ``latency_p90_ms`` (``per_case`` has it; so has ``deployed.per_format``, whose rows are a
-    case x format each). ``tied`` counts (and ``tied_with`` names) the other rows within the budget that the paired
-    test cannot place below the most accurate one; ``crowned`` is whether the report may name that one alone.
+    case x format each). ``budgets`` (``{(device_name, dataset): [ms, ...]}``) replaces the quartiles of the
+    measured p90s, so that two runs can be asked the same budgets (``suite.report.flips``). ``tied`` counts (and
+    ``tied_with`` names) the other rows within the budget that the paired test cannot place below the most
+    accurate one; ``crowned`` is whether the report may name that one alone.
     """
     rows = []
     if "latency_p90_ms" not in cases or cases.empty:
         return pd.DataFrame()
     frame = with_intervals(cases.dropna(subset=["latency_p90_ms", "test_accuracy_mean"]))
     for (device, dataset), group in frame.groupby(GROUP, dropna=False):
-        for budget in budget_quantiles(group["latency_p90_ms"]):
+        chosen = budgets.get((device, dataset), []) if budgets is not None else None
+        for budget in budget_quantiles(group["latency_p90_ms"]) if chosen is None else chosen:
             within = group[group["latency_p90_ms"] <= budget]
             if within.empty:
                 continue

@@ -1,0 +1,88 @@
+"""``suite compare``'s reproducibility summary: what flipped between two runs (suite.report.flips)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suite import storage
+from suite.cli import main
+from suite.report import compare, flips
+from suite.report.folder import ResultsFolder
+
+IMAGES = 360
+# case -> (arch, p50 ms, accuracy): "fast" is the quicker network, "slow" the more accurate one, "slowest" is
+# neither (it puts slow within the budgets, the quartiles of the p90s).
+CASES = {
+    "fast.scratch.digits": ("fast", 1.0, 0.90),
+    "slow.scratch.digits": ("slow", 4.0, 0.97),
+    "slowest.scratch.digits": ("slowest", 8.0, 0.50),
+}
+
+
+def run(folder: Path, accuracy: dict[str, float] | None = None, seeds: int = 3) -> Path:
+    """A results folder of CASES (accuracies overridden by ``accuracy``), three seeds, with per-image outcomes
+    drawn at random from the case and seed: a second run of the same figures gets the same outcomes."""
+    storage.prepare(folder)
+    for case_id, (arch, p50, default) in CASES.items():
+        share = (accuracy or {}).get(case_id, default)
+        for seed in range(seeds):
+            draw = np.random.default_rng([seed, sum(map(ord, arch))])  # the same outcomes in every run
+            correct = (draw.random(IMAGES) < share).astype(np.int8)
+            storage.write_predictions(folder, case_id, seed, np.zeros(IMAGES), 1 - correct)
+            storage.append_row(folder, {
+                "case_id": case_id, "arch": arch, "regime": "scratch", "dataset": "digits", "weights": "none",
+                "device": "cpu", "device_name": "cpu: test", "status": "ok", "seed": seed, "fingerprint": "f" * 12,
+                "test_accuracy": correct.mean(), "test_images": IMAGES, "image_size": 32,
+                "latency_p50_ms": p50, "latency_p50_ci_low_ms": 0.95 * p50, "latency_p50_ci_high_ms": 1.05 * p50,
+                "latency_p90_ms": p50 + 0.5,
+            })  # fmt: skip
+    return folder
+
+
+def found(a: Path, b: Path) -> flips.Flips:
+    return flips.flips(ResultsFolder.read(a), ResultsFolder.read(b))
+
+
+def test_a_rerun_that_reproduces_flips_nothing_and_every_accuracy_lies_in_the_other_interval(tmp_path):
+    same = found(run(tmp_path / "a"), run(tmp_path / "b"))
+    assert (same.front, same.budgets, same.crossovers, same.outside) == ([], [], [], [])
+    assert same.intervals_checked == 6 and same.outside_rate == 0.0  # 3 cases, both directions
+    assert same.front_checked == 3 and same.budgets_checked == 3
+
+
+def test_a_case_that_moved_is_counted_outside_in_both_directions_and_flips_the_front_and_the_pick(tmp_path):
+    """slow drops from 97% to 80%: off the front (fast is now more accurate and faster), and the two budgets that
+    hold it (4.5 and 6.5 ms) turn from slow to fast; its mean lies outside the other run's interval both ways."""
+    moved = found(run(tmp_path / "a"), run(tmp_path / "b", {"slow.scratch.digits": 0.80}))
+    assert [(f["case_id"], f["on_front_in"]) for f in moved.front] == [("slow.scratch.digits", "A")]
+    assert [(f["budget_ms"], f["a"], f["b"]) for f in moved.budgets] == [
+        (4.5, "slow.scratch.digits", "fast.scratch.digits"),
+        (6.5, "slow.scratch.digits", "fast.scratch.digits"),
+    ]
+    assert {(f["case_id"], f["run"]) for f in moved.outside} == {("slow.scratch.digits", "A"),
+                                                                 ("slow.scratch.digits", "B")}  # fmt: skip
+    assert moved.outside_rate == pytest.approx(2 / 6)
+    assert "Budget picks: 2 of 3 flipped" in moved.to_text() and "(33.3%)" in moved.to_text()
+
+
+def test_answers_tied_in_both_runs_are_not_a_flip(tmp_path):
+    """Both networks at 90%: every budget that holds both is a tie in both runs, whichever mean is higher."""
+    tie_a = {"slow.scratch.digits": 0.90, "fast.scratch.digits": 0.905}
+    tie_b = {"slow.scratch.digits": 0.905, "fast.scratch.digits": 0.90}
+    tied = found(run(tmp_path / "a", tie_a), run(tmp_path / "b", tie_b))
+    assert tied.budgets == [] and tied.budgets_checked >= 1
+
+
+def test_compare_json_prints_the_summary_for_ci(tmp_path, capsys):
+    a, b = run(tmp_path / "a"), run(tmp_path / "b", {"slow.scratch.digits": 0.80})
+    capsys.readouterr()
+    assert main(["compare", str(a), str(b), "--out", str(tmp_path / "out"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cases_compared"] == 3 and printed["accuracy_changed"] == ["slow.scratch.digits"]
+    assert printed["flips"]["outside_rate"] == pytest.approx(2 / 6)
+    assert json.loads((tmp_path / "out" / "compare.json").read_text()) == printed
+    assert "What flipped" in compare.compare_runs(a, b).to_text()
