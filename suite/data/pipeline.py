@@ -70,15 +70,17 @@ def input_side(
     return case_side(request, dataset_side, download=download).pixels
 
 
-def augment_image(image: tf.Tensor, strength: float, flip: bool) -> tf.Tensor:
-    """Random translation up to ``strength`` x side (reflect padding) and an optional horizontal flip."""
+def augment_image(image: tf.Tensor, strength: float, flip: bool, seed: tf.Tensor) -> tf.Tensor:
+    """Random translation up to ``strength`` x side (reflect padding) and an optional horizontal flip, drawn
+    statelessly from ``seed`` (shape [2]), so that one seed gives every case the same augmentation stream."""
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     side = image.shape[0]
     pad = int(round(strength * side))
     if pad > 0:
         padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
-        image = tf.image.random_crop(padded, tf.shape(image))
+        image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=crop_seed)
     if flip:
-        image = tf.image.random_flip_left_right(image)
+        image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return image
 
 
@@ -121,8 +123,13 @@ def make_input(
     if training:
         ds = ds.shuffle(training.shuffle_buffer, seed=training.seed, reshuffle_each_iteration=True)
         if training.augment > 0 or training.flip:
+            # One seeded stream of draws, zipped position by position and drawn anew each epoch: the same for every
+            # case of this seed (paired), whatever the thread timing of the parallel map.
             strength, flip = training.augment, training.flip
-            ds = ds.map(lambda x, y: (augment_image(x, strength, flip), y), num_parallel_calls=AUTOTUNE)
+            draws = tf.data.Dataset.random(seed=training.seed, rerandomize_each_iteration=True).batch(2)
+            ds = tf.data.Dataset.zip(ds, draws).map(
+                lambda pair, seed: (augment_image(pair[0], strength, flip, seed), pair[1]), num_parallel_calls=AUTOTUNE
+            )
     ds = ds.batch(batch_size)
 
     def finish(images, labels):
