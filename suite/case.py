@@ -91,6 +91,7 @@ class Case:
     finetune_lr_scale: float = 0.1  # last-phase rate of finetune/freezeN = learning_rate x this
     schedule: str = "cosine"  # one of SCHEDULES, over the steps of each phase
     warmup_epochs: float = 0.0  # linear warm-up to the peak rate, in epochs (cosine schedule only)
+    lr_grid: int = 0  # rates tried around learning_rate, chosen on validation (suite.run.rate_grid); 0 = none
     momentum: float = 0.9  # for sgd, nesterov and rmsprop
     # Regularisation.
     weight_decay: float = 0.0  # decoupled weight decay (Keras optimizer convention)
@@ -171,7 +172,7 @@ def sized(case: Case, train_per_class: int) -> Case:
 
 
 # Fields added after result rows were first keyed: left out of ``to_json`` at these values (the old behaviour).
-OMITTED_AT_DEFAULT: dict[str, Any] = {"train_per_class": 0}
+OMITTED_AT_DEFAULT: dict[str, Any] = {"train_per_class": 0, "lr_grid": 0}
 # Every field but the bookkeeping ``overrides``, in declaration order.
 CASE_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Case) if f.name != "overrides"}
 # Their types as type objects (int, float, str), not the annotation strings ``Field.type`` holds here.

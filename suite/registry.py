@@ -95,6 +95,7 @@ def _validate_ranges(case: Case) -> None:
         "learning_rate": case.learning_rate > 0,
         "finetune_lr_scale": case.finetune_lr_scale > 0,
         "warmup_epochs": case.warmup_epochs >= 0,
+        "lr_grid": 0 <= case.lr_grid <= 7,
         "momentum": 0 <= case.momentum < 1,
         "weight_decay": case.weight_decay >= 0,
         "l2": case.l2 >= 0,
@@ -115,6 +116,7 @@ def _validate_ranges(case: Case) -> None:
     hints = {
         "image_size": f" (the minimum for {case.arch} is {min_size})",
         "train_per_class": " (training images per class, at most the smallest class's count; 0 = all)",
+        "lr_grid": " (learning rates tried, 0 to 7; 0 = the case rate alone)",
     }
     for name, ok in checks.items():
         if not ok:

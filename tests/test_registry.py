@@ -82,6 +82,7 @@ def test_register_and_unregister_a_custom_case():
         ("regime", "distill", "unknown regime 'distill'; valid: scratch, frozen"),
         ("optimizer", "lamb", "unknown optimizer 'lamb'"),
         ("dropout", 1.5, "dropout is out of range"),
+        ("lr_grid", 9, "lr_grid is out of range \\(learning rates tried, 0 to 7"),
         ("image_size", 40, "the minimum for inception_v3 is 75"),
     ],
 )

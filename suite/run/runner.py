@@ -29,7 +29,7 @@ from suite.errors import PrerequisiteFailed, SuiteError, one_line
 from suite.measure import timing
 from suite.models import ARCHITECTURES, build_backbone, build_classifier, user
 from suite.regimes import Regime
-from suite.run import steps
+from suite.run import rate_grid, steps
 from suite.run.jobs import base_row, now
 from suite.run.settings import RunSettings
 from suite.train import make_optimizer
@@ -122,6 +122,8 @@ class Runner:
             case = searched.case
             inputs = steps.resolve(self, case)
             row.update(inputs.columns)
+            case, chosen = rate_grid.choose_rate(self, case, searched.regime, seed, inputs)
+            row.update(chosen)
             model = self._fit(case, searched.regime, seed, inputs, row)
             row.update(steps.measure(self, case, seed, inputs.side, model).columns)
             row.update(steps.formats(self, case, seed, inputs, model, row).columns)

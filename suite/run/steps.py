@@ -217,6 +217,24 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
     return Trained(result, val_ds, test_ds, test_images, columns)
 
 
+def rehearse(case: Case, seed: int, regime: Regime, inputs: Inputs, built: Built) -> float:
+    """Trains ``built`` as ``case`` asks, without the run's side files (history, TensorBoard), and returns its best
+    validation accuracy: a rung of the rate grid (``suite.run.rate_grid``). The test split is not touched."""
+    splits = dict(side=inputs.side, seed=seed, batch_size=built.run.batch_size)
+    with built.strategy.scope():
+        train_ds, train_images, steps_per_epoch = training_split(case, inputs.raw, **splits)
+        val_ds, _ = case_split(case, inputs.raw, "val", **splits)
+        fit = training.FitInputs(
+            train=train_ds,
+            val=val_ds,
+            images=train_images,
+            steps_per_epoch=steps_per_epoch,
+            jit_compile=built.jit_compile,
+        )
+        result = training.train(built.model, built.backbone, regime, built.run, fit)
+    return float(result.history["val_accuracy"].max())
+
+
 @dataclass
 class Evaluated:
     """The model to measure (single-device) and its accuracy and size columns."""

@@ -22,6 +22,7 @@ TABLES: tuple[Table, ...] = (RESULTS, FORMATS)  # prepared in this order: result
 FOLDERS = (
     *("models", "history", "errors", "charts", "latency", "throughput", "logs", "tuning", "tensorboard", "deploy"),
     "predictions",  # suite.storage.predictions: per-image test outcomes, for the paired accuracy test
+    "rate_grid",  # suite.run.rate_grid: each grid rate's validation accuracy and the one chosen
 )
 
 
