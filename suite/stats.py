@@ -120,12 +120,19 @@ def accuracy(per_seed: Sequence[float], images: int) -> Estimate:
     return _estimate(mean, seed_half_width(values), len(values), images)
 
 
-def accuracy_from_summary(mean: float, std: float, seeds: int, images, level: float = LEVEL) -> Estimate:
+def seed_half_from_std(std: float, seeds: int, level: float = LEVEL) -> float:
+    """``seed_half_width`` from the seeds' sample standard deviation and count; NaN for fewer than two seeds."""
+    if seeds is None or math.isnan(seeds) or seeds < 2:
+        return float("nan")
+    std = 0.0 if std is None or math.isnan(std) else float(std)
+    return float(stats.t.ppf(0.5 + level / 2, int(seeds) - 1) * std / math.sqrt(int(seeds)))
+
+
+def accuracy_from_summary(mean: float, std: float, seeds: int, images) -> Estimate:
     """``accuracy`` from a summary row's mean, sample standard deviation and seed count (the same interval)."""
     seeds = 0 if seeds is None or math.isnan(seeds) else int(seeds)
-    std = 0.0 if std is None or math.isnan(std) else float(std)
-    half = float(stats.t.ppf(0.5 + level / 2, seeds - 1) * std / math.sqrt(seeds)) if seeds >= 2 else 0.0
-    return _estimate(float(mean), half, seeds, images)
+    half = seed_half_from_std(std, seeds)
+    return _estimate(float(mean), 0.0 if math.isnan(half) else half, seeds, images)
 
 
 def _image_half_widths(per_image: np.ndarray, level: float = LEVEL) -> tuple[float, float]:

@@ -7,10 +7,10 @@ the key): its accuracy and speed were produced there, and never averaged across.
 from __future__ import annotations
 
 import pandas as pd
-from scipy import stats
 
 from suite.case import split_size
 from suite.regimes import REGIMES
+from suite.stats import seed_half_from_std
 from suite.storage import OUTCOME
 
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
@@ -50,10 +50,9 @@ def _outcomes(column: pd.Series) -> dict:
     return dict(pair for pair in column if isinstance(pair, tuple))
 
 
-def t_interval(std: pd.Series, n: pd.Series, level: float = 0.95) -> pd.Series:
-    """Half-width of the Student-t confidence interval of a mean (NaN for one seed)."""
-    half = stats.t.ppf(0.5 + level / 2, (n - 1).clip(lower=1)) * std / n.pow(0.5)
-    return half.where(n > 1)
+def t_interval(std: pd.Series, n: pd.Series) -> pd.Series:
+    """Half-width of the Student-t 95% interval of a seed mean (NaN for one seed): ``suite.stats``' training part."""
+    return pd.Series([seed_half_from_std(s, k) for s, k in zip(std, n)], index=std.index, dtype=float)
 
 
 def per_case(results: pd.DataFrame, keys: list[str] = SUMMARY_KEYS) -> pd.DataFrame:
