@@ -9,6 +9,7 @@ import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.container import ErrorbarContainer
@@ -19,7 +20,7 @@ from suite.data.glyphs import CLASSES
 from suite.report import charts
 from suite.report.accuracy_chart import FRONT_GID, NETWORK_GID
 from suite.report.caveats import caveats
-from suite.report.front import best_under_budgets, latency_front
+from suite.report.front import best_under_budgets, latency_front, winner_text
 from suite.report.headline import Headline
 from suite.report.intervals import accuracy_interval, difference
 from suite.report.summary import per_case
@@ -205,3 +206,33 @@ def test_the_execution_mode_caveat_names_graph_only_networks_apart():
     assert "resnet50 @ 32 px (cpu): graph (graph/XLA p50 = 0.75)" in chosen and "simple_cnn" not in chosen
     assert graph_only == "Graph mode only, XLA not timed (the profile's measurement): simple_cnn @ 32 px (cpu)."
     assert xla_caveats(rows.iloc[2:]) == [graph_only]  # no "chosen" sentence when nothing was compared
+
+
+def budget_rows(seeds: int) -> pd.DataFrame:
+    """Three networks: a (1 ms, 90%) and b (1.5 ms, 90.5%) that the paired test can't separate, c (3 ms, 99%)."""
+    rows = []
+    for arch, p90, accuracy in (("a", 1.0, 0.90), ("b", 1.5, 0.905), ("c", 3.0, 0.99)):
+        outcomes = {
+            seed: (np.random.default_rng([seed, ord(arch)]).random(360) < accuracy).astype(np.int8)
+            for seed in range(seeds)
+        }
+        means = [o.mean() for o in outcomes.values()]
+        rows.append(dict(case_id=f"{arch}.scratch.digits", arch=arch, regime="scratch", dataset="digits",
+                         device_name="cpu: t", seeds=seeds, test_accuracy_mean=np.mean(means),
+                         test_accuracy_std=np.std(means, ddof=1) if seeds > 1 else 0.0, test_images=360,
+                         latency_p90_ms=p90, outcomes=outcomes))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_budget_whose_best_the_paired_test_cannot_separate_is_tied_and_names_no_single_winner():
+    best = best_under_budgets(budget_rows(3), {("cpu: t", "digits"): [2.0, 4.0]}).set_index("budget_ms")
+    assert best.loc[2.0, "tied_with"] == ("a.scratch.digits",) and not best.loc[2.0, "crowned"]
+    assert winner_text(best.loc[2.0]) == "tied: b.scratch.digits, a.scratch.digits"
+    assert best.loc[4.0, "tied"] == 0 and best.loc[4.0, "crowned"]
+    assert winner_text(best.loc[4.0]) == "c.scratch.digits"
+
+
+def test_a_one_seed_pick_is_shown_but_not_crowned():
+    best = best_under_budgets(budget_rows(1), {("cpu: t", "digits"): [4.0]}).iloc[0]
+    assert best["case_id"] == "c.scratch.digits" and best["tied"] == 0 and not best["crowned"]
+    assert winner_text(best) == "c.scratch.digits (one seed: not crowned)"
