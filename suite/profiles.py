@@ -163,17 +163,21 @@ QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 # The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class).
 LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
 
-# quick and mobile pretrain until the held-out source accuracy reaches 90%, checked every 2,048 images, at most
-# 26 checks (QUICK_SOURCE_BUDGETS gives mobilenet_v2 78 and resnet50 52); measured in docs/cases.md.
+# quick and mobile pretrain until the stopping set's accuracy reaches 90%, checked every 2,048 images, at most
+# 26 checks (QUICK_SOURCE_BUDGETS gives mobilenet_v2 78 and resnet50 52); measured in docs/cases.md. Every budget
+# here is read off the stopping set (STOP_SEED in suite.source); the reported set's figure, source_accuracy, is
+# recorded and chooses nothing.
 QUICK_SOURCE = SourceBudget(images_per_class=200, max_images=53_248, check_images=2_048, target_accuracy=0.9)
 QUICK_SOURCE_BUDGETS = (
-    # MobileNetV2 at 32 px learns glyphs slowly: 74% held out after 53,248 images at batch 32 (61% at batch 64),
-    # 87.5% after 106,496 at a 3e-3 peak; with 159,744 at 1e-3 it reached 91.5% after 77,824 (405 s).
+    # MobileNetV2 at 32 px learns glyphs slowly: the stopping set ended at 64.0% after quick's budget at batch 64
+    # and 73.1% at batch 32 (docs/cases.md); 87.5% after 106,496 at a 3e-3 peak (on which held-out set was not
+    # recorded); with 159,744 at 1e-3 the stopping set reached the 90% target after 77,824 (405 s).
     ("mobilenet_v2", dict(batch_size=32, max_images=159_744)),
-    # ResNet50 ended at 86.7% after 53,248 images; with 106,496 and a 90% target it stopped at 91.0% on the
-    # stopping set but 87.5% on the reported one (575 s): the first check over a target is a lucky one. At a 93%
-    # target: 93.7% stopping, 90.8% reported, after 71,680 images (627 s).
-    ("resnet50", dict(max_images=106_496, target_accuracy=0.93)),
+    # ResNet50 ended short of the target after 53,248 images (86.7%; the set was not recorded). With 106,496 the
+    # stopping set reached the shared 90% target (91.0%, 575 s), so the budget ends by the target, not by running
+    # out. Its reported figure is what it is (87.5% in that run: the first check over a target is a lucky one).
+    # An earlier 93% target, raised so that the reported figure would clear 90%, let the reported set choose.
+    ("resnet50", dict(max_images=106_496)),
 )
 
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
