@@ -185,9 +185,12 @@ DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --pro
 # seed: the five seed networks under scratch, frozen and finetune (the 5 x 3 matrix), every case deployed.
 SEED_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
-    # Each at its cost on 2 CPU cores. resnet_scratch: 95% validation within 25 s of training; test 98.1% at 10
-    # epochs, 97.5% at 8 (one image above the 97% the quick test asks: too close).
-    ("resnet_scratch.scratch.*", dict(epochs=10, learning_rate=2e-3)),
+    # Each at its cost on 2 CPU cores. Epochs by the rule in docs/cases.md ("How budgets are chosen"): the fewest
+    # whose seed-mean final validation accuracy (180 digits, seeds 0-2) is within 0.5 points of the best.
+    # resnet_scratch from scratch, 2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores shared (load 2-5):
+    # 4 epochs 99.07% (98.3-99.4), 5: 99.63% (98.9-100), 6: 100%, 8: 99.63%, 10: 100%, 12: 100%; so 5 epochs,
+    # 30.6-34.7 s of training, 95% validation after 17-29 s. (It was 10, chosen on test accuracy.)
+    ("resnet_scratch.scratch.*", dict(epochs=5, learning_rate=2e-3)),
     ("mobilenet_v2.*", dict(epochs=6)),  # from scratch at 32 px: 75.0% at 6 epochs (48 s), 62.8% at 5 (28 s)
     ("resnet50.*", dict(epochs=3)),  # 87.8-89.2% from scratch in 64-81 s of training (35 s of it tracing)
     ("inception_v3.*", dict(epochs=3)),  # at 75 px: 91.9% in 77 s; 96.7% at 4 epochs in 122 s
@@ -252,7 +255,7 @@ PROFILES: dict[str, Profile] = {
         _on_digits(
             name="quick",
             summary="the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
-            "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-10 epochs by architecture",
+            "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-8 epochs by architecture",
             patterns=QUICK_CASES,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
@@ -261,7 +264,7 @@ PROFILES: dict[str, Profile] = {
         _on_digits(
             name="seed",
             summary="the embedded digits, the five seed networks under scratch, frozen and finetune (the full 5 x 3 "
-            "matrix), every case deployed; 3-10 epochs by architecture",
+            "matrix), every case deployed; 3-8 epochs by architecture",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             measure=SEED_MEASURE,
             formats=QUICK_FORMATS,
@@ -273,6 +276,8 @@ PROFILES: dict[str, Profile] = {
             patterns=_each(MOBILE_ARCHS, "scratch", "finetune"),
             budgets=(
                 ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
+                # Set earlier, with no recorded reason. Quick's validation measurement of the same case (SEED_BUDGETS)
+                # gives 100% at 12 epochs (seeds 0-2) and picks 5 by its rule; 12 is kept here until mobile is rerun.
                 ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),
             ),
             measure=SEED_MEASURE,
