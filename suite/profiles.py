@@ -163,17 +163,21 @@ QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 # The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class).
 LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
 
-# quick and mobile pretrain until the held-out source accuracy reaches 90%, checked every 2,048 images, at most
-# 26 checks (QUICK_SOURCE_BUDGETS gives mobilenet_v2 78 and resnet50 52); measured in docs/cases.md.
+# quick and mobile pretrain until the stopping set's accuracy reaches 90%, checked every 2,048 images, at most
+# 26 checks (QUICK_SOURCE_BUDGETS gives mobilenet_v2 78 and resnet50 52); measured in docs/cases.md. Every budget
+# here is read off the stopping set (STOP_SEED in suite.source); the reported set's figure, source_accuracy, is
+# recorded and chooses nothing.
 QUICK_SOURCE = SourceBudget(images_per_class=200, max_images=53_248, check_images=2_048, target_accuracy=0.9)
 QUICK_SOURCE_BUDGETS = (
-    # MobileNetV2 at 32 px learns glyphs slowly: 74% held out after 53,248 images at batch 32 (61% at batch 64),
-    # 87.5% after 106,496 at a 3e-3 peak; with 159,744 at 1e-3 it reached 91.5% after 77,824 (405 s).
+    # MobileNetV2 at 32 px learns glyphs slowly: the stopping set ended at 64.0% after quick's budget at batch 64
+    # and 73.1% at batch 32 (docs/cases.md); 87.5% after 106,496 at a 3e-3 peak (on which held-out set was not
+    # recorded); with 159,744 at 1e-3 the stopping set reached the 90% target after 77,824 (405 s).
     ("mobilenet_v2", dict(batch_size=32, max_images=159_744)),
-    # ResNet50 ended at 86.7% after 53,248 images; with 106,496 and a 90% target it stopped at 91.0% on the
-    # stopping set but 87.5% on the reported one (575 s): the first check over a target is a lucky one. At a 93%
-    # target: 93.7% stopping, 90.8% reported, after 71,680 images (627 s).
-    ("resnet50", dict(max_images=106_496, target_accuracy=0.93)),
+    # ResNet50 ended short of the target after 53,248 images (86.7%; the set was not recorded). With 106,496 the
+    # stopping set reached the shared 90% target (91.0%, 575 s), so the budget ends by the target, not by running
+    # out. Its reported figure is what it is (87.5% in that run: the first check over a target is a lucky one).
+    # An earlier 93% target, raised so that the reported figure would clear 90%, let the reported set choose.
+    ("resnet50", dict(max_images=106_496)),
 )
 
 DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --profile
@@ -181,14 +185,22 @@ DEFAULT_PROFILE = "quick"  # what `suite run` and `suite tune` use without --pro
 # seed: the five seed networks under scratch, frozen and finetune (the 5 x 3 matrix), every case deployed.
 SEED_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
-    # Each at its cost on 2 CPU cores. resnet_scratch: 95% validation within 25 s of training; test 98.1% at 10
-    # epochs, 97.5% at 8 (one image above the 97% the quick test asks: too close).
-    ("resnet_scratch.scratch.*", dict(epochs=10, learning_rate=2e-3)),
-    ("mobilenet_v2.*", dict(epochs=6)),  # from scratch at 32 px: 75.0% at 6 epochs (48 s), 62.8% at 5 (28 s)
-    ("resnet50.*", dict(epochs=3)),  # 87.8-89.2% from scratch in 64-81 s of training (35 s of it tracing)
-    ("inception_v3.*", dict(epochs=3)),  # at 75 px: 91.9% in 77 s; 96.7% at 4 epochs in 122 s
-    # A frozen backbone costs a forward pass only; a linear probe wants a higher rate
-    # (resnet_scratch on glyph features: 65% at 1e-2 against 43% at 1e-3).
+    # Each at its cost on 2 CPU cores. Epochs by the rule in docs/cases.md ("How budgets are chosen"): the fewest
+    # whose seed-mean final validation accuracy (180 digits, seeds 0-2) is within 0.5 points of the best.
+    # resnet_scratch from scratch, 2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores shared (load 2-5):
+    # 4 epochs 99.07% (98.3-99.4), 5: 99.63% (98.9-100), 6: 100%, 8: 99.63%, 10: 100%, 12: 100%; so 5 epochs,
+    # 30.6-34.7 s of training, 95% validation after 17-29 s. (It was 10, chosen on test accuracy.)
+    ("resnet_scratch.scratch.*", dict(epochs=5, learning_rate=2e-3)),
+    # The next three are capped by cost (quick's ten minutes), not by the rule: set earlier, with test figures
+    # quoted; validation from scratch, measured on the same machine and date, still rises at the last epoch.
+    # mobilenet_v2 at 32 px, seeds 0-2: seed-mean 76.7% (70.0-88.9) at 6 epochs, 73.5% (64.4-78.3) at 5, within
+    # the seed spread; 6 is the better of the two measured (28-45 s of training), more epochs were not tried.
+    # resnet50 (seed 0): 44.4, 88.9, 90.6% by epoch (45 s); inception_v3 at 75 px: 20.0, 65.6, 93.3% (84 s).
+    ("mobilenet_v2.*", dict(epochs=6)),
+    ("resnet50.*", dict(epochs=3)),
+    ("inception_v3.*", dict(epochs=3)),
+    # A frozen backbone costs a forward pass only; a linear probe wants a higher rate: resnet_scratch.frozen on its
+    # glyph source (91.2% held out), seed 0, ended at 73.9% validation at 1e-2 against 12.8% at 1e-3 (2026-12-07).
     ("*.frozen.*", dict(epochs=5, learning_rate=1e-2)),
     ("*.tuned.*", dict(trials=8, trial_epochs=2)),
 )
@@ -260,7 +272,7 @@ PROFILES: dict[str, Profile] = {
         _on_digits(
             name="quick",
             summary="the embedded digits: the suite's ResNet and plain CNN under scratch, frozen and "
-            "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-10 epochs by architecture",
+            "finetune, MobileNetV2, ResNet50 and InceptionV3 from scratch; 3-8 epochs by architecture",
             patterns=QUICK_CASES,
             measure=QUICK_MEASURE,
             formats=QUICK_FORMATS,
@@ -269,7 +281,7 @@ PROFILES: dict[str, Profile] = {
         _on_digits(
             name="seed",
             summary="the embedded digits, the five seed networks under scratch, frozen and finetune (the full 5 x 3 "
-            "matrix), every case deployed; 3-10 epochs by architecture",
+            "matrix), every case deployed; 3-8 epochs by architecture",
             patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
             measure=SEED_MEASURE,
             formats=QUICK_FORMATS,
@@ -281,6 +293,8 @@ PROFILES: dict[str, Profile] = {
             patterns=_each(MOBILE_ARCHS, "scratch", "finetune"),
             budgets=(
                 ("*", dict(epochs=8, head_epochs=1, batch_size=64)),
+                # Set earlier, with no recorded reason. Quick's validation measurement of the same case (SEED_BUDGETS)
+                # gives 100% at 12 epochs (seeds 0-2) and picks 5 by its rule; 12 is kept here until mobile is rerun.
                 ("resnet_scratch.scratch.*", dict(epochs=12, learning_rate=2e-3)),
             ),
             measure=SEED_MEASURE,

@@ -42,7 +42,8 @@ def _tiny_model(side: int):
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
-    """Every format of one trained tiny model, measured: ``(rows by format, images, folder)``."""
+    """Every format of one trained tiny model, measured: ``(rows by format, images, folder, formats kept,
+    the Keras model's validation accuracy)``."""
     pytest.importorskip("ai_edge_litert")
     pytest.importorskip("onnxruntime")
     import keras
@@ -54,21 +55,24 @@ def deployed(tmp_path_factory):
     images = stage.case_images(CASE, raw, raw.side, seed=0)
     model = _tiny_model(raw.side)
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    x, y = _train_arrays(raw)
+    x, y = _arrays(raw.train, raw.side)
     model.fit(x, y, epochs=15, batch_size=64, verbose=0)
+    val_x, val_y = _arrays(raw.val, raw.side)
+    val_accuracy = float(np.mean(model.predict(val_x, verbose=0).argmax(1) == val_y))
     folder = tmp_path_factory.mktemp("deploy")
     keras_path = folder / "model.keras"
     model.save(keras_path)
     appended: list[dict] = []
     deployment = stage.Deployment(model=model, keras_path=keras_path, folder=folder, images=images, budget=BUDGET)
     rows = stage.deploy_case(deployment, ALL, identity={"case_id": "tiny"}, earlier={}, append=appended.append)
-    return {row["format"]: row for row in appended}, images, folder, {r["format"] for r in rows}
+    return {row["format"]: row for row in appended}, images, folder, {r["format"] for r in rows}, val_accuracy
 
 
-def _train_arrays(raw):
+def _arrays(split, side: int):
+    """A digits split as preprocessed arrays: images and integer labels."""
     from suite.data.pipeline import make_input
 
-    data = make_input(raw.train, arch=CASE.arch, side=raw.side, num_classes=10, batch_size=512)
+    data = make_input(split, arch=CASE.arch, side=side, num_classes=10, batch_size=512)
     pairs = [(a.numpy(), b.numpy().argmax(1)) for a, b in data]
     return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
 
@@ -133,7 +137,10 @@ def test_accuracy_equals_an_independent_evaluation_of_the_file(deployed, fmt):
     independent = float(np.mean(top1 == images.labels))
     assert row["test_images"] == len(images.labels) == 120
     assert abs(row["test_accuracy"] - independent) <= 1 / 120 + 1e-9, (row["test_accuracy"], independent)
-    assert row["test_accuracy"] > 0.5  # trained: well above chance (0.1), so agreement means something
+    # Trained well above chance (0.1), so that agreement means something; judged on validation, not on the test
+    # images the row reports. This fit at seeds 0-4 reached 77.8-90.0% on the 180 validation digits: 0.5 is 28
+    # points below the lowest.
+    assert deployed[4] > 0.5
     if not catalogue.FORMATS[fmt].quantised:
         assert row["top1_agreement"] == 1.0 and row["max_abs_prob_diff"] < 1e-4
     assert row["file_mb"] > 0 and row["runtime_threads"] >= 1
@@ -165,7 +172,7 @@ def test_latency_agrees_with_an_independent_timing_of_the_file(deployed, fmt):
 
 
 def test_every_format_is_a_row_and_keras_is_the_reference(deployed):
-    rows, _, folder, kept = deployed
+    rows, _, folder, kept, _ = deployed
     assert list(rows) == ["keras", *ALL]
     assert rows["keras"]["speedup_vs_keras"] == 1.0 and rows["keras"]["accuracy_change_points"] == 0.0
     assert (folder / "litert_int8.tflite").is_file() and (folder / "onnx-latency.csv").is_file()

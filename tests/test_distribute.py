@@ -30,7 +30,9 @@ def test_a_mirrored_case_trains_on_two_logical_cpus_and_its_row_says_so(tmp_path
     row = storage.read_results(tmp_path).iloc[0]
     assert (row["status"], row["strategy"], row["replicas"]) == ("ok", "mirrored", 2)
     assert row["batch_size"] == 32, "the row keeps the case's per-replica batch"
-    assert row["test_accuracy"] > 0.5, "ten classes: chance is 0.1"
+    # Trained, judged on validation (ten classes: chance is 0.1). Seeds 0-2 of this run ended at 84.4%, 93.3% and
+    # 85.0% on the 180 validation digits (2026-12-07, 2 shared AMD EPYC cores): 0.5 is 34 points below the lowest.
+    assert row["val_accuracy"] > 0.5
     assert row["latency_p50_ms"] > 0 and row["throughput_ips"] > 0, "the trained model is measured on one device"
     history = pd.read_csv(tmp_path / "history" / "simple_cnn.scratch.digits-s0.csv")
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]

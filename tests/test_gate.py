@@ -235,7 +235,9 @@ def test_the_accuracy_gate_passes_another_seed_and_fails_a_run_on_shuffled_label
     err = capsys.readouterr().err
     assert "REGRESSION simple_cnn.scratch.digits (cpu): test_accuracy" in err and "allowed >=" in err
     shuffled = storage.read_results(base / "shuffled").iloc[0]
-    assert shuffled["test_accuracy"] < 0.3 and json.loads(shuffled["case_json"])["label_noise"] == 1.0
+    # Broken, judged on validation: with every training label random, seeds 0-2 ended at 8.9%, 13.3% and 16.1% of
+    # the 180 validation digits (chance 10%; 2026-12-07, 2 shared AMD EPYC cores). 30% is 14 points above the highest.
+    assert shuffled["val_accuracy"] < 0.3 and json.loads(shuffled["case_json"])["label_noise"] == 1.0
 
 
 def formats(results: Path, int8_accuracy: float, keras_accuracy: float = 0.95) -> Path:

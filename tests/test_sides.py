@@ -372,7 +372,7 @@ def test_a_dry_run_counts_source_pretraining_until_its_weights_are_cached(tmp_pa
 
 
 def test_a_dry_run_shows_a_cut_case_at_its_images_and_the_whole_splits_cost(tmp_path, capsys):
-    """digits@5 trains 50 images (10 classes x 5), repeated within each of its 10 epochs for the whole split's
+    """digits@5 trains 50 images (10 classes x 5), repeated within each of its 5 epochs for the whole split's
     optimizer steps: the same epochs, and the same estimate, as the whole split."""
     args = ["run", "resnet_scratch.scratch.digits", "--dry-run", "--device", "cpu", "--profile", "label-efficiency"]
     assert main([*args, "--results", str(tmp_path / "r")]) == 0
@@ -380,7 +380,7 @@ def test_a_dry_run_shows_a_cut_case_at_its_images_and_the_whole_splits_cost(tmp_
     table = dry_run_table(out)
     whole, cut = table["resnet_scratch.scratch.digits"], table["resnet_scratch.scratch.digits@5"]
     assert (whole["train imgs"], cut["train imgs"]) == ("1,257", "50")
-    assert whole["epochs per phase"] == cut["epochs per phase"] == "train 10"
+    assert whole["epochs per phase"] == cut["epochs per phase"] == "train 5"
     assert whole["each (est.)"] == cut["each (est.)"] and "?" not in cut["each (est.)"]
     assert table["resnet_scratch.scratch.digits@50"]["train imgs"] == "500"
     assert "repeats its images within each epoch" in " ".join(out.split())

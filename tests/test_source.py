@@ -1,4 +1,5 @@
-"""Source pretraining: the held-out accuracy it records, a cache keyed by the whole recipe, `suite prepare glyphs`."""
+"""Source pretraining: the held-out accuracy it records, a reported set that decides nothing, a cache keyed by
+the whole recipe, `suite prepare glyphs`."""
 
 from __future__ import annotations
 
@@ -33,6 +34,49 @@ def test_reaching_the_target_stops_training():
     budget = dataclasses.replace(TINY, target_accuracy=1e-9)  # any held-out accuracy above zero reaches it
     record = json.loads(source.source_record(source.pretrain_on_source("simple_cnn", 16, case, budget)).read_text())
     assert len(record["curve"]) == 1 and record["images_seen"] == 192
+
+
+def test_the_reported_set_decides_nothing(monkeypatch, tmp_path):
+    """Blanking the reported set's images leaves the stopping curve, the stop and the images seen as they were.
+
+    On blank images every prediction is the same class, so the reported figure is exactly 1/52, below the
+    target: if the reported set decided stopping, the blanked run would spend its whole budget instead (checked:
+    passing the reported set to ``fit`` as its validation data fails this test on the curve).
+    """
+    import numpy as np
+
+    from suite.data import glyphs
+
+    case = Case("simple_cnn", "frozen", "digits")
+    # Learns above chance in three checks on this CPU (stopping curve 1.9%, 11.5%, 28.8%; 4 s), so 5% stops it early.
+    budget = SourceBudget(
+        images_per_class=8,
+        max_images=3_072,
+        check_images=1_024,
+        heldout_per_class=2,
+        learning_rate=3e-3,
+        batch_size=32,
+        target_accuracy=0.05,
+    )
+
+    def pretrain(folder: str) -> dict:
+        monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path / folder))  # the reported set is not in the cache key
+        path = source.pretrain_on_source("simple_cnn", 16, case, budget)
+        return json.loads(source.source_record(path).read_text())
+
+    honest = pretrain("honest")
+    assert honest["images_seen"] < budget.max_images, "the stopping set must stop this run early for the test to bite"
+    render = glyphs.make_glyphs
+
+    def blank_reported_set(per_class: int, side: int, seed: int = 0):
+        images, labels = render(per_class, side, seed=seed)
+        return (np.zeros_like(images) if seed == source.REPORT_SEED else images), labels
+
+    monkeypatch.setattr(glyphs, "make_glyphs", blank_reported_set)
+    blanked = pretrain("blanked")
+    assert blanked["source_accuracy"] == pytest.approx(1 / 52)  # measured on the blanked images ...
+    for key in ("curve", "stop_accuracy", "images_seen", "train_accuracy"):  # ... which chose nothing
+        assert blanked[key] == honest[key], key
 
 
 def test_an_exact_hit_stored_as_float32_reaches_the_target():
