@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -149,6 +150,28 @@ class Case:
     def from_json(cls, text: str) -> Case:
         """The case ``to_json`` wrote (with no overrides); ``TypeError`` on a key that is not a field."""
         return cls(**json.loads(text))
+
+
+GRID_FACTOR = 3.0  # neighbouring rates of an lr_grid differ by this factor (1/3, 1, 3 times the centre for 3)
+RUNG_SHARE = 1 / 3  # of the case's last-phase epochs that each grid rate trains (at least one)
+
+
+def grid_rates(case: Case) -> tuple[float, ...]:
+    """The ``lr_grid`` rates around ``case.learning_rate``, smallest first (the centre alone for 0 or 1)."""
+    count = max(case.lr_grid, 1)
+    return tuple(case.learning_rate * GRID_FACTOR ** (i - (count - 1) / 2) for i in range(count))
+
+
+def grid_rung(case: Case, rate: float) -> Case:
+    """``case`` as one grid rate trains it (``suite.run.rate_grid``): a share of its epochs, at ``rate``, without
+    early stopping; its head epochs whole."""
+    epochs = max(1, math.ceil(case.epochs * RUNG_SHARE))
+    return dataclasses.replace(case, learning_rate=rate, epochs=epochs, early_stopping=0)
+
+
+def grid_rungs(case: Case) -> tuple[Case, ...]:
+    """Every rung the case's rate grid trains before its full run; none without a grid (``lr_grid`` 0 or 1)."""
+    return tuple(grid_rung(case, rate) for rate in grid_rates(case)) if case.lr_grid > 1 else ()
 
 
 SIZE_MARK = "@"  # joins a case id and its training images per class: mobilenet_v2.frozen.digits@25

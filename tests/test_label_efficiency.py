@@ -89,7 +89,7 @@ def test_too_many_per_class_names_every_class_count(digits):
 def test_id_marks_the_size_and_the_key_is_unchanged_at_zero():
     plain = Case("mobilenet_v2", "frozen", "digits", epochs=5, learning_rate=1e-2)
     assert plain.id == "mobilenet_v2.frozen.digits" and "train_per_class" not in json.loads(plain.to_json())
-    assert set(json.loads(plain.to_json())) == set(CASE_FIELDS) - {"train_per_class"}
+    assert set(json.loads(plain.to_json())) == set(CASE_FIELDS) - {"train_per_class", "lr_grid"}
     from suite.run.jobs import case_key
 
     # The key this case had before train_per_class existed (computed with the suite at 6ab6a8d).
@@ -130,7 +130,7 @@ def test_the_profile_runs_every_network_regime_and_size_with_seed_budgets():
             cut = by_id[f"{case_id}@{size}"]
             assert (cut.epochs, cut.learning_rate, cut.train_per_class) == (case.epochs, case.learning_rate, size)
         assert by_id[case_id].epochs == case.epochs and by_id[case_id].train_per_class == 0
-    assert by_id["mobilenet_v2.frozen.digits@25"].learning_rate == 1e-2
+    assert by_id["mobilenet_v2.frozen.digits@25"].lr_grid == 3  # every size searches the same rate grid
 
 
 def test_patterns_pick_a_case_at_every_size_or_one_size():

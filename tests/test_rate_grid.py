@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from suite import storage
-from suite.case import Case
+from suite.case import Case, grid_rates, grid_rung
 from suite.profiles import get_profile
 from suite.run import rate_grid, steps
 from suite.run.runner import Runner
@@ -18,9 +18,9 @@ from suite.run.settings import RunSettings
 
 def test_the_grid_is_log_spaced_around_the_case_rate_and_the_rung_trains_a_third_of_the_epochs():
     case = Case("simple_cnn", "finetune", "digits", learning_rate=3e-3, lr_grid=3, epochs=8, early_stopping=4)
-    assert rate_grid.rates(case) == pytest.approx((1e-3, 3e-3, 9e-3))
-    assert rate_grid.rates(dataclasses.replace(case, lr_grid=0)) == (3e-3,)
-    short = rate_grid.rung(case, 1e-3)
+    assert grid_rates(case) == pytest.approx((1e-3, 3e-3, 9e-3))
+    assert grid_rates(dataclasses.replace(case, lr_grid=0)) == (3e-3,)
+    short = grid_rung(case, 1e-3)
     assert (short.learning_rate, short.epochs, short.head_epochs, short.early_stopping) == (1e-3, 3, 2, 0)
 
 
@@ -52,7 +52,7 @@ def test_the_grid_trains_on_training_images_scores_on_validation_and_never_reads
     chosen, columns = rate_grid.choose_rate(runner, case, steps.REGIMES["scratch"], 0, inputs)
     assert read == ["train", "val"] * 3, "three rungs, each on the training and validation splits alone"
     scores = pd.read_csv(storage.case_file(tmp_path, "rate_grid", case.id, 0, ".csv"))
-    assert scores["learning_rate"].tolist() == pytest.approx(rate_grid.rates(case))
+    assert scores["learning_rate"].tolist() == pytest.approx(grid_rates(case))
     assert scores["chosen"].sum() == 1
     best = scores.loc[scores["chosen"]].iloc[0]
     assert best["val_accuracy"] == scores["val_accuracy"].max()

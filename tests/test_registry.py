@@ -123,7 +123,8 @@ def test_profiles_set_budgets_but_explicit_fields_win():
     quick, smoke = get_profile("quick"), get_profile("smoke")
     case = get_case("resnet50.finetune.digits")
     assert quick.apply(case).epochs == 3  # the quick profile's ResNet50 budget
-    assert quick.apply(get_case("resnet50.frozen.digits")).epochs == 5  # later patterns win
+    frozen = quick.apply(get_case("resnet50.frozen.digits"))
+    assert (frozen.epochs, frozen.lr_grid) == (3, 3)  # fair regimes: frozen trains the network's epochs, its grid
     assert smoke.apply(case).train_limit == 128
     explicit = dataclasses.replace(case, epochs=7, overrides=(("epochs", 7),))
     assert smoke.apply(explicit).epochs == 7

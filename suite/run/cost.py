@@ -20,7 +20,7 @@ from statistics import median
 import pandas as pd
 
 from suite import transfer
-from suite.case import Case
+from suite.case import Case, grid_rungs
 from suite.data import training_images
 from suite.data.datasets import Datasets
 from suite.data.pipeline import case_side, input_side
@@ -214,7 +214,7 @@ def job_seconds(
     val = min(case.eval_limit or sizes["val"], sizes["val"])
     test = min(case.eval_limit or sizes["test"], sizes["test"])
     regime = REGIMES[case.regime]
-    phases = regime.phases(case)
+    phases = [p for run in (*grid_rungs(case), case) for p in regime.phases(run)]  # the rate grid's rungs first
     passes = sum(p.epochs * train * train_factor(p.freeze_fraction) for p in phases)
     passes += sum(p.epochs for p in phases) * val + val + test  # validation each epoch, then the final evaluation
     if regime.searched:  # each trial: the head and trial_epochs, half the backbone training on average

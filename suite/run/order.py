@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from statistics import median
 
-from suite.case import Case
+from suite.case import Case, grid_rungs
 from suite.regimes import REGIMES
 from suite.run.jobs import Job
 
@@ -41,11 +41,13 @@ def passes(case: Case) -> float:
 
 
 def work_gflop(case: Case, gflops_per_image: float, train_images: int, eval_images: int) -> float:
-    """GFLOPs a case computes: training (``passes``), validation after each epoch, then validation and test."""
+    """GFLOPs a case computes: its learning-rate grid's rungs (``suite.case.grid_rungs``), then training
+    (``passes``), validation after each epoch, then validation and test."""
     regime = REGIMES[case.regime]
-    epochs = case.epochs + (case.head_epochs if regime.head_first else 0)
+    runs = (*grid_rungs(case), case)
+    epochs = sum(run.epochs + (run.head_epochs if regime.head_first else 0) for run in runs)
     evaluated = eval_images * (epochs + 2) * FROZEN_PASSES
-    return gflops_per_image * (train_images * passes(case) + evaluated)
+    return gflops_per_image * (train_images * sum(passes(run) for run in runs) + evaluated)
 
 
 def cheapest_first(

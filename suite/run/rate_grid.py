@@ -3,12 +3,12 @@
 Kornblith, Shlens and Le ("Do Better ImageNet Models Transfer Better?", CVPR 2019) gave scratch, frozen and
 fine-tuned training the same hyperparameter search, chosen on validation, so that "transfer wins" is a finding
 about the weights and not about a recipe. A case with ``lr_grid = k`` does the same: ``k`` rates spaced by
-``GRID_FACTOR`` around its ``learning_rate`` each train a short rung (``RUNG_SHARE`` of its epochs, its head
-epochs whole), from the same start and seed; the rate with the best validation accuracy trains the full budget.
-That is successive halving with two rungs: k short runs, then one long one, about twice one case's training for
-k = 3. The test set plays no part. The rung's scores go to ``DIR/rate_grid/<case>-s<seed>.csv`` and the chosen
-rate to the row's ``learning_rate``; the grid itself is the case's ``lr_grid`` and its ``learning_rate`` centre
-(``case_json``).
+``suite.case.GRID_FACTOR`` around its ``learning_rate`` each train a short rung (``suite.case.RUNG_SHARE`` of
+its epochs, its head epochs whole), from the same start and seed; the rate with the best validation accuracy
+trains the full budget. That is successive halving with two rungs: k short runs, then one long one, about twice
+one case's training for k = 3 (``suite.case.grid_rungs``; the dry run and the ETA price the rungs). The test set
+plays no part. The rungs' scores go to ``DIR/rate_grid/<case>-s<seed>.csv`` and the chosen rate to the row's
+``learning_rate``; the grid itself is the case's ``lr_grid`` and its ``learning_rate`` centre (``case_json``).
 """
 
 from __future__ import annotations
@@ -20,28 +20,13 @@ import math
 import pandas as pd
 
 from suite import progress, storage
-from suite.case import Case
+from suite.case import Case, grid_rungs
 from suite.regimes import Regime
 from suite.run import steps
 
 log = logging.getLogger(__name__)
 
-GRID_FACTOR = 3.0  # neighbouring rates differ by this factor (1/3, 1, 3 times the centre for k = 3)
-RUNG_SHARE = 1 / 3  # of the case's last-phase epochs that each grid rate trains (at least one)
 FOLDER = "rate_grid"
-
-
-def rates(case: Case) -> tuple[float, ...]:
-    """The ``lr_grid`` rates around ``case.learning_rate``, smallest first (the centre alone for 0 or 1)."""
-    count = max(case.lr_grid, 1)
-    return tuple(case.learning_rate * GRID_FACTOR ** (i - (count - 1) / 2) for i in range(count))
-
-
-def rung(case: Case, rate: float) -> Case:
-    """``case`` as one grid rate trains it: a share of its epochs, at ``rate``, without early stopping."""
-    return dataclasses.replace(
-        case, learning_rate=rate, epochs=max(1, math.ceil(case.epochs * RUNG_SHARE)), early_stopping=0
-    )
 
 
 def choose_rate(runner, case: Case, regime: Regime, seed: int, inputs: steps.Inputs) -> tuple[Case, dict]:
@@ -50,9 +35,9 @@ def choose_rate(runner, case: Case, regime: Regime, seed: int, inputs: steps.Inp
     if case.lr_grid <= 1:
         return case, {}
     scores = []
-    for rate in rates(case):
+    for trial in grid_rungs(case):
+        rate = trial.learning_rate
         progress.emit(stage="rate grid", message=f"learning rate {rate:.2g}")
-        trial = rung(case, rate)
         built = steps.build(runner, trial, seed, inputs)
         scores.append({"learning_rate": rate, "val_accuracy": steps.rehearse(trial, seed, regime, inputs, built)})
         log.info("  %s seed %d: rate %.3g reached validation %.4f", case.id, seed, rate, scores[-1]["val_accuracy"])
