@@ -21,9 +21,10 @@ from suite.report.summary import per_case
 QUESTION = "Which classifier, trained which way, gives the best accuracy for the latency you can afford?"
 FRONT_NOTE = (
     "Accuracy against batch-1 latency p50, per device and dataset. A case is left off only if another is more "
-    "accurate and clearly faster (its network's latency band lies wholly below) or is the same network; networks "
-    "whose bands overlap are tied, not ranked. Accuracy: mean with its 95% interval; latency: the case's p50 with "
-    "its 95% interval, and the band its network's regimes share."
+    "accurate by the paired test (same seeds, same test images) and clearly faster (its network's latency band "
+    "lies wholly below) or is the same network; networks whose bands overlap are tied, not ranked. Accuracy: mean "
+    "over seeds with its 95% interval (training variance and test sampling); latency: the case's p50 with its 95% "
+    "interval, and the band its network's regimes share."
 )
 BUDGET_NOTE = (
     "The most accurate case whose latency p90 at batch 1 is within each budget (budgets: quartiles of the "
