@@ -187,6 +187,10 @@ def test_summary_md_and_the_page_carry_the_same_headline_above_everything(tmp_pa
     for case_id in headline.front["case"]:
         assert case_id in markdown
     assert all("[" in text for text in headline.front["test accuracy % [95% CI]"])  # one seed: still an interval
+    one_seed = per_case(storage.read_results(folder)).set_index("case_id")["seeds"] < 2
+    for case in headline.front["case"]:  # a one-seed front member says what its interval leaves out
+        case_id = case.split(" ")[0]
+        assert case.endswith("(one seed: interval omits training variance)") == bool(one_seed[case_id]), case
     assert page.count("<figure>") == page.count("<figcaption>") > 0
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from suite.report.caveats import caveats
 from suite.report.deployed import SHIP_NOTE, ship_frame
-from suite.report.front import best_under_budgets, budget_columns, latency_front, winner_text
+from suite.report.front import best_under_budgets, budget_columns, crowned, latency_front, winner_text
 from suite.report.intervals import interval_text
 from suite.report.summary import per_case
 
@@ -51,7 +51,10 @@ def front_frame(cases: pd.DataFrame) -> pd.DataFrame:
         {
             "device": front["device_name"],
             "dataset": front["dataset"],
-            "case": front["case_id"],
+            "case": [
+                case if crowned(row) else f"{case} (one seed: interval omits training variance)"
+                for case, (_, row) in zip(front["case_id"], front.iterrows())
+            ],
             "network": front["network"],
             "test accuracy % [95% CI]": [
                 interval_text(m, lo, hi)
