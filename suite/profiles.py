@@ -160,8 +160,14 @@ def _each(archs: tuple[str, ...], *regimes: str, dataset: str = "digits") -> tup
 ALL_FORMATS = ("saved_model", "litert_fp32", "litert_fp16", "litert_dynamic_int8", "litert_int8", "onnx", "openvino")
 QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 
-# The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class).
-LABEL_EFFICIENCY_SIZES = (5, 10, 25, 50, 0)
+# The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class), on the
+# suite's two networks and one Keras application, three seeds, so that it finishes within 150 minutes on 2 cores.
+# Chosen from the per-job seconds of two quick runs (2026-12-07, AMD EPYC family 26 model 2, 2 cores; the rate grid
+# and the measurement included): simple_cnn 11-31 s, resnet_scratch 23-76 s, mobilenet_v2 about 100 s without its
+# formats; 108 jobs at those rates are about 110 minutes, plus MobileNetV2's glyph source. ResNet50 (114 s a job at
+# 3 epochs, more with a source) and InceptionV3 at 75 px (167 s) would each add about an hour; seed has them.
+LABEL_EFFICIENCY_SIZES = (5, 10, 25, 0)
+LABEL_EFFICIENCY_ARCHS = ("simple_cnn", "resnet_scratch", "mobilenet_v2")
 
 # quick and mobile pretrain until the stopping set's accuracy reaches 90%, checked every 2,048 images, at most
 # 26 checks (QUICK_SOURCE_BUDGETS gives mobilenet_v2 78 and resnet50 52); measured in docs/cases.md. Every budget
@@ -330,9 +336,10 @@ PROFILES: dict[str, Profile] = {
         ),
         _on_digits(
             name="label-efficiency",
-            summary="seed's networks and budgets under scratch, frozen and finetune on 5, 10, 25, 50 and all digits "
-            "per class, three seeds; every size trains as many optimizer steps as the whole split",
-            patterns=_each(SEED_ARCHS, "scratch", "frozen", "finetune"),
+            summary="the suite's two networks and MobileNetV2 with seed's budgets under scratch, frozen and finetune "
+            "on 5, 10, 25 and all digits per class, three seeds; every size trains as many optimizer steps as the "
+            "whole split",
+            patterns=_each(LABEL_EFFICIENCY_ARCHS, "scratch", "frozen", "finetune"),
             measure=QUICK_MEASURE,
             train_per_class=LABEL_EFFICIENCY_SIZES,
         ),

@@ -382,7 +382,7 @@ def test_a_dry_run_shows_a_cut_case_at_its_images_and_the_whole_splits_cost(tmp_
     assert (whole["train imgs"], cut["train imgs"]) == ("1,257", "50")
     assert whole["epochs per phase"] == cut["epochs per phase"] == "train 5"
     assert whole["each (est.)"] == cut["each (est.)"] and "?" not in cut["each (est.)"]
-    assert table["resnet_scratch.scratch.digits@50"]["train imgs"] == "500"
+    assert table["resnet_scratch.scratch.digits@25"]["train imgs"] == "250"
     assert "repeats its images within each epoch" in " ".join(out.split())
 
 
