@@ -20,6 +20,7 @@ from suite.data.glyphs import CLASSES
 from suite.report import charts
 from suite.report.accuracy_chart import FRONT_GID, NETWORK_GID
 from suite.report.caveats import caveats
+from suite.report.folder import ResultsFolder
 from suite.report.front import best_under_budgets, latency_front, winner_text
 from suite.report.headline import Headline
 from suite.report.intervals import accuracy_interval, difference
@@ -240,3 +241,26 @@ def test_a_one_seed_pick_is_shown_but_not_crowned():
     best = best_under_budgets(budget_rows(1), {("cpu: t", "digits"): [4.0]}).iloc[0]
     assert best["case_id"] == "c.scratch.digits" and best["tied"] == 0 and not best["crowned"]
     assert winner_text(best) == "c.scratch.digits (one seed: not crowned)"
+
+
+def test_the_page_tables_and_charts_test_paired_as_the_headline_does(tmp_path):
+    """finetune is scratch's network with 7 of its 324 right answers lost on every seed: the paired test puts it
+    below scratch, off the front, although the two intervals overlap; every part of the report says the same."""
+    storage.prepare(tmp_path)
+    scratch = (np.arange(360) < 324).astype(np.int8)
+    finetune = scratch.copy()
+    finetune[:7] = 0
+    for regime, correct in (("scratch", scratch), ("finetune", finetune)):
+        for seed in range(3):
+            storage.write_predictions(tmp_path, f"net.{regime}.digits", seed, np.zeros(360), 1 - correct)
+            storage.append_row(tmp_path, dict(
+                case_id=f"net.{regime}.digits", arch="net", regime=regime, dataset="digits", weights="none",
+                device="cpu", device_name="cpu: t", status="ok", seed=seed, fingerprint="f" * 12,
+                test_accuracy=correct.mean(), test_images=360, image_size=32, latency_p50_ms=1.0,
+                latency_p50_ci_low_ms=0.9, latency_p50_ci_high_ms=1.1, latency_p90_ms=1.2,
+            ))  # fmt: skip
+    report.write_report(tmp_path)
+    table = pd.read_csv(tmp_path / "tables" / "latency_front.csv").set_index("case_id")
+    assert table["on_front"].to_dict() == {"net.finetune.digits": False, "net.scratch.digits": True}
+    headline = Headline.of(ResultsFolder.read(tmp_path).results)
+    assert list(headline.front["case"]) == ["net.scratch.digits"]

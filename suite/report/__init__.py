@@ -43,7 +43,7 @@ from suite.report import charts, deployed, deployed_chart, label_efficiency, tun
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, Missing, render
-from suite.report.summary import pareto_front, summarise, t_interval
+from suite.report.summary import pareto_front, per_case, summarise, t_interval
 from suite.report.tables import Table, build_tables
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     """
     folder = ResultsFolder.read(results_dir)
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
-    summary = summarise(folder.results)
+    summary = per_case(folder.results)  # with each case's per-image outcomes: every table and chart tests paired
     report = Report(folder=folder, summary=summary, tables=build_tables(folder.results, summary))
     crossover = None
     if label_efficiency.applies(folder.results):
@@ -198,7 +198,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     if not write:
         return report
     summary_path = folder.path / "summary.csv"
-    summary.to_csv(summary_path, index=False)
+    summarise(folder.results).to_csv(summary_path, index=False)
     table_dir, chart_dir = folder.path / "tables", folder.path / "charts"
     for table in report.tables:
         report.paths += table.write(table_dir)
