@@ -275,3 +275,13 @@ def test_a_quantised_format_may_lose_one_point_against_its_keras_row_and_toml_se
     check = by_figure(gate.gate(baseline, two_points, thresholds)[0])["litert_int8 test_accuracy"]
     assert check.passed and check.limit == pytest.approx(0.925)
     assert not any(" test_accuracy" in c.figure for c in gate.gate(two_points, baseline)[0])  # no formats.csv
+
+
+def test_a_row_whose_accuracy_its_outcomes_contradict_is_tested_from_its_figures(tmp_path):
+    """CI's own check: a copy of a run with results.csv's accuracy set to 0 but its predictions left as they were.
+    The outcomes no longer give the row's accuracy, so they are not used, and the drop is a regression."""
+    correct = (np.random.default_rng(0).random((3, 360)) < 0.9).astype(np.int8)
+    baseline = with_predictions(rows(tmp_path / "a", list(correct.mean(axis=1)), 2.0), correct)
+    edited = with_predictions(rows(tmp_path / "b", [0.0, 0.0, 0.0], 2.0), correct)
+    accuracy = by_figure(gate.gate(baseline, edited)[0])["test_accuracy"]
+    assert not accuracy.passed and "unpaired" in accuracy.band

@@ -57,12 +57,22 @@ def outcomes(results_dir: Path, case_id: str, seeds: Iterable[int]) -> dict[int,
 OUTCOME = "outcome"  # the column ``with_outcomes`` adds: ``(seed, outcomes)`` or None; never written to a table
 
 
+def _agrees(correct: np.ndarray, accuracy) -> bool:
+    """Whether outcomes give the row's ``test_accuracy`` (stored to 5 decimals) to within half an image."""
+    return pd.notna(accuracy) and abs(float(correct.mean()) - float(accuracy)) <= max(1e-4, 0.5 / len(correct))
+
+
 def with_outcomes(results: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
     """``results`` with each ok row's ``(seed, per-image outcomes)`` in ``OUTCOME`` (None where none were kept),
-    so that the rows carry what the paired test needs wherever they go (``suite.report.summary.per_case``)."""
+    so that the rows carry what the paired test needs wherever they go (``suite.report.summary.per_case``).
+
+    Outcomes that don't give the row's own ``test_accuracy`` (a hand-edited row, a file from another run) are not
+    the row's: it is tested unpaired, from its figures, rather than by outcomes that contradict them."""
     column = []
     for _, row in results.iterrows():
         ok = row.get("status") == "ok" and pd.notna(row.get("seed"))
         correct = read_correct(results_dir, str(row["case_id"]), int(row["seed"])) if ok else None
+        if correct is not None and not _agrees(correct, row.get("test_accuracy")):
+            correct = None
         column.append(None if correct is None else (int(row["seed"]), correct))
     return results.assign(**{OUTCOME: pd.Series(column, index=results.index, dtype=object)})
