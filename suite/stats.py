@@ -141,8 +141,9 @@ def _image_half_widths(per_image: np.ndarray, level: float = LEVEL) -> tuple[flo
 
     ``per_image`` takes a handful of values (a mean over seeds of -1, 0 and 1), and resampling n values with
     replacement from it draws a multinomial over those values: the same bootstrap distribution, in work that does
-    not grow with the test set. ``scipy.stats.bootstrap`` resamples the n values themselves, 4.6 s a pair on
-    CIFAR-10's 10,000 images, and a front tests thousands of pairs; ``tests/test_stats.py`` checks the two agree.
+    not grow with the test set. ``scipy.stats.bootstrap`` resamples the n values themselves: 4.6 s a pair on
+    10,000 images against 0.02 s here (AMD EPYC family 26 model 2, AVX-512, 2 busy cores), and a front tests
+    thousands of pairs; ``tests/test_stats.py`` checks the two agree.
     """
     values, counts = np.unique(per_image, return_counts=True)
     if len(values) < 2:
