@@ -162,10 +162,11 @@ QUICK_FORMATS = ("litert_fp32", "litert_int8", "onnx")
 
 # The label-efficiency study: digits per class in the training split (0 = all of it, about 126 per class), on the
 # suite's two networks and one Keras application, three seeds, so that it finishes within 150 minutes on 2 cores.
-# Chosen from the per-job seconds of two quick runs (2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores; the
-# rate grid and the measurement included): simple_cnn 11-31 s, resnet_scratch 23-76 s, mobilenet_v2 about 100 s without its
-# formats; 108 jobs at those rates are about 110 minutes, plus MobileNetV2's glyph source. ResNet50 (114 s a job at
-# 3 epochs, more with a source) and InceptionV3 at 75 px (167 s) would each add about an hour; seed has them.
+# Chosen from the per-job seconds of two quick runs (2026-12-07, AMD EPYC family 26 model 2 (AVX-512), 2 cores;
+# the rate grid and the measurement included): simple_cnn 11-31 s, resnet_scratch 23-76 s, mobilenet_v2 about
+# 100 s without its formats; 108 jobs at those rates are about 110 minutes, plus MobileNetV2's glyph source.
+# ResNet50 (114 s a job at 3 epochs, more with a source) and InceptionV3 at 75 px (167 s) would each add about an
+# hour; seed has them.
 LABEL_EFFICIENCY_SIZES = (5, 10, 25, 0)
 LABEL_EFFICIENCY_ARCHS = ("simple_cnn", "resnet_scratch", "mobilenet_v2")
 
