@@ -28,7 +28,7 @@ from suite.report._format import Table, empty_table, facets
 from suite.report.intervals import difference
 from suite.report.summary import regime_order
 from suite.stats import Difference
-from suite.storage import OUTCOME
+from suite.storage import OUTCOME, by_seed
 
 HEADING = "Label efficiency"
 CHART = "label_efficiency"
@@ -82,7 +82,7 @@ def curve_points(results: pd.DataFrame) -> pd.DataFrame:
         test_images=("test_images", "min"),
     )
     if OUTCOME in rows:
-        figures["outcomes"] = (OUTCOME, lambda column: dict(p for p in column if isinstance(p, tuple)))
+        figures["outcomes"] = (OUTCOME, by_seed)
     points = rows.groupby(KEYS, sort=True).agg(**figures)
     filled = {"accuracy_std": points["accuracy_std"].fillna(0.0), "test_images": points["test_images"].fillna(0)}
     return points.assign(**filled).reset_index()

@@ -11,7 +11,7 @@ import pandas as pd
 from suite.case import split_size
 from suite.regimes import REGIMES
 from suite.stats import seed_half_from_std
-from suite.storage import OUTCOME
+from suite.storage import OUTCOME, by_seed
 
 SUMMARY_KEYS = ["case_id", "arch", "regime", "dataset", "weights", "device", "device_name"]
 MATCH_KEYS = ["case_id", "device"]  # what two runs are matched on (compare, gate): a case on one device
@@ -45,11 +45,6 @@ PER_CASE = {
 NOT_SUMMARISED = ["latency_p90_ms", "outcomes"]  # per_case figures summary.csv leaves out (its columns are documented)
 
 
-def _outcomes(column: pd.Series) -> dict:
-    """``{seed: per-image outcomes}`` of a case's rows (``suite.storage.with_outcomes``), for the paired test."""
-    return dict(pair for pair in column if isinstance(pair, tuple))
-
-
 def t_interval(std: pd.Series, n: pd.Series) -> pd.Series:
     """Half-width of the Student-t 95% interval of a seed mean (NaN for one seed): ``suite.stats``' training part."""
     return pd.Series([seed_half_from_std(s, k) for s, k in zip(std, n)], index=std.index, dtype=float)
@@ -69,7 +64,7 @@ def per_case(results: pd.DataFrame, keys: list[str] = SUMMARY_KEYS) -> pd.DataFr
     keys = [k for k in keys if k in ok]
     if ok.empty:
         return pd.DataFrame(columns=[*keys, "seeds", "test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95"])
-    figures = {**PER_CASE, "outcomes": (OUTCOME, _outcomes)} if OUTCOME in ok else PER_CASE
+    figures = {**PER_CASE, "outcomes": (OUTCOME, by_seed)} if OUTCOME in ok else PER_CASE
     cases = ok.groupby(keys, sort=True, dropna=False).agg(**figures).reset_index()
     cases["test_accuracy_ci95"] = t_interval(cases["test_accuracy_std"], cases["seeds"])
     cases["test_accuracy_std"] = cases["test_accuracy_std"].fillna(0.0)

@@ -33,7 +33,7 @@ from suite.storage.formats import (
 from suite.storage.predictions import (
     OUTCOME,
     PREDICTIONS,
-    outcomes,
+    by_seed,
     predictions_path,
     read_correct,
     with_outcomes,
@@ -75,7 +75,7 @@ __all__ = [
     "OUTCOME",
     "PREDICTIONS",
     "with_outcomes",
-    "outcomes",
+    "by_seed",
     "predictions_path",
     "read_correct",
     "write_predictions",

@@ -9,7 +9,6 @@ rule and say so.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +47,6 @@ def read_correct(results_dir: Path, case_id: str, seed: int) -> np.ndarray | Non
         return None  # unreadable: the comparison falls back to the unpaired rule
 
 
-def outcomes(results_dir: Path, case_id: str, seeds: Iterable[int]) -> dict[int, np.ndarray]:
-    """``{seed: outcomes}`` for each of ``seeds`` whose predictions were kept."""
-    found = {int(seed): read_correct(results_dir, case_id, int(seed)) for seed in seeds}
-    return {seed: correct for seed, correct in found.items() if correct is not None}
-
-
 OUTCOME = "outcome"  # the column ``with_outcomes`` adds: ``(seed, outcomes)`` or None; never written to a table
 
 
@@ -76,3 +69,9 @@ def with_outcomes(results: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
             correct = None
         column.append(None if correct is None else (int(row["seed"]), correct))
     return results.assign(**{OUTCOME: pd.Series(column, index=results.index, dtype=object)})
+
+
+def by_seed(column) -> dict:
+    """``{seed: per-image outcomes}`` from a group's ``OUTCOME`` cells (None cells skipped): how the rows of one
+    case, or one point of a curve, carry their outcomes into the paired test."""
+    return dict(pair for pair in column if isinstance(pair, tuple))
