@@ -77,6 +77,7 @@ class Profile:
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy) ...
     format_cases: tuple[str, ...] = ("*",)  # ... if its id matches one of these globs; --formats: every case
     train_per_class: tuple[int, ...] = ()  # training images per class each case runs at (0 = all); () = as set
+    latency_budgets_ms: tuple[float, ...] = ()  # the budgets the report answers for; () = its 1-2-5 ladder
     train_xla: str = "probe"  # "probe": XLA where a cached probe finds it faster (suite.train_jit); "auto": Keras'
 
     def variants(self, case: Case, sizes: tuple[int, ...] | None = None) -> list[Case]:

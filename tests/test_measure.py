@@ -77,6 +77,26 @@ def test_windows_are_contiguous_and_the_interval_widens_with_drift_between_them(
     assert windy > 3 * calm and windy > 3 * calls_only  # resampling calls alone would not see the drift
 
 
+def test_the_p90_interval_holds_the_p90_in_ms_and_widens_with_drift_between_windows():
+    """The p90's block bootstrap: around the p90 itself (in the samples' unit, never a rank or a fraction), exact
+    for constant windows, and wider when whole stretches of calls shift than when single calls scatter."""
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(10), 20)
+    steady = rng.normal(2.0, 0.02, 200)
+    drifting = steady + np.repeat(rng.normal(0, 0.2, 10), 20)
+    summary = timing.latency_summary(drifting, labels)
+    assert summary["latency_p90_ci_low_ms"] <= summary["latency_p90_ms"] <= summary["latency_p90_ci_high_ms"]
+    assert summary["latency_p90_ms"] == pytest.approx(np.percentile(drifting, 90))
+    assert 1.5 < summary["latency_p90_ci_low_ms"] and summary["latency_p90_ci_high_ms"] < 3.0  # ms, around 2
+    calm = np.subtract(*timing.window_percentile_interval(steady, labels, 90)[::-1])
+    windy = np.subtract(*timing.window_percentile_interval(drifting, labels, 90)[::-1])
+    assert windy > 3 * calm
+    assert timing.window_percentile_interval(np.full(40, 1.5), np.repeat(np.arange(8), 5), 90) == (1.5, 1.5)
+    assert timing.window_percentile_interval(drifting, labels, 90) == timing.window_percentile_interval(
+        drifting, labels, 90
+    ), "seeded: a rebuilt report gives the same interval"
+
+
 def test_the_sign_test_ranks_match_the_binomial_tables():
     # 10 windows: P(X <= 1) = 11/1024 = 0.011 <= 0.025 < P(X <= 2) = 56/1024, so [x(2), x(9)]
     assert timing.median_rank(10) == 2

@@ -14,6 +14,7 @@ import pytest
 
 from suite import report, storage
 from suite.report import charts, deployed, deployed_chart
+from suite.report.front import budget_ladder
 from suite.report.headline import SHIP_HEADING
 
 FIXTURE = Path(__file__).resolve().parent.parent / "results" / "fixtures" / "report-smoke"
@@ -98,7 +99,7 @@ def test_what_to_ship_is_the_most_accurate_case_x_format_within_each_p90_budget(
     folder, result = built
     ship = {t.name: t for t in result.tables}["formats_ship"].frame
     p90s = pd.Series([f[1] for case in FIGURES.values() for f in case.values()])
-    assert list(ship["budget_ms"]) == sorted({float(f"{p90s.quantile(q):.2g}") for q in (0.25, 0.5, 0.75)})
+    assert list(ship["budget_ms"]) == budget_ladder(p90s)  # 1-2-5 x 10^k ms from the fastest p90 to the slowest
     for _, answer in ship.iterrows():
         within = [(acc, case, name) for case, formats in FIGURES.items()
                   for name, (_, p90, acc, _) in formats.items() if p90 <= answer["budget_ms"]]  # fmt: skip

@@ -5,6 +5,7 @@ Built from the stored fixtures (``results/fixtures``) and a few made-up summarie
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -16,12 +17,13 @@ from matplotlib.container import ErrorbarContainer
 from scipy import stats
 
 from suite import report, storage
+from suite.cli import main
 from suite.data.glyphs import CLASSES
 from suite.report import charts
 from suite.report.accuracy_chart import FRONT_GID, NETWORK_GID
 from suite.report.caveats import caveats
 from suite.report.folder import ResultsFolder
-from suite.report.front import best_under_budgets, latency_front, winner_text
+from suite.report.front import best_under_budgets, budget_ladder, latency_front, winner_text
 from suite.report.headline import Headline
 from suite.report.intervals import accuracy_interval, difference
 from suite.report.summary import per_case
@@ -241,6 +243,47 @@ def test_a_one_seed_pick_is_shown_but_not_crowned():
     best = best_under_budgets(budget_rows(1), {("cpu: t", "digits"): [4.0]}).iloc[0]
     assert best["case_id"] == "c.scratch.digits" and best["tied"] == 0 and not best["crowned"]
     assert winner_text(best) == "c.scratch.digits (one seed: not crowned)"
+
+
+def test_the_ladder_spans_the_measured_p90s_and_two_runs_over_one_range_are_asked_alike():
+    assert budget_ladder(pd.Series([1.5, 4.5, 8.5])) == [2.0, 5.0, 10.0]
+    assert budget_ladder(pd.Series([1.4, 4.9, 9.9])) == [2.0, 5.0, 10.0], "a rerun's p90s moved: same budgets"
+    assert budget_ladder(pd.Series([0.31, 2.0, 140.0])) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]
+    assert budget_ladder(pd.Series([3.0])) == [5.0] and budget_ladder(pd.Series([], dtype=float)) == []
+
+
+def test_a_case_whose_p90_interval_straddles_a_budget_is_named_at_the_edge_not_dropped():
+    """c (99%) has p90 3.0 ms in [2.6, 4.4]: at 4 ms it straddles, so b answers with c at the edge; at 5 ms c is
+    wholly within and answers alone; at 2.8 ms (a user's budget) b answers too, as c's interval straddles 2.8."""
+    rows = budget_rows(3).assign(latency_p90_ci_low_ms=[0.9, 1.4, 2.6], latency_p90_ci_high_ms=[1.1, 1.6, 4.4])
+    best = best_under_budgets(rows, [2.0, 2.8, 4.0, 5.0]).set_index("budget_ms")
+    assert best.loc[4.0, "at_edge"] == ("c.scratch.digits",) and best.loc[4.0, "case_id"] == "b.scratch.digits"
+    assert not best.loc[4.0, "crowned"]
+    assert winner_text(best.loc[4.0]).endswith("; at the edge (p90 interval straddles the budget): c.scratch.digits")
+    assert best.loc[5.0, "case_id"] == "c.scratch.digits" and best.loc[5.0, "at_edge"] == ()
+    assert best.loc[2.8, "at_edge"] == ("c.scratch.digits",)
+    alone = best_under_budgets(rows[rows["arch"] == "c"], [4.0]).iloc[0]
+    assert alone["case_id"] == "c.scratch.digits" and alone["edge"] and not alone["crowned"]
+    assert winner_text(alone) == "c.scratch.digits (its p90 interval straddles the budget; none lies wholly within)"
+
+
+def test_the_users_budgets_are_kept_in_the_folder_and_asked_by_every_later_report(tmp_path, capsys):
+    folder = tmp_path / "smoke"
+    shutil.copytree(FIXTURES / "report-smoke", folder)
+    assert main(["report", str(folder), "--budgets", "10,2,2"]) == 0
+    assert json.loads((folder / storage.BUDGETS_FILE).read_text()) == {"latency_budgets_ms": [2.0, 10.0]}
+    assert ResultsFolder.read(folder).budgets() == (2.0, 10.0)
+    summary = (folder / "summary.md").read_text()
+    assert "≤ 2 " in summary and "≤ 10 " in summary
+    capsys.readouterr()
+    for bad in ("2,fast", "0", "-1,3", "nan"):
+        assert main(["report", str(folder), f"--budgets={bad}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("suite report: error: --budgets takes positive milliseconds") and "\n" not in err, err
+    assert ResultsFolder.read(folder).budgets() == (2.0, 10.0), "a bad --budgets leaves the stored ones alone"
+    (folder / storage.BUDGETS_FILE).write_text("not json")
+    assert main(["report", str(folder)]) == 2
+    assert "is not a budgets file" in capsys.readouterr().err
 
 
 def test_the_page_tables_and_charts_test_paired_as_the_headline_does(tmp_path):

@@ -116,6 +116,23 @@ class List(Command):
         return 0
 
 
+def output_options(parser: argparse.ArgumentParser) -> None:
+    """``suite run``'s options for what the run writes beside its rows: the deployed formats and the budgets."""
+    parser.add_argument(
+        "--budgets",
+        metavar="MS",
+        help="the latency budgets the report answers for, in ms, comma-separated, e.g. 2,5,10 (kept in "
+        "DIR/budgets.json; default: the profile's, else the 1-2-5 ladder over the measured p90s)",
+    )
+    parser.add_argument(
+        "--formats",
+        metavar="LIST",
+        help="deployed formats to export each case to and measure, comma-separated, instead of the profile's: "
+        "saved_model, litert_fp32, litert_fp16, litert_dynamic_int8, litert_int8, onnx, openvino "
+        '(pip install -e ".[deploy]"), or none for no formats; rows go to DIR/formats.csv',
+    )
+
+
 class Run(Command):
     name = "run"
     help = "train, evaluate and measure cases"
@@ -179,13 +196,7 @@ class Run(Command):
             "weights it would start from, epochs per phase, batch size, training images, and an estimate of each "
             "job's time and of the total (from earlier rows in DIR, else from FLOPs at that side)",
         )
-        parser.add_argument(
-            "--formats",
-            metavar="LIST",
-            help="deployed formats to export each case to and measure, comma-separated, instead of the profile's: "
-            "saved_model, litert_fp32, litert_fp16, litert_dynamic_int8, litert_int8, onnx, openvino "
-            '(pip install -e ".[deploy]"), or none for no formats; rows go to DIR/formats.csv',
-        )
+        output_options(parser)
 
     @classmethod
     def check(cls, args: argparse.Namespace) -> None:
@@ -199,6 +210,10 @@ class Run(Command):
             raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
         if args.first_seed < 0:
             raise SuiteError(f"--first-seed must be 0 or more. Received: --first-seed {args.first_seed}")
+        if args.budgets is not None:
+            from suite.storage.budgets import parse_budgets
+
+            parse_budgets(args.budgets)
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
@@ -226,7 +241,11 @@ class Run(Command):
             *(len(cases), len(settings.seeds), profile.name, settings.results_dir),
         )
         from suite.run.schedule import run_cases  # starts TensorFlow: after the cheap checks above
+        from suite.storage import parse_budgets, write_budgets
 
+        budgets = parse_budgets(args.budgets) if args.budgets is not None else profile.latency_budgets_ms
+        if budgets:
+            write_budgets(settings.results_dir, budgets)
         live = LiveReport(settings.results_dir, force=args.force)  # report.html rebuilt as cases finish
         rows = run_cases(cases, settings, after_row=live)
         return cls.summarise(rows, report.write_report(settings.results_dir, force=args.force))

@@ -36,13 +36,23 @@ class Report(Command):
     @classmethod
     def arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("results_dir", metavar="DIR")
+        parser.add_argument(
+            "--budgets",
+            metavar="MS",
+            help="the latency budgets to answer for, in ms, comma-separated, e.g. 2,5,10; kept in DIR/budgets.json "
+            "for later reports (default: the folder's, else the 1-2-5 ladder over the measured p90s)",
+        )
         add_force(parser, "summarise rows from different machine fingerprints together")
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
         """Rebuilds summary.csv, the tables, the charts and report.html from a results folder."""
-        from suite import report
+        from suite import report, storage
 
+        if args.budgets is not None:
+            budgets = storage.parse_budgets(args.budgets)
+            storage.read_results(Path(args.results_dir))  # SuiteError for a folder without results, before writing
+            storage.write_budgets(Path(args.results_dir), budgets)
         for path in report.write_report(Path(args.results_dir), force=args.force):
             print(path)
         return 0

@@ -191,10 +191,10 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         report.label_points = label_efficiency.curve_points(folder.results)
         crossover = label_efficiency.crossover_table(report.label_points)
         report.tables.append(crossover)
-    formats = folder.formats()
+    formats, budgets = folder.formats(), folder.budgets()
     if formats is not None:
         report.deployed = deployed.per_format(formats)
-        report.tables += [deployed.ship_table(report.deployed), *deployed.arch_tables(report.deployed)]
+        report.tables += [deployed.ship_table(report.deployed, budgets), *deployed.arch_tables(report.deployed)]
     if not write:
         return report
     summary_path = folder.path / "summary.csv"
@@ -209,7 +209,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         f"{row['case_id']} seed {row['seed']}": folder.traceback(row["case_id"], row["seed"])
         for _, row in folder.not_ok.iterrows()
     }
-    headline = Headline.of(folder.results, report.deployed)
+    headline = Headline.of(folder.results, report.deployed, budgets)
     headline_path = folder.path / HEADLINE_FILE
     extra = f"\n{crossover.to_markdown()}" if crossover is not None else ""
     write_atomically(headline_path, headline.to_markdown() + extra)

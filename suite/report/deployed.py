@@ -17,8 +17,9 @@ from suite.report.summary import SUMMARY_KEYS, per_case
 
 KERAS = "keras"  # the reference format: the case's saved .keras file, reloaded
 SHIP_NOTE = (
-    "For each budget (quartiles of every case x format's batch-1 latency p90, as the headline's budgets for "
-    "cases), the most accurate case x format whose p90 is within it. Keras counts as a format: the saved .keras "
+    "For each budget (the headline's: the run's --budgets, else the 1-2-5 ladder over the measured range), the "
+    "most accurate case x format whose batch-1 latency p90 is within it (its 95% interval wholly at or below; one "
+    "that straddles the budget is named at the edge). Keras counts as a format: the saved .keras "
     "file reloaded and measured by the same protocol, on the same test images, as the files exported from it. "
     "Rows the accuracy test cannot separate from the most accurate one are named with it as 'tied' (formats keep "
     "no per-image outcomes, so this test is the unpaired one)."
@@ -93,10 +94,10 @@ def arch_tables(deployed: pd.DataFrame) -> list[Table]:
     return [arch_table(arch, rows) for arch, rows in deployed.groupby("arch", sort=True)]
 
 
-def ship_frame(deployed: pd.DataFrame) -> pd.DataFrame:
+def ship_frame(deployed: pd.DataFrame, budgets=None) -> pd.DataFrame:
     """``best_under_budgets`` of the deployed rows as text: device, dataset, budget, case, format, accuracy, p90,
-    speed-up."""
-    best = best_under_budgets(deployed)
+    speed-up. ``budgets``: the folder's (``budgets.json``), else the ladder."""
+    best = best_under_budgets(deployed, budgets)
     if best.empty:
         return pd.DataFrame()
     return pd.DataFrame(
@@ -111,12 +112,13 @@ def ship_frame(deployed: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def ship_table(deployed: pd.DataFrame) -> Table:
+def ship_table(deployed: pd.DataFrame, budgets=None) -> Table:
     """``ship_frame`` as a report table (``tables/formats_ship``); the numbers in its CSV."""
     title = "What to ship: the most accurate deployed format within a latency budget"
-    best = best_under_budgets(deployed)
+    best = best_under_budgets(deployed, budgets)
     if best.empty:
         return empty_table("formats_ship", title, "No ok format has both an accuracy and a latency p90.")
     columns = ["device_name", "dataset", "budget_ms", "case_id", "format", "test_accuracy_mean",
                "accuracy_change_points", "latency_p90_ms", "latency_p50_ms", "speedup_vs_keras"]  # fmt: skip
-    return Table(name="formats_ship", title=title, frame=best[columns], display=ship_frame(deployed), note=SHIP_NOTE)
+    display = ship_frame(deployed, budgets)
+    return Table(name="formats_ship", title=title, frame=best[columns], display=display, note=SHIP_NOTE)

@@ -4,7 +4,8 @@ After a rerun a user wants to know whether the answer survived, not only whether
 can flip, each judged by the report's own rules (``suite.stats`` through ``suite.report.intervals``):
 
 - **front membership**: a case both runs hold is on one run's accuracy-against-latency front and off the other's;
-- **a budget's pick**: both runs are asked the same latency budgets (the baseline's quartiles). The answers agree
+- **a budget's pick**: both runs are asked the same latency budgets (the baseline's ``budgets.json``, else the
+  fixed ladder over the baseline's p90s). The answers agree
   when they name the same single case, when both are marked tied, or when one is a tie that names the other's
   pick; anything else is a flip;
 - **a crossover** of a label-efficiency run: the size from which scratch holds its own differs;
@@ -21,7 +22,7 @@ import pandas as pd
 
 from suite.report import label_efficiency
 from suite.report.folder import ResultsFolder
-from suite.report.front import GROUP, best_under_budgets, budget_quantiles, latency_front, winner_text
+from suite.report.front import GROUP, best_under_budgets, budget_ladder, latency_front, winner_text
 from suite.report.intervals import estimate
 from suite.report.summary import per_case
 
@@ -98,11 +99,13 @@ def _agree(one: pd.Series, other: pd.Series) -> bool:
     return one["case_id"] == other["case_id"]
 
 
-def budget_flips(a: pd.DataFrame, b: pd.DataFrame) -> tuple[list[dict], int]:
-    """Each of A's budgets asked of both runs; the answers that disagree."""
+def budget_flips(a: pd.DataFrame, b: pd.DataFrame, stored=None) -> tuple[list[dict], int]:
+    """Each of A's budgets (``stored``: A's ``budgets.json``, else the ladder over its p90s) asked of both runs;
+    the answers that disagree."""
     a, b = a.reset_index(), b.reset_index()
     budgets = {
-        key: budget_quantiles(group["latency_p90_ms"]) for key, group in a.groupby(GROUP, dropna=False)
+        key: list(stored) if stored else budget_ladder(group["latency_p90_ms"])
+        for key, group in a.groupby(GROUP, dropna=False)
     } if "latency_p90_ms" in a else {}  # fmt: skip
     answers = [best_under_budgets(side, budgets) for side in (a, b)]
     if answers[0].empty or answers[1].empty:
@@ -157,7 +160,7 @@ def flips(a: ResultsFolder, b: ResultsFolder) -> Flips:
     """Everything that flipped from run A to run B (see the module docstring)."""
     cases_a, cases_b = _common(per_case(a.results), per_case(b.results))
     front, front_checked = front_flips(cases_a, cases_b)
-    budgets, budgets_checked = budget_flips(cases_a, cases_b)
+    budgets, budgets_checked = budget_flips(cases_a, cases_b, a.budgets())
     outside, checked = outside_flips(cases_a, cases_b)
     return Flips(
         front=front,

@@ -84,6 +84,10 @@ class ResultsFolder:
             return None
         return storage.read_formats(self.path)
 
+    def budgets(self) -> tuple[float, ...] | None:
+        """The folder's latency budgets in ms (``budgets.json``), or None: the report's ladder."""
+        return storage.read_budgets(self.path)
+
     def traceback(self, case_id: str, seed: int, lines: int = 12) -> str:
         """The last ``lines`` lines of a failed case's stored traceback ("" if there is none)."""
         path = storage.case_file(self.path, "errors", case_id, int(seed), ".txt")

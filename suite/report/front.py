@@ -6,8 +6,13 @@ again, so they share one latency band, the span of their p50 95% intervals, cent
 Two networks whose bands overlap are tied on latency, not ranked. A case is off the front only if another case
 of the same device and dataset is more accurate by the paired test (``suite.stats``, through
 ``suite.report.intervals.difference``) and either clearly faster (its network's band lies wholly below this one's)
-or the same network (same latency). The budget answer takes the measured p90s (the gate's figure), and the cases
-the test cannot separate from its most accurate one are tied with it.
+or the same network (same latency).
+
+The budget answer asks the user's budgets (``budgets.json``, from ``--budgets`` or the profile), else a fixed
+1-2-5 ladder over the measured range, so that two runs are asked the same question. A case is within a budget when
+its p90's 95% interval lies wholly at or below it (the point p90 where a row has no interval); a case whose
+interval straddles the budget is named at the edge rather than dropped. The cases the paired test cannot separate
+from the most accurate one within are tied with it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from suite.report.intervals import difference, with_intervals
 
 GROUP = ["device_name", "dataset"]  # a front never mixes devices or datasets
 NETWORK = ["device_name", "dataset", "arch", "image_size"]
-BUDGET_QUANTILES = (0.25, 0.5, 0.75)  # of the measured latency p90s: the budgets the headline answers for
+BUDGET_LADDER = (1.0, 2.0, 5.0)  # x 10^k ms: the default budgets, from the fastest case's p90 to the slowest's
 
 
 def network_label(arch: str, image_size) -> str:
@@ -74,38 +79,68 @@ def latency_front(cases: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values([*GROUP, "network_ms", "test_accuracy_mean"], ascending=[True, True, True, False])
 
 
-def budget_quantiles(p90s: pd.Series) -> list[float]:
-    """The ``BUDGET_QUANTILES`` of the measured p90s, rounded to 2 significant figures, without repeats."""
+def budget_ladder(p90s: pd.Series) -> list[float]:
+    """The ``BUDGET_LADDER`` values (1, 2, 5 x 10^k ms) from the first that a measured p90 fits within to the first
+    that every one does: the same budgets for any two runs whose p90s span the same range."""
     values = p90s.dropna()
+    values = values[values > 0]
     if values.empty:
         return []
-    return sorted({float(f"{values.quantile(q):.2g}") for q in BUDGET_QUANTILES})
+    ladder = [step * 10.0**power for power in range(-3, 7) for step in BUDGET_LADDER]
+    low = next(v for v in ladder if v >= values.min())
+    high = next((v for v in ladder if v >= values.max()), ladder[-1])
+    return [round(v, 6) for v in ladder if low <= v <= high]
 
 
-def best_under_budgets(cases: pd.DataFrame, budgets: dict | None = None) -> pd.DataFrame:
+def p90_bounds(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Each row's p90 95% interval (``latency_p90_ci_low_ms``/``_high_ms``), the point p90 where it has none."""
+    point = frame["latency_p90_ms"]
+    bounds = [
+        frame[c].fillna(point) if c in frame else point for c in ("latency_p90_ci_low_ms", "latency_p90_ci_high_ms")
+    ]
+    return bounds[0], bounds[1]
+
+
+def group_budgets(budgets, key: tuple, p90s: pd.Series) -> list[float]:
+    """The budgets one device and dataset is asked: ``budgets`` as given (a list for every group, or a
+    ``{(device_name, dataset): [ms, ...]}``), else the ladder over its p90s."""
+    if budgets is None:
+        return budget_ladder(p90s)
+    return list(budgets.get(key, [])) if isinstance(budgets, dict) else sorted(budgets)
+
+
+def best_under_budgets(cases: pd.DataFrame, budgets=None) -> pd.DataFrame:
     """For each device, dataset and budget: the most accurate case whose latency p90 is within the budget.
 
     ``cases`` needs ``latency_p90_ms`` (``per_case`` has it; so has ``deployed.per_format``, whose rows are a
-    case x format each). ``budgets`` (``{(device_name, dataset): [ms, ...]}``) replaces the quartiles of the
-    measured p90s, so that two runs can be asked the same budgets (``suite.report.flips``). ``tied`` counts (and
-    ``tied_with`` names) the other rows within the budget that the paired test cannot place below the most
-    accurate one; ``crowned`` is whether the report may name that one alone.
+    case x format each). ``budgets``: see ``group_budgets``. ``tied`` counts (and ``tied_with`` names) the other
+    rows within the budget that the paired test cannot place below the most accurate one; ``at_edge`` names the
+    rows whose p90 interval straddles the budget and that the test cannot place below it either; ``crowned`` is
+    whether the report may name that one alone. Where no row is wholly within, the most accurate at the edge
+    answers, with ``edge`` set.
     """
-    rows = []
     if "latency_p90_ms" not in cases or cases.empty:
         return pd.DataFrame()
     frame = with_intervals(cases.dropna(subset=["latency_p90_ms", "test_accuracy_mean"]))
-    for (device, dataset), group in frame.groupby(GROUP, dropna=False):
-        chosen = budgets.get((device, dataset), []) if budgets is not None else None
-        for budget in budget_quantiles(group["latency_p90_ms"]) if chosen is None else chosen:
-            within = group[group["latency_p90_ms"] <= budget]
-            if within.empty:
+    low, high = p90_bounds(frame)
+    rows = []
+    for key, group in frame.groupby(GROUP, dropna=False):
+        for budget in group_budgets(budgets, key, group["latency_p90_ms"]):
+            within = group[high[group.index] <= budget]
+            straddling = group[(low[group.index] <= budget) & (high[group.index] > budget)]
+            pool = within if len(within) else straddling
+            if pool.empty:
                 continue
-            best = within.loc[within["test_accuracy_mean"].idxmax()]
-            others = within.drop(index=best.name)
-            tied = [_name(o) for _, o in others.iterrows() if difference(best, o).verdict != "higher"]
-            rows.append({**best.to_dict(), "device_name": device, "dataset": dataset, "budget_ms": budget})
-            rows[-1].update(tied=len(tied), tied_with=tuple(tied), crowned=crowned(best) and not tied)
+            best = pool.loc[pool["test_accuracy_mean"].idxmax()]
+            unbeaten = [
+                _name(o) for _, o in pool.drop(index=best.name).iterrows() if difference(best, o).verdict != "higher"
+            ]
+            edge = [] if pool is straddling else [
+                _name(o) for _, o in straddling.iterrows() if difference(best, o).verdict != "higher"
+            ]  # fmt: skip
+            rows.append({**best.to_dict(), "device_name": key[0], "dataset": key[1], "budget_ms": budget})
+            rows[-1].update(tied=len(unbeaten), tied_with=tuple(unbeaten), at_edge=tuple(edge), edge=pool is straddling)
+            rows[-1]["crowned"] = crowned(best) and not unbeaten and not edge and pool is within
     return pd.DataFrame(rows)
 
 
@@ -117,12 +152,18 @@ def _name(row: pd.Series) -> str:
 
 def winner_text(best: pd.Series) -> str:
     """The budget's answer in words: the case alone where it is crowned; ``tied: a, b`` where the paired test can't
-    separate it from others (no single winner is named); ``a (one seed: not crowned)`` otherwise."""
+    separate it from others (no single winner is named); ``a (one seed: not crowned)`` for one seed; then the
+    cases whose p90 interval straddles the budget (``at the edge: c``), or that the answer itself straddles it."""
     if best["tied"]:
-        return "tied: " + ", ".join([_name(best), *best["tied_with"]])
-    if not best["crowned"]:
-        return f"{_name(best)} (one seed: not crowned)"
-    return _name(best)
+        text = "tied: " + ", ".join([_name(best), *best["tied_with"]])
+    elif not crowned(best):
+        text = f"{_name(best)} (one seed: not crowned)"
+    else:
+        text = _name(best)
+    if bool(best.get("edge", False)):
+        return f"{text} (its p90 interval straddles the budget; none lies wholly within)"
+    edge = best.get("at_edge", ())
+    return f"{text}; at the edge (p90 interval straddles the budget): {', '.join(edge)}" if len(edge) else text
 
 
 def crowned(row: pd.Series) -> bool:

@@ -27,10 +27,12 @@ FRONT_NOTE = (
     "interval, and the band its network's regimes share."
 )
 BUDGET_NOTE = (
-    "The most accurate case whose latency p90 at batch 1 is within each budget (budgets: quartiles of the "
-    "measured p90s). Where the paired accuracy test (same seeds, same test images) cannot place another case "
-    "within the budget below the most accurate one, the answer is 'tied' and names them all; a case measured "
-    "with one seed is shown but not crowned, as its interval leaves training variance out."
+    "The most accurate case whose latency p90 at batch 1 is within each budget: its p90's 95% interval lies wholly "
+    "at or below it; a case whose interval straddles the budget is named at the edge, not dropped. Budgets: the "
+    "run's --budgets or its profile's, else the fixed ladder 1, 2, 5, 10, 20, 50 ... ms over the measured range, so "
+    "that two runs are asked the same question. Where the paired accuracy test (same seeds, same test images) "
+    "cannot place another case within the budget below the most accurate one, the answer is 'tied' and names them "
+    "all; a case measured with one seed is shown but not crowned, as its interval leaves training variance out."
 )
 
 SHIP_HEADING = "What to ship: deployed formats within a latency budget"
@@ -71,9 +73,18 @@ def front_frame(cases: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
-    """The budget answers as text: device, dataset, budget, the best case, its accuracy and p90, ties."""
-    best = best_under_budgets(cases)
+def p90_text(row: pd.Series) -> str:
+    """``2.1 [1.9, 2.4]``: a row's p90 with its 95% interval where it has one."""
+    low, high = row.get("latency_p90_ci_low_ms"), row.get("latency_p90_ci_high_ms")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return _ms(row["latency_p90_ms"])
+    return f"{_ms(row['latency_p90_ms'])} [{_ms(low)}, {_ms(high)}]"
+
+
+def budget_frame(cases: pd.DataFrame, budgets=None) -> pd.DataFrame:
+    """The budget answers as text: device, dataset, budget, the best case, its accuracy and p90, ties.
+    ``budgets``: the folder's (``budgets.json``), else the ladder."""
+    best = best_under_budgets(cases, budgets)
     if best.empty:
         return pd.DataFrame()
     return pd.DataFrame(
@@ -84,7 +95,7 @@ def budget_frame(cases: pd.DataFrame) -> pd.DataFrame:
                 interval_text(m, lo, hi)
                 for m, lo, hi in zip(best["test_accuracy_mean"], best["accuracy_low"], best["accuracy_high"])
             ],
-            "its p90 (ms)": [_ms(v) for v in best["latency_p90_ms"]],
+            "its p90 ms [95% CI]": [p90_text(row) for _, row in best.iterrows()],
             "tied": best["tied"].astype(int),
         }
     )
@@ -101,12 +112,12 @@ class Headline:
     ship: pd.DataFrame | None = None  # deployed formats within each budget; None where there is no formats.csv
 
     @classmethod
-    def of(cls, results: pd.DataFrame, deployed: pd.DataFrame | None = None) -> Headline:
+    def of(cls, results: pd.DataFrame, deployed: pd.DataFrame | None = None, budgets=None) -> Headline:
         """Builds the headline from the stored rows (``per_case`` aggregates them, as the gate does) and, where
-        the run deployed formats, their ``suite.report.deployed.per_format`` rows."""
+        the run deployed formats, their ``suite.report.deployed.per_format`` rows; ``budgets``: the folder's."""
         cases = per_case(results)
-        ship = ship_frame(deployed) if deployed is not None else None
-        return cls(front=front_frame(cases), budgets=budget_frame(cases), caveats=caveats(results), ship=ship)
+        ship = ship_frame(deployed, budgets) if deployed is not None else None
+        return cls(front=front_frame(cases), budgets=budget_frame(cases, budgets), caveats=caveats(results), ship=ship)
 
     def to_markdown(self) -> str:
         """``summary.md``: the same content as the page's headline block."""

@@ -18,7 +18,7 @@ import pandas as pd
 from suite import storage
 from suite.case import Case
 from suite.data.datasets import Datasets
-from suite.environment import differing_fields
+from suite.environment import before_identity, differing_fields, older_rows_advice
 from suite.errors import SuiteError
 from suite.progress import duration
 from suite.regimes import REGIMES
@@ -61,6 +61,8 @@ def refuse_other_machines(results_dir, frame: pd.DataFrame, here: dict) -> None:
     fingerprint than ``here`` (``suite.environment.environment()`` of the machines that run the jobs)."""
     ok = frame[frame["status"] == "ok"] if len(frame) else frame
     others = ok[ok["fingerprint"] != here["fingerprint"]] if len(ok) else ok
+    if len(others) and before_identity(others) == len(others):
+        raise SuiteError(f"{results_dir} holds rows of another machine fingerprint: {older_rows_advice(len(others))}")
     if len(others):
         differing = differing_fields(pd.concat([others, pd.DataFrame([here])], ignore_index=True))
         raise SuiteError(

@@ -5,6 +5,7 @@
 locks it and prepares every table. The names below are what the rest of the suite uses.
 """
 
+from suite.storage.budgets import BUDGETS_FILE, parse_budgets, read_budgets, write_budgets
 from suite.storage.folder import (
     FAILED_SOURCE,
     FOLDERS,
@@ -51,6 +52,10 @@ from suite.storage.results import (
 from suite.storage.table import NO_SPACE, SIGNIFICANT_DIGITS, Table, repair_tail, significant
 
 __all__ = [
+    "BUDGETS_FILE",
+    "parse_budgets",
+    "read_budgets",
+    "write_budgets",
     "FAILED_SOURCE",
     "FOLDERS",
     "LOCK_FILE",

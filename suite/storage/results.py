@@ -71,6 +71,8 @@ COLUMNS = [
     "latency_p50_ci_low_ms",
     "latency_p50_ci_high_ms",
     "latency_p90_ms",
+    "latency_p90_ci_low_ms",
+    "latency_p90_ci_high_ms",
     "latency_p99_ms",
     "latency_mean_ms",
     "latency_std_ms",
