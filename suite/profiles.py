@@ -53,6 +53,10 @@ class MeasureBudget:
     throughput_max_s: float = 10.0  # ... and about this at most, however slow one call is (two blocks minimum)
     modes: tuple[str, ...] = ("graph", "xla")  # execution modes compared; the faster at batch 1 is the case's
     gpu_precisions: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")  # also measured on GPU
+    # The final lap (suite.run.lap): after every case has trained, each network and deployed format is timed again
+    # in one process, side by side, in this many rounds of this many batch-1 calls each; 0 rounds = no lap.
+    lap_rounds: int = 10
+    lap_calls: int = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,6 +279,8 @@ PROFILES: dict[str, Profile] = {
                 batches=(1, 8, 16),
                 throughput_runs=2,
                 throughput_min_s=0.0,
+                lap_rounds=3,
+                lap_calls=5,
             ),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),

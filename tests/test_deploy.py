@@ -148,10 +148,12 @@ def test_accuracy_equals_an_independent_evaluation_of_the_file(deployed, fmt):
 
 @pytest.mark.parametrize("fmt", ("litert_fp32", "litert_int8", "onnx", "openvino"))
 def test_latency_agrees_with_an_independent_timing_of_the_file(deployed, fmt):
-    """The reported p50 (ms) is within a factor 3 of a median timed here on as many threads: it catches a unit
-    slip (s or us for ms: 1,000x) or a timed load, not a 2x error. The model's calls take 0.05-0.4 ms; on 2 cores
-    the same file's medians moved 0.6-1.7x between the row and this timing, and at 0.05 ms (8 and 16 channels)
-    OpenVINO's moved 3.9x, so the model has 32-64 channels."""
+    """The reported p50 (ms) is within a factor 10 of a median timed here on as many threads: it catches a unit
+    slip (s or us for ms: 1,000x) or a timed load (a load takes 100-1,000 calls), not a 2x error. The model's calls
+    take 0.05-0.4 ms; on quiet cores the same file's medians moved 0.6-1.7x between the row and this timing, and
+    at 0.05 ms (8 and 16 channels) OpenVINO's moved 3.9x, so the model has 32-64 channels. A factor 3 failed once
+    for OpenVINO with both cores busy (a training run and CI's own tests, 2026-12-07): the two timings are minutes
+    apart, so a load swing between them is not what this test is for (the final lap times side by side)."""
     row, images = _ok(deployed, fmt), deployed[1]
     predict = _independent(fmt, row["path"], row["runtime_threads"])
     one = images.test[:1]
@@ -163,7 +165,7 @@ def test_latency_agrees_with_an_independent_timing_of_the_file(deployed, fmt):
         predict(one)
         times.append((time.perf_counter() - started) * 1e3)
     independent_ms = float(np.median(times))
-    assert 1 / 3 <= row["latency_p50_ms"] / independent_ms <= 3, (row["latency_p50_ms"], independent_ms)
+    assert 1 / 10 <= row["latency_p50_ms"] / independent_ms <= 10, (row["latency_p50_ms"], independent_ms)
     stored = pd.read_csv(deployed[2] / f"{fmt}-latency.csv")["latency_ms"]  # the samples the row summarises
     assert row["latency_p50_ms"] == pytest.approx(float(np.median(stored)), rel=1e-9)
     assert len(stored) == row["latency_n"]

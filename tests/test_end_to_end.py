@@ -166,6 +166,26 @@ def test_each_case_leaves_a_model_a_history_and_latency_samples(smoke_run):
     assert (results / "summary.csv").is_file()
 
 
+def test_the_run_ends_with_a_final_lap_that_the_report_reads(smoke_run):
+    """After the cases train, every network and the deployed files are timed again side by side (smoke: 3 rounds
+    of 5 calls): one row per network, its regimes together, and one per format of simple_cnn.scratch; the
+    headline's latencies are the lap's, and it says so."""
+    results = smoke_run.results
+    lap = storage.read_lap(results)
+    rows = storage.read_results(results)
+    networks = lap[lap["format"] == "keras"]
+    assert sorted(c for cases in networks["cases"] for c in cases) == sorted(
+        rows.loc[rows["status"] == "ok", "case_id"].unique()
+    )
+    simple = networks[networks["cases"].map(lambda cases: "simple_cnn.scratch.digits" in cases)].iloc[0]
+    assert {f"simple_cnn.{r}.digits" for r in ("frozen", "finetune", "freeze50")} <= set(simple["cases"])
+    assert set(lap.loc[lap["format"] != "keras", "format"]) == {"litert_fp32", "onnx"}
+    assert (lap["latency_n"] == 15).all() and (lap["latency_p50_ms"] > 0).all()
+    summary = (results / "summary.md").read_text()
+    files = len(lap) - len(networks)
+    assert f"Latency: the final lap, which timed {len(networks)} network(s) and {files} deployed file(s)" in summary
+
+
 def test_a_rerun_skips_cases_already_done(smoke_run, capsys):
     results = smoke_run.results
     before = storage.read_results(results)

@@ -230,3 +230,26 @@ def interleaved_throughput(
         batch = configs[key][1]
         result[key] = (float(batch / min(times)), float(batch / np.median(times)))
     return result
+
+
+def round_latencies(
+    calls: dict, images: dict, rounds: int, calls_per_round: int, warmup: int, seed: int = 0
+) -> dict[object, tuple[np.ndarray, np.ndarray]]:
+    """Batch-1 latencies in ms of every call path, timed side by side: ``rounds`` rounds, each visiting every path
+    once in a new random order (Google Benchmark's random interleaving) for ``calls_per_round`` timed calls.
+
+    ``images``: each path's input, by the same keys. A load swing then falls on every path alike, and the spread
+    between rounds is what a rerun sees. Returns each path's latencies and the round of each, for
+    ``latency_summary(samples, rounds)``. Seeded, so two laps visit the paths in the same orders.
+    """
+    for key, call in calls.items():
+        for _ in range(warmup):
+            timed(call, images[key])
+    samples: dict[object, list[float]] = {key: [] for key in calls}
+    keys, order = list(calls), np.random.default_rng(seed)
+    for _ in range(rounds):
+        for index in order.permutation(len(keys)):
+            key = keys[index]
+            samples[key] += [timed(calls[key], images[key]) * 1e3 for _ in range(calls_per_round)]
+    labels = np.repeat(np.arange(rounds), calls_per_round)
+    return {key: (np.asarray(values), labels) for key, values in samples.items()}

@@ -43,6 +43,7 @@ from suite.report import charts, deployed, deployed_chart, label_efficiency, tun
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, Missing, render
+from suite.report.lap import with_lap
 from suite.report.summary import pareto_front, per_case, summarise, t_interval
 from suite.report.tables import Table, build_tables
 
@@ -184,7 +185,8 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     """
     folder = ResultsFolder.read(results_dir)
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
-    summary = per_case(folder.results)  # with each case's per-image outcomes: every table and chart tests paired
+    lap = folder.lap()
+    summary = with_lap(per_case(folder.results), lap)  # per-image outcomes: every table and chart tests paired
     report = Report(folder=folder, summary=summary, tables=build_tables(folder.results, summary))
     crossover = None
     if label_efficiency.applies(folder.results):
@@ -193,7 +195,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         report.tables.append(crossover)
     formats, budgets = folder.formats(), folder.budgets()
     if formats is not None:
-        report.deployed = deployed.per_format(formats)
+        report.deployed = with_lap(deployed.per_format(formats), lap)
         report.tables += [deployed.ship_table(report.deployed, budgets), *deployed.arch_tables(report.deployed)]
     if not write:
         return report
@@ -209,7 +211,7 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         f"{row['case_id']} seed {row['seed']}": folder.traceback(row["case_id"], row["seed"])
         for _, row in folder.not_ok.iterrows()
     }
-    headline = Headline.of(folder.results, report.deployed, budgets)
+    headline = Headline.of(folder.results, report.deployed, budgets, lap)
     headline_path = folder.path / HEADLINE_FILE
     extra = f"\n{crossover.to_markdown()}" if crossover is not None else ""
     write_atomically(headline_path, headline.to_markdown() + extra)

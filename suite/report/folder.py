@@ -84,6 +84,10 @@ class ResultsFolder:
             return None
         return storage.read_formats(self.path)
 
+    def lap(self) -> pd.DataFrame | None:
+        """The final lap's rows (``lap.csv``), or None where the run timed no lap."""
+        return storage.read_lap(self.path)
+
     def budgets(self) -> tuple[float, ...] | None:
         """The folder's latency budgets in ms (``budgets.json``), or None: the report's ladder."""
         return storage.read_budgets(self.path)

@@ -16,6 +16,7 @@ from suite.report.caveats import caveats
 from suite.report.deployed import SHIP_NOTE, ship_frame
 from suite.report.front import best_under_budgets, budget_columns, crowned, latency_front, winner_text
 from suite.report.intervals import interval_text
+from suite.report.lap import lap_caveat, with_lap
 from suite.report.summary import per_case
 
 QUESTION = "Which classifier, trained which way, gives the best accuracy for the latency you can afford?"
@@ -112,12 +113,14 @@ class Headline:
     ship: pd.DataFrame | None = None  # deployed formats within each budget; None where there is no formats.csv
 
     @classmethod
-    def of(cls, results: pd.DataFrame, deployed: pd.DataFrame | None = None, budgets=None) -> Headline:
+    def of(cls, results: pd.DataFrame, deployed: pd.DataFrame | None = None, budgets=None, lap=None) -> Headline:
         """Builds the headline from the stored rows (``per_case`` aggregates them, as the gate does) and, where
-        the run deployed formats, their ``suite.report.deployed.per_format`` rows; ``budgets``: the folder's."""
-        cases = per_case(results)
+        the run deployed formats, their ``suite.report.deployed.per_format`` rows; ``budgets``: the folder's;
+        ``lap``: its final lap, whose figures replace each case's own timing (``suite.report.lap``)."""
+        cases = with_lap(per_case(results), lap)
         ship = ship_frame(deployed, budgets) if deployed is not None else None
-        return cls(front=front_frame(cases), budgets=budget_frame(cases, budgets), caveats=caveats(results), ship=ship)
+        notes = [*caveats(results), lap_caveat(lap)]
+        return cls(front=front_frame(cases), budgets=budget_frame(cases, budgets), caveats=notes, ship=ship)
 
     def to_markdown(self) -> str:
         """``summary.md``: the same content as the page's headline block."""

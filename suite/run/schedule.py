@@ -22,10 +22,12 @@ from pathlib import Path
 
 from suite import storage
 from suite.case import Case
+from suite.environment import configure_device
 from suite.errors import SuiteError
 from suite.progress import View, duration
 from suite.run.executors import Executor, make_executor
 from suite.run.jobs import Job, unrun_row
+from suite.run.lap import run_lap
 from suite.run.plan import Machine, Plan, log_plan, make_plan
 from suite.run.settings import RunSettings
 
@@ -53,7 +55,26 @@ def run_cases(cases: list[Case], settings: RunSettings, after_row: AfterRow | No
             machine = Machine(environment=chosen.environment, device=chosen.device)
             plan = make_plan(cases, settings, machine, probe=chosen.probe)
             log_plan(plan)
-            return execute(plan, chosen, after_row)
+            rows = execute(plan, chosen, after_row)
+        final_lap(settings, machine, rows)  # alone: the executor has finished, and the folder is still locked
+        return rows
+
+
+def final_lap(settings: RunSettings, machine: Machine, rows: list[dict]) -> Path | None:
+    """Times the folder's networks and formats side by side (``suite.run.lap``) where this run trained something
+    or the folder has no lap yet, on this machine (not a Ray cluster's). A lap that fails is one logged line: the
+    rows are already safe."""
+    if settings.executor == "ray" and settings.address is not None:
+        log.info("final lap: not run, as the jobs ran on a Ray cluster; run suite run again here to time them")
+        return None
+    if not any(r["status"] == "ok" for r in rows) and storage.lap_path(settings.results_dir).is_file():
+        return None
+    try:
+        configure_device(machine.device)
+        return run_lap(settings.results_dir, machine.environment, machine.device, settings.profile.measure)
+    except Exception as error:  # noqa: BLE001 - any failure of the lap leaves the results as they are
+        log.error("final lap failed (%s: %s); the report reads each case's own timing", type(error).__name__, error)
+        return None
 
 
 def execute(plan: Plan, executor: Executor, after_row: AfterRow | None = None) -> list[dict]:

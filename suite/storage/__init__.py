@@ -31,6 +31,7 @@ from suite.storage.formats import (
     prepare_formats,
     read_formats,
 )
+from suite.storage.lap import LAP_COLUMNS, LAP_FILE, lap_path, read_lap, write_lap
 from suite.storage.predictions import (
     OUTCOME,
     PREDICTIONS,
@@ -52,6 +53,11 @@ from suite.storage.results import (
 from suite.storage.table import NO_SPACE, SIGNIFICANT_DIGITS, Table, repair_tail, significant
 
 __all__ = [
+    "LAP_COLUMNS",
+    "LAP_FILE",
+    "lap_path",
+    "read_lap",
+    "write_lap",
     "BUDGETS_FILE",
     "parse_budgets",
     "read_budgets",

@@ -1,0 +1,60 @@
+"""The final lap's figures in place of each case's own timing, where the folder has a ``lap.csv``.
+
+``suite.run.lap`` times every network and deployed format side by side after the cases trained; a case's own
+figures were taken in its job, minutes apart from the others. Where the lap timed a case's network (and format),
+the report reads the lap: the regimes of one network then carry one latency, and the front, the budget tables and
+"what to ship" compare networks timed under one load. ``latency_source`` says which figure a row carries.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+LAP_FIGURES = (
+    *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
+    *("latency_p90_ms", "latency_p90_ci_low_ms", "latency_p90_ci_high_ms", "latency_p99_ms"),
+)
+
+
+def lap_figures(lap: pd.DataFrame) -> pd.DataFrame:
+    """One row per (device_name, case_id, format) the lap covers, with its ``LAP_FIGURES``."""
+    rows = [
+        {"device_name": row["device_name"], "case_id": case_id, "format": row["format"],
+         **{f: row[f] for f in LAP_FIGURES}}
+        for _, row in lap.iterrows()
+        for case_id in row["cases"]
+    ]  # fmt: skip
+    return pd.DataFrame(rows).drop_duplicates(["device_name", "case_id", "format"])
+
+
+def with_lap(cases: pd.DataFrame, lap: pd.DataFrame | None) -> pd.DataFrame:
+    """``cases`` (``per_case`` rows, or ``deployed.per_format`` rows with their ``format``) with the lap's figures
+    for their network and format where it has them; ``latency_source`` is ``lap`` there, ``case`` elsewhere."""
+    cases = cases.copy()
+    cases["latency_source"] = "case"
+    if lap is None or cases.empty:
+        return cases
+    figures = lap_figures(lap).set_index(["device_name", "case_id", "format"])
+    formats = cases["format"] if "format" in cases else pd.Series("keras", index=cases.index)
+    for index, key in zip(cases.index, zip(cases["device_name"], cases["case_id"], formats)):
+        if key in figures.index:
+            for figure in LAP_FIGURES:
+                cases.loc[index, figure] = figures.loc[key, figure]
+            cases.loc[index, "latency_source"] = "lap"
+    return cases
+
+
+def lap_caveat(lap: pd.DataFrame | None) -> str:
+    """One line saying where the latencies come from."""
+    if lap is None:
+        return (
+            "Latency: each case's own timing, taken in its job minutes apart from the others (no final lap in this "
+            "folder), so a load swing between jobs can move one network against another."
+        )
+    rounds, calls = int(lap["rounds"].iloc[0]), int(lap["calls_per_round"].iloc[0])
+    networks = lap[lap["format"] == "keras"]
+    return (
+        f"Latency: the final lap, which timed {len(networks)} network(s) and {len(lap) - len(networks)} deployed "
+        f"file(s) side by side after training, in {rounds} rounds of {calls} batch-1 calls in a new random order each "
+        "round; intervals come from the spread between rounds, and the regimes of one network share its figure."
+    )
