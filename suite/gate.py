@@ -10,8 +10,15 @@ aggregates them:
   and test images both runs kept, with training variance and test sampling) finds it less accurate than the
   baseline, and by more than ``accuracy_min_drop``. The front, the budget picks and ``compare`` ask the same
   test, so the gate never fails a change the report calls a tie.
-- **latency**: the candidate fails if its batch-1 p90 (median over seeds) is
-  above the baseline's by more than ``latency_p90_tolerance``.
+- **latency**: a test of a difference, calibrated on the noise of this machine now. Where both folders kept the
+  case's saved model, the gate loads both and times them side by side (``retime``: ``LATENCY_ROUNDS`` rounds of
+  ``LATENCY_CALLS`` batch-1 calls, in a new random order each round, every case of the gate together), and takes
+  each round's ratio of the candidate's p90 to the baseline's. The candidate fails when the sign test's interval
+  over those ratios (95% for the whole gate: Bonferroni over its latency checks) lies wholly above
+  ``1 + latency_min_rise``: a slowdown that every round shows, and that is not too small to matter. A load swing
+  falls on both sides of a round alike, so busy cores widen the spread without failing an identical rerun.
+  Without the models, the stored p90 intervals are compared (the candidate's must lie wholly above the
+  baseline's, grown by ``latency_min_rise``); without those either, the p90 may rise by ``latency_p90_tolerance``.
 - **deployed formats** (where the candidate has a ``formats.csv``): a quantised
   format fails if its mean test accuracy is more than ``format_accuracy_drop_points``
   below its own case's ``keras`` row in the same run (both measured on the same test images).
@@ -20,11 +27,12 @@ Thresholds come from a TOML file, defaults first, then per case glob (later wins
 
     [defaults]
     accuracy_min_drop = 0.0      # absolute; a smaller drop never fails
-    latency_p90_tolerance = 0.15 # fraction
+    latency_min_rise = 0.05      # fraction: a smaller slowdown never fails, however sure
+    latency_p90_tolerance = 0.15 # fraction, only for folders without saved models or p90 intervals
     format_accuracy_drop_points = 1.0  # a quantised format against its Keras row
 
     [cases."inception_v3.*"]
-    latency_p90_tolerance = 0.30
+    latency_min_rise = 0.10
     format_accuracy_drop_points = 2.0
 
 The gate honours the machine-fingerprint guard: rows from different machines
@@ -38,6 +46,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from suite import storage
@@ -46,12 +55,14 @@ from suite.errors import SuiteError
 from suite.report.deployed import per_format
 from suite.report.intervals import difference
 from suite.report.summary import MATCH_KEYS, by_case_and_device, per_case
+from suite.stats import median_rank
 
 
 @dataclass(frozen=True, kw_only=True)
 class Thresholds:
     accuracy_min_drop: float = 0.0  # absolute accuracy, 0..1: a smaller drop never fails
-    latency_p90_tolerance: float = 0.15  # fraction of the baseline p90 a candidate may add
+    latency_min_rise: float = 0.05  # fraction of the baseline p90: a smaller slowdown never fails, however sure
+    latency_p90_tolerance: float = 0.15  # fraction a p90 may rise where there is nothing to measure noise by
     format_accuracy_drop_points: float = 1.0  # points (0..100) a quantised format may lose against its Keras row
 
 
@@ -115,7 +126,10 @@ def case_name(case_id: str, device: str) -> str:
     return f"{case_id} ({device})" if device else case_id
 
 
-FIGURES = ["seeds", "test_accuracy_mean", "test_accuracy_std", "test_images", "latency_p90_ms", "outcomes"]
+FIGURES = ["seeds", "test_accuracy_mean", "test_accuracy_std", "test_images", "latency_p90_ms", "outcomes",
+           "latency_p90_ci_low_ms", "latency_p90_ci_high_ms"]  # fmt: skip
+LATENCY_ROUNDS, LATENCY_CALLS = 10, 20  # the side-by-side timing of the two folders' models
+LATENCY_LEVEL = 0.95  # for all the gate's latency checks together
 
 
 def accuracy_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check:
@@ -143,24 +157,85 @@ def accuracy_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits:
     )
 
 
-def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds) -> Check | None:
-    """Fails a batch-1 p90 above the baseline's by more than ``latency_p90_tolerance``; None where one lacks it."""
+@dataclass(frozen=True, kw_only=True)
+class Retimed:
+    """One case's p90 per round of the side-by-side timing, baseline and candidate (ms)."""
+
+    baseline: np.ndarray
+    candidate: np.ndarray
+    level: float  # the interval's level for this check (the gate's, shared by its checks)
+
+
+def latency_check(key: tuple[str, str], old: pd.Series, new: pd.Series, limits: Thresholds, retimed=None):
+    """Fails a candidate slower than the baseline at batch-1 p90 (see the module docstring); None where one lacks a
+    p90. ``retimed``: the case's ``Retimed`` figures, where both folders kept its model."""
+    if retimed is not None:
+        return retimed_check(key, retimed, limits)
     before, after = old["latency_p90_ms"], new["latency_p90_ms"]
     if pd.isna(before) or pd.isna(after):
         return None
-    ceiling = before * (1 + limits.latency_p90_tolerance)
-    band = f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%)"
-    case_id, device = key
-    return Check(
-        case_id=case_id,
-        device=device,
-        figure="latency_p90_ms",
-        baseline=before,
-        candidate=after,
-        limit=ceiling,
-        band=band,
-        passed=bool(after <= ceiling),
+    rise = 1 + limits.latency_min_rise
+    bounds = [old.get("latency_p90_ci_high_ms"), new.get("latency_p90_ci_low_ms")]
+    if all(v is not None and pd.notna(v) for v in bounds):
+        ceiling, passed = bounds[0] * rise, bool(bounds[1] <= bounds[0] * rise)
+        band = f"its p90 interval to start at or below {ceiling:.4g} ms (the baseline's top, +{100 * (rise - 1):g}%)"
+    else:
+        ceiling = before * (1 + limits.latency_p90_tolerance)
+        passed = bool(after <= ceiling)
+        band = f"<= {ceiling:.4g} ms (+{100 * limits.latency_p90_tolerance:g}%: no models or intervals to test by)"
+    return Check(case_id=key[0], device=key[1], figure="latency_p90_ms", baseline=before, candidate=after,
+                 limit=ceiling, band=band, passed=passed)  # fmt: skip
+
+
+def retimed_check(key: tuple[str, str], retimed: Retimed, limits: Thresholds) -> Check:
+    """The side-by-side test: the sign test's interval over the rounds' candidate/baseline p90 ratios must reach
+    ``1 + latency_min_rise``."""
+    ratios = np.sort(retimed.candidate / retimed.baseline)
+    rank = median_rank(len(ratios), retimed.level)
+    low, high = (ratios[rank - 1], ratios[-rank]) if rank else (ratios[0], ratios[-1])
+    before = float(np.median(retimed.baseline))
+    rise = 1 + limits.latency_min_rise
+    band = (
+        f"<= {before * rise:.4g} ms: the candidate/baseline p90 ratio's interval {low:.3f} to {high:.3f} "
+        f"({len(ratios)} rounds, timed side by side here) must reach {rise:g}"
     )
+    return Check(case_id=key[0], device=key[1], figure="latency_p90_ms", baseline=before,
+                 candidate=float(np.median(retimed.candidate)), limit=before * rise, band=band,
+                 passed=bool(low <= rise))  # fmt: skip
+
+
+def model_paths(folder: Path, rows: pd.DataFrame) -> dict[tuple[str, str], tuple[Path, bool]]:
+    """Each CPU case's saved model in ``folder`` (its lowest seed that kept one) and its execution mode."""
+    found = {}
+    devices = rows["device"].fillna("") if "device" in rows else pd.Series("", index=rows.index)
+    ok = rows[(rows["status"] == "ok") & devices.isin(["cpu", ""])]
+    for _, row in ok.sort_values("seed").iterrows():
+        key = (row["case_id"], devices[row.name])
+        path = storage.case_file(folder, "models", row["case_id"], int(row["seed"]), ".keras")
+        if key not in found and path.is_file():
+            found[key] = (path, str(row.get("xla")).lower() == "true")
+    return found
+
+
+def retime(pairs: dict[tuple[str, str], tuple], rounds: int = LATENCY_ROUNDS, calls: int = LATENCY_CALLS):
+    """Both models of every pair (``{key: ((baseline path, xla), (candidate path, xla))}``) timed side by side in
+    one lap; each key's ``Retimed`` figures."""
+    if not pairs:
+        return {}
+    # TensorFlow starts here, not when the gate is imported: a gate of folders without models needs none of it.
+    from suite.measure.timing import round_latencies
+    from suite.run.lap import load_model_call
+
+    loaded = {(key, side): load_model_call(*pair[side]) for key, pair in pairs.items() for side in (0, 1)}
+    samples = round_latencies({k: c for k, (c, _) in loaded.items()}, {k: i for k, (_, i) in loaded.items()},
+                              rounds, calls, warmup=5)  # fmt: skip
+    level = 1 - (1 - LATENCY_LEVEL) / len(pairs)
+
+    def per_round(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return np.array([np.percentile(values[labels == r], 90) for r in range(rounds)])
+
+    return {key: Retimed(baseline=per_round(*samples[(key, 0)]), candidate=per_round(*samples[(key, 1)]), level=level)
+            for key in pairs}  # fmt: skip
 
 
 def format_checks(formats: pd.DataFrame, defaults: Thresholds, per_glob: list[tuple[str, dict]]) -> list[Check]:
@@ -208,11 +283,13 @@ def gate(
     common = sorted(set(a.index) & set(b.index))
     if not common:
         raise SuiteError(f"no ok case is in both {baseline_dir} and {candidate_dir}; nothing to gate")
+    models = [model_paths(Path(d), rows) for d, rows in ((baseline_dir, baseline), (candidate_dir, candidate))]
+    retimed = retime({k: (models[0][k], models[1][k]) for k in common if k in models[0] and k in models[1]})
     checks = []
     for key in common:
         limits = thresholds_for(key[0], defaults, per_glob)
         old, new = a.loc[key], b.loc[key]
-        checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits)]
+        checks += [accuracy_check(key, old, new, limits), latency_check(key, old, new, limits, retimed.get(key))]
     checks += format_checks(storage.read_formats(Path(candidate_dir)), defaults, per_glob)
     only_one = sorted(case_name(*key) for key in set(a.index) ^ set(b.index))
     return [c for c in checks if c is not None], only_one

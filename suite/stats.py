@@ -181,3 +181,18 @@ def unpaired_difference(a: Estimate, b: Estimate) -> Difference:
     below = math.hypot(a.mean - a.low, b.high - b.mean)
     above = math.hypot(a.high - a.mean, b.mean - b.low)
     return Difference(mean=mean, low=mean - below, high=mean + above, seeds=min(a.seeds, b.seeds), paired=False)
+
+
+def median_rank(count: int, level: float = 0.95) -> int:
+    """The largest ``k`` whose order statistics ``[x_(k), x_(count+1-k)]`` cover a median with at least ``level``.
+
+    Distribution-free (the sign test's interval): ``P(Binomial(count, 1/2) < k) <= (1 - level) / 2``.
+    Returns 0 when even the full range falls short (fewer than 6 values at 95%).
+    """
+    tail, rank = 0.0, 0
+    for k in range(count + 1):
+        tail += math.comb(count, k) / 2**count
+        if tail > (1 - level) / 2:
+            return rank
+        rank = k + 1
+    return rank

@@ -285,3 +285,53 @@ def test_a_row_whose_accuracy_its_outcomes_contradict_is_tested_from_its_figures
     edited = with_predictions(rows(tmp_path / "b", [0.0, 0.0, 0.0], 2.0), correct)
     accuracy = by_figure(gate.gate(baseline, edited)[0])["test_accuracy"]
     assert not accuracy.passed and "unpaired" in accuracy.band
+
+
+def with_model(results: Path, depth: int = 0) -> Path:
+    """Saves a simple_cnn (``depth`` conv blocks, default 3) as the case's seed-0 model, as a run would."""
+    from suite.models import build_backbone, build_classifier
+
+    path = storage.case_file(results, "models", "simple_cnn.scratch.digits", 0, ".keras")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build_classifier(build_backbone("simple_cnn", 32, depth=depth), 10).save(path)
+    return results
+
+
+@pytest.fixture
+def busy_core():
+    """One core kept busy by another process while the test runs: the gate must hold on a loaded machine."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    yield
+    spinner.kill()
+    spinner.wait()
+
+
+def test_latency_is_retimed_side_by_side_so_a_rerun_passes_and_a_deeper_model_fails_on_busy_cores(tmp_path, busy_core):
+    """Both folders kept the case's model: the gate times them together, 10 rounds in a new random order each.
+    The stored p90s (2 ms and 9 ms) are not what it compares: a rerun of the same network passes although its
+    stored figure is 4.5x, and a network with twice the conv blocks (6 against 3) fails although its stored p90
+    is lower, while another process keeps one of the two cores busy."""
+    baseline = with_model(rows(tmp_path / "a", [0.95], 2.0))
+    rerun = with_model(rows(tmp_path / "b", [0.95], 9.0))
+    deeper = with_model(rows(tmp_path / "c", [0.95], 1.0), depth=6)
+    same = by_figure(gate.gate(baseline, rerun)[0])["latency_p90_ms"]
+    assert same.passed and "timed side by side here" in same.band, same.message()
+    assert 0.01 < same.baseline < 50 and 0.01 < same.candidate < 50  # ms of this machine, not the stored 2 and 9
+    slowed = by_figure(gate.gate(baseline, deeper)[0])["latency_p90_ms"]
+    assert not slowed.passed and slowed.candidate > slowed.limit > slowed.baseline, slowed.message()
+
+
+def test_the_retimed_check_needs_every_round_slower_and_by_more_than_the_minimum_rise():
+    limits = gate.Thresholds(latency_min_rise=0.05)
+    base = np.full(10, 1.0)
+
+    def check(candidate) -> gate.Check:
+        return gate.retimed_check(
+            ("c", "cpu"), gate.Retimed(baseline=base, candidate=np.asarray(candidate), level=0.95), limits
+        )
+
+    assert not check(np.full(10, 1.5)).passed  # every round 50% slower
+    assert check(np.full(10, 1.04)).passed  # sure, but under the 5% that matters
+    assert check([1.5] * 8 + [0.9] * 2).passed  # 95% sign test on 10 rounds: [x(2), x(9)] reaches 0.9
+    assert not check([1.5] * 9 + [0.9]).passed
+    assert check([0.5] * 10).passed  # faster never fails

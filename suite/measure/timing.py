@@ -9,12 +9,13 @@ timed region ends with ``.numpy()``, which waits for the device.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
+
+from suite.stats import median_rank
 
 Call = Callable[[tf.Tensor], tf.Tensor]
 
@@ -76,21 +77,6 @@ def window_labels(count: int, windows: int = LATENCY_WINDOWS) -> np.ndarray:
     """The window (0, 1, ...) of each of ``count`` calls in time order: contiguous runs of near-equal length."""
     parts = max(1, min(windows, count // MIN_PER_WINDOW))
     return (np.arange(count) * parts) // max(count, 1)
-
-
-def median_rank(count: int, level: float = 0.95) -> int:
-    """The largest ``k`` whose order statistics ``[x_(k), x_(count+1-k)]`` cover a median with at least ``level``.
-
-    Distribution-free (the sign test's interval): ``P(Binomial(count, 1/2) < k) <= (1 - level) / 2``.
-    Returns 0 when even the full range falls short (fewer than 6 values at 95%).
-    """
-    tail, rank = 0.0, 0
-    for k in range(count + 1):
-        tail += math.comb(count, k) / 2**count
-        if tail > (1 - level) / 2:
-            return rank
-        rank = k + 1
-    return rank
 
 
 def window_interval(samples: np.ndarray, windows: np.ndarray, level: float = 0.95) -> tuple[float, float]:

@@ -128,13 +128,18 @@ def file_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files) / 1e6
 
 
+def load_model_call(path: Path, xla: bool = False):
+    """A saved ``.keras`` model as one traced (``xla``: XLA-compiled) function, and a batch-1 input of its side."""
+    model = keras.models.load_model(path, compile=False)
+    return timing.compiled_call(model, xla=xla), timing.random_images(1, int(model.input_shape[1]))
+
+
 def load(entry: Entry):
     """The entry's call path: the Keras model as one traced (``xla``: XLA-compiled) function, a runtime's
     ``predict`` otherwise; and its batch-1 input (a tensor for Keras, an array for a runtime)."""
-    side = int(entry.network["image_size"])
-    image = timing.random_images(1, side)
     if entry.runtime == "keras":
-        return timing.compiled_call(keras.models.load_model(entry.path, compile=False), xla=entry.xla), image
+        return load_model_call(entry.path, entry.xla)
+    image = timing.random_images(1, int(entry.network["image_size"]))
     return RUNTIMES[entry.runtime](entry.path, tf_threads()), np.asarray(image)
 
 
