@@ -2,23 +2,32 @@
 
 Both are counted from the built model (``build_backbone`` + ``build_classifier``,
 random weights; FLOPs by ``model_facts.flops_per_image``), never copied from a
-published table. Building the largest Keras applications takes a minute, so each
-count is cached per machine under ``<cache>/archs/``, keyed by the Keras version
-and every field of the architecture's row: a changed row or Keras is counted again.
+published table. Building all the Keras applications takes many minutes, so the
+counts are known two ways without building anything:
+
+- this machine's cache, under ``<cache>/archs/``, keyed by the Keras version and
+  every field of the architecture's row (a changed row or Keras is counted again);
+- the figures shipped with the package (``arch_counts.json`` beside this module),
+  counted by a real build of every built-in architecture with
+  ``python -m suite.measure.arch_facts --write`` and used only where the row's digest
+  and the installed Keras major.minor are the ones they were counted from.
 
 ``model_facts`` and ``suite.models.hub`` (both import TensorFlow) are imported where a count is made: `suite archs`
-and the run order read cached counts without starting TensorFlow.
+and the run order read known counts without starting TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import json
 import logging
 import math
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +39,10 @@ log = logging.getLogger(__name__)
 COUNT_VERSION = 1  # bump when what is counted changes
 HEAD_CLASSES = 10  # the head the parameter count includes: CIFAR-10's and the digits'
 DATASET_SIDE = 32  # where an architecture has no native side (the suite's own), FLOPs are counted at CIFAR's side
+SHIPPED = Path(__file__).with_name("arch_counts.json")  # the figures shipped with the package
+# The TF-Hub modules are the same networks as their Keras namesakes, less the head's few FLOPs: run-time estimates
+# (``gflops_at``) use the namesake's figure where the module was never counted here.
+HUB_NAMESAKES = {"hub_inception_v3": "inception_v3", "hub_mobilenet_v2": "mobilenet_v2"}
 COLUMNS = (
     "name",
     "family",
@@ -41,7 +54,9 @@ COLUMNS = (
     "imagenet_weights",
     "gflops_at_native_side",
     "flops_side",
+    "counts_from",
 )
+CACHE, FROM_SHIPPED = "cache", "shipped"  # where a row's counts come from (``counts_from``; "" = not counted)
 
 
 def flops_side(spec: ArchSpec) -> int:
@@ -62,10 +77,25 @@ def count(arch: str) -> dict[str, float]:
     return counted
 
 
-def _cache_path(spec: ArchSpec) -> Path:
-    import keras
+def keras_version() -> str:
+    """The installed Keras' version, from its package metadata: the same string as ``keras.__version__``, read
+    without importing Keras (and TensorFlow, seconds), so that listing stays instant."""
+    return importlib.metadata.version("keras")
 
-    identity = json.dumps([COUNT_VERSION, keras.__version__, dataclasses.asdict(spec)], sort_keys=True)
+
+def major_minor(version: str) -> str:
+    """``3.15`` of ``3.15.1``: the Keras releases whose applications the shipped figures stand for."""
+    return ".".join(version.split(".")[:2])
+
+
+def row_digest(spec: ArchSpec) -> str:
+    """12 hex digits of the row and what is counted: a shipped figure stands for this row only."""
+    identity = json.dumps([COUNT_VERSION, dataclasses.asdict(spec)], sort_keys=True)
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def _cache_path(spec: ArchSpec) -> Path:
+    identity = json.dumps([COUNT_VERSION, keras_version(), dataclasses.asdict(spec)], sort_keys=True)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return cache_dir() / "archs" / f"{spec.name}-{digest}.json"
 
@@ -80,6 +110,37 @@ def cached(arch: str) -> dict[str, float] | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+@functools.cache
+def shipped_file() -> dict:
+    """The shipped figures file as read (``{}`` where it is missing or unreadable): read once per process."""
+    try:
+        return json.loads(SHIPPED.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def shipped(arch: str) -> dict[str, float] | None:
+    """The counts of ``arch`` shipped with the package, else None: never builds a model. Only where they were
+    counted from this very row on the installed Keras major.minor, so they are what a build here would count."""
+    spec, figures = ARCHITECTURES.get(arch), shipped_file()
+    entry = figures.get("counts", {}).get(arch)
+    if spec is None or entry is None or spec.source == "user" or entry["row"] != row_digest(spec):
+        return None
+    if figures["keras"] != major_minor(keras_version()):
+        return None
+    return {"params_10_class": entry["params_10_class"], "gflops": entry["gflops"]}
+
+
+def known(arch: str) -> tuple[dict[str, float], str] | None:
+    """The counts of ``arch`` and where they come from: this machine's cache, else the shipped figures, else None.
+    Never builds a model: `suite archs` lists with this, the run order estimates with it."""
+    for source, lookup in ((CACHE, cached), (FROM_SHIPPED, shipped)):
+        counts = lookup(arch)
+        if counts is not None:
+            return counts, source
+    return None
 
 
 def counted(arch: str, counter: Callable[[str], dict[str, float]] | None = None) -> dict[str, float]:
@@ -107,91 +168,28 @@ def counted(arch: str, counter: Callable[[str], dict[str, float]] | None = None)
     return counts
 
 
-def cached_counts(arch: str) -> dict[str, float] | None:
-    """The counts of ``arch`` if this machine has counted them already (``suite archs``); never counts."""
-    path = _cache_path(ARCHITECTURES[arch])
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-# GFLOPs per image at a side, as `suite archs` counted them on the project's machine (docs/archs.md: Keras 3.15,
-# 2026-12-03), for estimates where this machine has counted nothing yet (`suite run --dry-run`). The TF-Hub
-# modules are the same networks as their Keras namesakes (hub_inception_v3: inception_v3, hub_mobilenet_v2:
-# mobilenet_v2) less the head's few FLOPs. tests/test_archs.py keeps the table complete.
-# fmt: off
-PROJECT_GFLOPS: dict[str, tuple[float, int]] = {
-    "simple_cnn": (0.0208, 32),
-    "resnet_scratch": (0.0821, 32),
-    "convnext_tiny": (8.76, 224),
-    "convnext_small": (17.1, 224),
-    "convnext_base": (30.4, 224),
-    "convnext_large": (68.2, 224),
-    "convnext_xlarge": (121, 224),
-    "densenet121": (5.7, 224),
-    "densenet169": (6.76, 224),
-    "densenet201": (8.63, 224),
-    "efficientnet_b0": (0.801, 224),
-    "efficientnet_b1": (1.42, 240),
-    "efficientnet_b2": (2.05, 260),
-    "efficientnet_b3": (3.76, 300),
-    "efficientnet_b4": (9.02, 380),
-    "efficientnet_b5": (21, 456),
-    "efficientnet_b6": (38.9, 528),
-    "efficientnet_b7": (76.9, 600),
-    "efficientnet_v2_b0": (1.46, 224),
-    "efficientnet_v2_b1": (2.42, 240),
-    "efficientnet_v2_b2": (3.44, 260),
-    "efficientnet_v2_b3": (6.09, 300),
-    "efficientnet_v2_s": (16.9, 384),
-    "efficientnet_v2_m": (49.6, 480),
-    "efficientnet_v2_l": (113, 480),
-    "inception_resnet_v2": (26.4, 299),
-    "inception_v3": (11.5, 299),
-    "mobilenet": (1.15, 224),
-    "mobilenet_v2": (0.613, 224),
-    "mobilenet_v3_small": (0.116, 224),
-    "mobilenet_v3_large": (0.444, 224),
-    "nasnet_mobile": (1.15, 224),
-    "nasnet_large": (47.8, 331),
-    "resnet50": (7.75, 224),
-    "resnet101": (15.2, 224),
-    "resnet152": (22.6, 224),
-    "resnet50_v2": (6.99, 224),
-    "resnet101_v2": (14.4, 224),
-    "resnet152_v2": (21.9, 224),
-    "vgg16": (30.7, 224),
-    "vgg19": (39, 224),
-    "xception": (16.8, 299),
-    "hub_inception_v3": (11.5, 299),
-    "hub_mobilenet_v2": (0.613, 224),
-}
-# fmt: on
-
-
 def gflops_at(arch: str, side: int) -> tuple[float, str] | None:
     """GFLOPs per image of ``arch`` at ``side``, scaled from a count by side squared, and where the count is from:
-    ``counted here`` (this machine's cache, ``suite archs``) or ``project count`` (``PROJECT_GFLOPS``).
+    ``counted here`` (this machine's cache) or ``shipped count`` (the shipped figure, whatever Keras it was counted
+    on: an estimate; a TF-Hub module takes its Keras namesake's).
 
     A convolutional network's FLOPs grow with the pixels: ResNet50's 7.75 GFLOPs at 224 px are about 0.16 at
     32 px (224² / 32² = 49 times fewer). ``None`` where neither has a count (a user architecture not counted yet).
     """
     spec = ARCHITECTURES[arch]
-    counts = cached_counts(arch)
+    counts = cached(arch)
     if counts is not None and counts.get("gflops") == counts.get("gflops"):  # not NaN (a hub module not loaded)
-        gflops, at, source = counts["gflops"], flops_side(spec), "counted here"
-    elif arch in PROJECT_GFLOPS and spec.source != "user":
-        (gflops, at), source = PROJECT_GFLOPS[arch], "project count"
-    else:
+        return counts["gflops"] * (side / flops_side(spec)) ** 2, "counted here"
+    entry = shipped_file().get("counts", {}).get(HUB_NAMESAKES.get(arch, arch))
+    if entry is None or spec.source == "user":
         return None
-    return gflops * (side / at) ** 2, source
+    return entry["gflops"] * (side / entry["flops_side"]) ** 2, "shipped count"
 
 
-def row(arch: str, counter: Callable[[str], dict[str, float]] | None = None) -> dict:
-    """One line of `suite archs`: the table's facts and the counted columns."""
+def row(arch: str) -> dict:
+    """One line of `suite archs`: the table's facts and the known counts (NaN where none is known)."""
     spec = ARCHITECTURES[arch]
-    counts = counted(arch, counter)
+    counts, source = known(arch) or ({"params_10_class": math.nan, "gflops": math.nan}, "")
     return {
         "name": spec.name,
         "family": spec.family,
@@ -203,4 +201,59 @@ def row(arch: str, counter: Callable[[str], dict[str, float]] | None = None) -> 
         "imagenet_weights": spec.imagenet,
         "gflops_at_native_side": counts["gflops"],
         "flops_side": flops_side(spec),
+        "counts_from": source,
     }
+
+
+def count_shipped(counter: Callable[[str], dict[str, float]] | None = None) -> dict:
+    """Every built-in architecture counted by a real build (``counter``), as the shipped figures file holds them.
+    A TF-Hub module that can't load here is left out (listed as ``not_counted``)."""
+    from suite.environment import device_name
+    from suite.models.hub import HubUnavailable
+
+    started, counts, not_counted = time.monotonic(), {}, []
+    for arch, spec in ARCHITECTURES.items():
+        if spec.source == "user":
+            continue
+        log.info("counting %s at %d px", arch, flops_side(spec))
+        try:
+            figures = (counter or count)(arch)
+        except HubUnavailable:
+            not_counted.append(arch)
+            continue
+        counts[arch] = {"row": row_digest(spec), "flops_side": flops_side(spec), **figures}
+    return {
+        "keras": major_minor(keras_version()),
+        "made_by": "python -m suite.measure.arch_facts --write (a real build of each, random weights)",
+        "keras_version": keras_version(),
+        "tensorflow_version": importlib.metadata.version("tensorflow"),
+        "device": device_name("cpu"),
+        "counted_on": time.strftime("%Y-%m-%d"),
+        "counting_took_s": round(time.monotonic() - started),
+        "not_counted": not_counted,
+        "counts": counts,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m suite.measure.arch_facts --write``: rebuilds every built-in architecture and rewrites the
+    shipped figures (``arch_counts.json``), after a Keras minor release or a changed row. Takes about 20 minutes
+    on 2 cores; ``tests/test_archs.py`` says when it is due."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m suite.measure.arch_facts", description=main.__doc__)
+    parser.add_argument("--write", action="store_true", help=f"count every built-in architecture into {SHIPPED}")
+    parser.add_argument("--to", type=Path, default=SHIPPED, help="write here instead (default: the shipped file)")
+    args = parser.parse_args(argv)
+    if not args.write:
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    figures = count_shipped()
+    args.to.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    log.info("wrote %d counts to %s in %d s", len(figures["counts"]), args.to, figures["counting_took_s"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
