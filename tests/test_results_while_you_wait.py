@@ -140,18 +140,24 @@ def test_work_comes_from_the_cached_count_and_the_datasets_sizes_without_buildin
     sizes = Datasets()("digits").sizes
     held_out = sizes["val"] + sizes["test"]
     assert estimate(Job(case=everything, seed=0, key="k")) == pytest.approx(0.5 * (sizes["train"] + 3 * held_out))
-    assert (
-        estimate(Job(case=get_case("resnet50.frozen.digits"), seed=0, key="k")) is None
-    )  # never counted here: unknown
+    resnet50 = Job(case=get_case("resnet50.frozen.digits"), seed=0, key="k")
+    assert estimate(resnet50) > 0  # never counted here: the figure shipped for its row and this Keras
+    monkeypatch.setattr(arch_facts, "shipped", lambda arch: None)
+    assert estimate(resnet50) is None  # neither: unknown
 
 
-def test_the_suites_own_networks_are_counted_at_planning_when_not_cached(monkeypatch, tmp_path):
+def test_the_suites_own_networks_are_counted_at_planning_when_nothing_is_known(monkeypatch, tmp_path):
+    """Shipped, a network's figure is read, not counted; where it is not (a changed row), the suite's own networks
+    are counted at planning (a second each) and cached."""
     from suite.data.datasets import Datasets
     from suite.measure import arch_facts
 
     monkeypatch.setenv("SUITE_CACHE_DIR", str(tmp_path))
-    assert arch_facts.cached("resnet_scratch") is None
-    assert make_work(Datasets())(Job(case=get_case("resnet_scratch.frozen.digits"), seed=0, key="k")) > 0
+    job = Job(case=get_case("resnet_scratch.frozen.digits"), seed=0, key="k")
+    shipped = make_work(Datasets())(job)
+    assert shipped > 0 and arch_facts.cached("resnet_scratch") is None
+    monkeypatch.setattr(arch_facts, "shipped", lambda arch: None)
+    assert make_work(Datasets())(job) == pytest.approx(shipped, rel=1e-9)  # the same count, built here
     assert arch_facts.cached("resnet_scratch")["gflops"] == pytest.approx(0.0821, rel=0.05)  # docs/archs.md
 
 

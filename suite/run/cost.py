@@ -316,13 +316,15 @@ def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> S
 
 
 def make_work(datasets: Datasets) -> Callable[[Job], float | None]:
-    """A job's estimated GFLOPs (``suite.run.order.work_gflop``) from its architecture's cached count
-    (``suite.measure.arch_facts``) and its dataset's split sizes (``datasets``, loaded by preflight); None if
-    unknown, and for a dataset that can't be read. Only the suite's own small networks are counted here when not
-    cached (a second each); a Keras application is built by `suite archs`."""
+    """A job's estimated GFLOPs (``suite.run.order.work_gflop``) from its architecture's known count
+    (``suite.measure.arch_facts.known``: this machine's cache, else the figure shipped for this row and Keras,
+    the same count) and its dataset's split sizes (``datasets``, loaded by preflight); None if unknown, and for a
+    dataset that can't be read. Only the suite's own small networks are counted here when neither is known (a
+    second each); anything else is built by `suite archs --count`."""
 
     def work(job: Job) -> float | None:
-        case, counts = job.case, arch_facts.cached(job.case.arch)
+        case, known = job.case, arch_facts.known(job.case.arch)
+        counts = known[0] if known else None
         if counts is None and ARCHITECTURES[case.arch].source == "suite":
             try:
                 counts = arch_facts.counted(case.arch)

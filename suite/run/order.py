@@ -2,7 +2,7 @@
 
 A job's cost is what is knowable before training. Measured seconds win: an earlier ``ok`` row of the same
 case in the folder (``suite.run.estimate.Estimates``). Otherwise it is estimated as work, forward-pass GFLOPs
-(``suite.measure.arch_facts``' cached count, scaled from its side to the case's by area) x images x the
+(``suite.measure.arch_facts``' cached or shipped count, scaled from its side to the case's by area) x images x the
 passes the regime makes: a trainable layer costs about 3 forward passes (forward, and the backward's two
 products), a frozen one 1, evaluation 1. So ``frozen`` comes before ``finetune`` and ``scratch`` of the same
 network. Work becomes seconds at the rate of jobs that have both (median seconds per GFLOP), else at
