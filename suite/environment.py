@@ -185,6 +185,30 @@ FINGERPRINT_FIELDS = (
 )
 
 
+JOB_THREADS = "SUITE_JOB_THREADS"  # set in a worker that trains side by side (suite.run.parallel): its share of cores
+
+
+def job_threads() -> int | None:
+    """The intra-op threads this process was given as one of several jobs side by side; None when it runs alone."""
+    value = os.environ.get(JOB_THREADS, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def limit_threads(threads: int) -> None:
+    """Makes this process one job of several: ``threads`` intra-op threads, one inter-op thread, and tf.data's
+    pools as wide (``suite.data.pipeline`` reads ``job_threads``). Must run before TensorFlow's runtime starts.
+
+    ``environment()`` is computed first, so the rows keep the machine's fingerprint, as a job run alone records it:
+    the share of the cores is the row's ``job_threads``, not a different machine.
+    """
+    import tensorflow as tf
+
+    environment()
+    os.environ[JOB_THREADS] = str(threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 @cache
 def environment() -> dict[str, str]:
     """The machine and software every row records, and ``fingerprint``: a short hash of ``FINGERPRINT_FIELDS``."""

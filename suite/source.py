@@ -14,6 +14,7 @@ hash. A change to any of them is a new file, never a stale one reused.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from suite import progress
 from suite.case import Case, reaches
 from suite.data import glyphs
 from suite.data.pipeline import Training, make_input
@@ -77,6 +79,20 @@ def source_accuracy(arch: str, side: int, case: Case, budget: SourceBudget) -> f
     """The held-out source accuracy of the cached weights (images pretraining never saw), if they exist."""
     record = read_record(arch, side, case, budget)
     return None if record is None else record["source_accuracy"]
+
+
+class ReportChecks(keras.callbacks.Callback):
+    """Tells the run's progress line how pretraining goes, one event per check (a run is otherwise silent for the
+    minutes a source takes)."""
+
+    def __init__(self, arch: str, checks: int):
+        super().__init__()
+        self.arch, self.checks = arch, checks
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        accuracy = (logs or {}).get("val_accuracy", 0.0)
+        message = f"{self.arch} check {epoch + 1}/{self.checks}, stopping-set accuracy {accuracy:.3f}"
+        progress.emit(stage="source", message=message, end_of_epoch=True)
 
 
 class ReachTarget(keras.callbacks.Callback):
@@ -132,6 +148,18 @@ def pretrain_on_source(
     path = source_weights_path(arch, side, case, budget)
     if path.is_file():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as lock:  # two jobs side by side that need one source: one pretrains
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.is_file():  # the other job made it while this one waited
+            return path
+        return _pretrain(path, arch, side, case, budget, callbacks)
+
+
+def _pretrain(
+    path: Path, arch: str, side: int, case: Case, budget: SourceBudget, callbacks: tuple[keras.callbacks.Callback, ...]
+) -> Path:
+    """``pretrain_on_source``'s work, under its lock: trains, evaluates on the reported set, saves."""
     if budget.dataset != "glyphs":
         raise SourceUnavailable(f"unknown source dataset {budget.dataset!r}; the suite makes 'glyphs'")
     started = time.perf_counter()
@@ -148,12 +176,13 @@ def pretrain_on_source(
     model = build_classifier(backbone, len(glyphs.CLASSES))
     compile_for_source(model, budget)
     steps = max(1, budget.check_images // budget.batch_size)
+    checks = max(1, math.ceil(budget.max_images / (steps * budget.batch_size)))
     history = model.fit(
         train,
         validation_data=stop,
-        epochs=max(1, math.ceil(budget.max_images / (steps * budget.batch_size))),
+        epochs=checks,
         steps_per_epoch=steps,
-        callbacks=[ReachTarget(budget.target_accuracy), *callbacks],
+        callbacks=[ReachTarget(budget.target_accuracy), ReportChecks(arch, checks), *callbacks],
         verbose=0,
     ).history
     trained_s = time.perf_counter() - started

@@ -33,10 +33,14 @@ class KilledAndResumed:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:  # the process has gone: no children
-        return []
+    """The child processes of every thread of ``pid`` (under ``--jobs N`` the workers start from a pool's threads)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(p) for p in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread or the process has gone: no children
+            pass
+    return children
 
 
 def _alive(pid: int) -> bool:

@@ -232,7 +232,7 @@ def test_the_eta_scales_an_unseen_architecture_by_its_work():
     estimates.learn(jobs["resnet_scratch.scratch.digits"], 30.0)  # all three on 15 s + GFLOPs / 2 GFLOP/s
     assert estimates.line == pytest.approx((15.0, 2.0))
     assert estimates(jobs["resnet50.scratch.digits"]) == pytest.approx(15.0 + 1000.0 / 2.0)
-    assert estimates.remaining([jobs["resnet50.scratch.digits"]], None, 0.0, "") == pytest.approx(515.0)
+    assert estimates.remaining([jobs["resnet50.scratch.digits"]], [], "") == pytest.approx(515.0)
     assert estimates(jobs["simple_cnn.scratch.digits"]) == 18.75, "an architecture timed here keeps its median"
     # Three jobs of nearly one size, nearly one time: a line through them would be flat (about 40 s for any work).
     assert estimate.fit_line([(10.0, 20.0), (12.0, 20.1), (11.0, 20.05)]) == (0.0, pytest.approx(11 / 20.05))

@@ -58,3 +58,26 @@ def test_the_grid_trains_on_training_images_scores_on_validation_and_never_reads
     assert best["val_accuracy"] == scores["val_accuracy"].max()
     assert chosen.learning_rate == columns["learning_rate"] == pytest.approx(best["learning_rate"])
     assert chosen.epochs == case.epochs, "the chosen rate then trains the whole budget"
+
+
+def test_the_grid_runs_on_the_first_seed_and_the_later_seeds_train_at_its_choice(monkeypatch, tmp_path):
+    """One grid per case: seed 0's validation picks the rate, seeds 1-2 reuse it; an edited case searches again."""
+    rungs = []
+    scores = {1e-3: 0.5, 3e-3: 0.6, 9e-3: 0.9}
+    monkeypatch.setattr(steps, "build", lambda runner, trial, seed, inputs: None)
+
+    def rehearse(trial, seed, regime, inputs, built):
+        rungs.append((seed, trial.learning_rate))
+        return scores[round(trial.learning_rate, 6)]
+
+    monkeypatch.setattr(steps, "rehearse", rehearse)
+    runner = Runner(RunSettings.build(get_profile("smoke"), tmp_path, device="cpu", seeds=3))
+    case = Case("simple_cnn", "scratch", "digits", learning_rate=3e-3, lr_grid=3)
+    first, columns = rate_grid.choose_rate(runner, case, steps.REGIMES["scratch"], 0, None)
+    assert len(rungs) == 3 and columns == {"learning_rate": pytest.approx(9e-3), "learning_rate_seed": 0}
+    later, columns = rate_grid.choose_rate(runner, case, steps.REGIMES["scratch"], 2, None)
+    assert len(rungs) == 3, "seed 2 trained no rung"
+    assert later.learning_rate == pytest.approx(9e-3) and columns["learning_rate_seed"] == 0
+    edited = dataclasses.replace(case, epochs=case.epochs + 1)
+    rate_grid.choose_rate(runner, edited, steps.REGIMES["scratch"], 1, None)
+    assert [seed for seed, _ in rungs[3:]] == [1, 1, 1], "another case's grid is never reused: seed 1 searches"

@@ -112,7 +112,7 @@ def test_a_plan_without_budget_is_cheapest_first_from_the_folders_rows(monkeypat
         }
     )
     monkeypatch.setattr(planner, "read_folder", lambda settings, machine: (earlier, pd.DataFrame()))
-    monkeypatch.setattr(planner, "make_work", lambda datasets: work)
+    monkeypatch.setattr(planner, "make_work", lambda datasets, first_seed=0: work)
     settings = RunSettings.build("smoke", tmp_path, seeds=1)
     plan = planner.make_plan(cases, settings, planner.Machine(environment=env, device="cpu"))
     assert [job.case.id for job in plan.jobs] == [

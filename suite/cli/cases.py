@@ -89,7 +89,21 @@ def run_settings(args: argparse.Namespace, profile) -> RunSettings:
         timeout_s=parse_duration(args.timeout) if args.timeout else None,
         budget_s=parse_duration(args.budget) if args.budget else None,
         address=args.address,
+        jobs=jobs_of_args(args),
     )
+
+
+def jobs_of_args(args: argparse.Namespace) -> int:
+    """``--jobs``, else what the machine suits for the local executor (``suite.run.parallel.default_jobs``) and one
+    for the others (inline runs in this process; Ray places its own tasks)."""
+    chosen = getattr(args, "jobs", None)
+    if chosen is not None:
+        return chosen
+    if getattr(args, "executor", "local") != "local":
+        return 1
+    from suite.run.parallel import default_jobs
+
+    return default_jobs()
 
 
 class List(Command):
@@ -179,6 +193,14 @@ class Run(Command):
             '(pip install -e ".[ray]")',
         )
         parser.add_argument(
+            "--jobs",
+            type=int,
+            metavar="N",
+            help="--executor local: up to N jobs at once; a small network's job trains beside others on its share "
+            "of the cores, a big one alone, and every timing waits until nothing else trains (default: one per core, "
+            "at most 2)",
+        )
+        parser.add_argument(
             "--address",
             metavar="HOST:PORT",
             help="--executor ray: the cluster's head (auto: the one `ray start` made on this machine); "
@@ -206,6 +228,10 @@ class Run(Command):
         require(args.executor)  # before TensorFlow starts: a missing optional extra is one line
         if args.address is not None and args.executor != "ray":
             raise SuiteError(f"--address is the Ray cluster of --executor ray. Received: --executor {args.executor}")
+        if args.jobs is not None and args.jobs < 1:
+            raise SuiteError(f"--jobs must be at least 1. Received: --jobs {args.jobs}")
+        if args.jobs is not None and args.jobs > 1 and args.executor != "local":
+            raise SuiteError(f"--jobs runs jobs side by side on --executor local. Received: --executor {args.executor}")
         if args.seeds is not None and args.seeds < 1:
             raise SuiteError(f"--seeds must be at least 1. Received: --seeds {args.seeds}")
         if args.first_seed < 0:

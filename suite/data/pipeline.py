@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from suite.data import training_images
+from suite.environment import job_threads
 from suite.errors import SuiteError
 from suite.models import ARCHITECTURES
 from suite.models.hub import traced_sides
@@ -141,7 +142,13 @@ def make_input(
             images = tf.image.resize(images, (side, side), method="bilinear")
         return images, tf.one_hot(labels, num_classes)
 
-    return ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    ds = ds.map(finish, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    threads = job_threads()
+    if threads:  # a job training beside others (suite.run.parallel): tf.data's pool no wider than its share
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        ds = ds.with_options(options)
+    return ds
 
 
 def train_labels(raw) -> np.ndarray:

@@ -31,7 +31,7 @@ from suite.models import ARCHITECTURES
 from suite.profiles import MeasureBudget, Profile, SourceBudget
 from suite.regimes import REGIMES
 from suite.run import order
-from suite.run.jobs import Job
+from suite.run.jobs import Job, priced_case
 from suite.run.settings import RunSettings
 from suite.sides import Side, SideRequest
 
@@ -270,7 +270,7 @@ class FlopPrior:
     def __call__(self, job: Job) -> Priced | None:
         """``job``'s seconds by FLOPs, with the source pretraining it pays (see ``charge_sources``); None where its
         FLOPs or its dataset's sizes are unknown."""
-        case, facts = job.case, self.facts(job.case)
+        case, facts = priced_case(job, self.settings.seeds[0]), self.facts(job.case)
         gflops = self._gflops(case.arch, facts.side.pixels)
         if gflops is None or facts.sizes is None:
             return None
@@ -315,15 +315,16 @@ def job_side(case: Case, dataset_side: int, weights: str, profile: Profile) -> S
     return case_side(SideRequest.of(case, weights, profile.transfer_side), dataset_side)
 
 
-def make_work(datasets: Datasets) -> Callable[[Job], float | None]:
+def make_work(datasets: Datasets, first_seed: int = 0) -> Callable[[Job], float | None]:
     """A job's estimated GFLOPs (``suite.run.order.work_gflop``) from its architecture's known count
     (``suite.measure.arch_facts.known``: this machine's cache, else the figure shipped for this row and Keras,
     the same count) and its dataset's split sizes (``datasets``, loaded by preflight); None if unknown, and for a
     dataset that can't be read. Only the suite's own small networks are counted here when neither is known (a
-    second each); anything else is built by `suite archs --count`."""
+    second each); anything else is built by `suite archs --count`. A seed after ``first_seed`` trains no rate-grid
+    rungs (``suite.run.jobs.priced_case``)."""
 
     def work(job: Job) -> float | None:
-        case, known = job.case, arch_facts.known(job.case.arch)
+        case, known = priced_case(job, first_seed), arch_facts.known(job.case.arch)
         counts = known[0] if known else None
         if counts is None and ARCHITECTURES[case.arch].source == "suite":
             try:

@@ -109,17 +109,32 @@ class Estimates:
         overhead, rate = self.line
         return overhead + gflop / rate
 
-    def remaining(self, pending: list[Job], current: Job | None, current_s: float, profile: str) -> float | None:
-        """Seconds left for ``current`` (run for ``current_s``) and every job in ``pending``; None if unknown."""
+    def remaining(
+        self,
+        pending: list[Job],
+        running: list[tuple[Job, float]],
+        profile: str,
+        share: Callable[[Job], float] | None = None,
+    ) -> float | None:
+        """Wall seconds left for the ``running`` jobs (each with the seconds it has run) and every job in
+        ``pending``; None if unknown.
+
+        ``share`` is the part of the machine a job holds while it runs (``suite.run.parallel``: 1/N for one of N
+        jobs side by side, 1 alone): a job of ``s`` seconds run beside N-1 others takes ``s / N`` of the wall
+        clock left. A job that has overrun its estimate counts a tenth of its estimate more, not zero: it is still
+        running, and "ETA 0 s" for minutes says nothing.
+        """
+        share = share or (lambda job: 1.0)
         finished = [s for seconds in self.this_run.values() for s in seconds]
         fallback = median(finished) if finished else None
         total = 0.0
-        for job in ([current] if current else []) + pending:
+        for job, run_s in [*running, *((job, None) for job in pending)]:
             guess = self(job, profile)
             guess = fallback if guess is None else guess
             if guess is None:
                 return None
-            total += max(0.0, guess - current_s) if job is current else guess
+            left = guess if run_s is None else max(guess - run_s, 0.1 * guess)
+            total += left * share(job)
         return total
 
 

@@ -6,6 +6,7 @@ rows keep their keys across versions of this module, so a rerun still skips what
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -25,10 +26,19 @@ class Job:
     case: Case
     seed: int
     key: str  # case_key: case fields, suite version, machine fingerprint
+    threads: int | None = None  # intra-op threads when it trains beside other jobs (suite.run.parallel); None: all
 
     @property
     def label(self) -> str:
         return f"{self.case.id} seed {self.seed}"
+
+
+def priced_case(job: Job, first_seed: int) -> Case:
+    """The case as ``job`` trains it, for its cost: a seed after the run's first trains at the rate the first seed's
+    grid chose (``suite.run.rate_grid``), so it trains no rungs."""
+    if job.seed != first_seed and job.case.lr_grid > 1:
+        return dataclasses.replace(job.case, lr_grid=0)
+    return job.case
 
 
 def now() -> str:
@@ -89,3 +99,10 @@ def base_row(case: Case, seed: int, profile: str, device: str) -> dict:
 def unrun_row(case: Case, seed: int, profile: str, device: str, error: str) -> dict:
     """The ``failed`` row of a job that gave none itself: its dataset was unusable, its worker died, Ray gave up."""
     return {**base_row(case, seed, profile, device), "status": "failed", "error": error, "finished_at": now()}
+
+
+def outcome(row: dict) -> str:
+    """``ok (test accuracy ..., p50 ...)`` or ``failed: error``, for the log."""
+    if row["status"] != "ok":
+        return f"{row['status']}: {row.get('error', '')}"
+    return f"ok (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"

@@ -94,7 +94,7 @@ def make_plan(cases: list[Case], settings: RunSettings, machine: Machine, *, pro
     earlier, formats = read_folder(settings, machine)
     datasets = Datasets(settings.data_dir)
     unusable = preflight(cases, settings.data_dir, datasets, every_dataset_unusable_fails=probe is not None)
-    work = make_work(datasets)
+    work = make_work(datasets, settings.seeds[0] if settings.seeds else 0)
     prior = FlopPrior(earlier, settings, machine.device, datasets)
     estimates = estimate.Estimates(earlier, work, prior)
     done = set() if settings.force else done_keys(earlier)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 import traceback
 from pathlib import Path
@@ -24,12 +25,12 @@ from suite import storage, transfer
 from suite.case import Case
 from suite.data.datasets import Datasets
 from suite.data.pipeline import check_per_class, input_side
-from suite.environment import configure_device
+from suite.environment import configure_device, job_threads
 from suite.errors import PrerequisiteFailed, SuiteError, one_line
 from suite.measure import timing
 from suite.models import ARCHITECTURES, build_backbone, build_classifier, user
 from suite.regimes import Regime
-from suite.run import rate_grid, steps
+from suite.run import parallel, rate_grid, steps
 from suite.run.jobs import base_row, now
 from suite.run.settings import RunSettings
 from suite.train import make_optimizer
@@ -115,18 +116,21 @@ class Runner:
         keeps the final ``batch_size`` and the first ``train_oom_batch``.
         """
         row = base_row(case, seed, self.profile.name, self.device)
-        started = time.perf_counter()
+        row["job_threads"] = job_threads() or len(os.sched_getaffinity(0))
+        started, label = time.perf_counter(), f"{case.id} seed {seed}"
         try:
-            searched = steps.search(self, case, seed)
-            row.update(searched.columns)
-            case = searched.case
-            inputs = steps.resolve(self, case)
-            row.update(inputs.columns)
-            case, chosen = rate_grid.choose_rate(self, case, searched.regime, seed, inputs)
-            row.update(chosen)
-            model = self._fit(case, searched.regime, seed, inputs, row)
-            row.update(steps.measure(self, case, seed, inputs.side, model).columns)
-            row.update(steps.formats(self, case, seed, inputs, model, row).columns)
+            with parallel.holding(self.results_dir, label, "train"):  # other jobs may train meanwhile, none times
+                searched = steps.search(self, case, seed)
+                row.update(searched.columns)
+                case = searched.case
+                inputs = steps.resolve(self, case)
+                row.update(inputs.columns)
+                case, chosen = rate_grid.choose_rate(self, case, searched.regime, seed, inputs)
+                row.update(chosen)
+                model = self._fit(case, searched.regime, seed, inputs, row)
+            with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times
+                row.update(steps.measure(self, case, seed, inputs.side, model).columns)
+                row.update(steps.formats(self, case, seed, inputs, model, row).columns)
             row["status"] = "ok"
             log.info(
                 "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s at batch %d",

@@ -26,10 +26,11 @@ from suite.environment import configure_device
 from suite.errors import SuiteError
 from suite.progress import View, duration
 from suite.run.executors import Executor, make_executor
-from suite.run.jobs import Job, unrun_row
+from suite.run.jobs import Job, outcome, unrun_row
 from suite.run.lap import run_lap
 from suite.run.plan import Machine, Plan, log_plan, make_plan
 from suite.run.settings import RunSettings
+from suite.run.slots import in_slots
 
 AfterRow = Callable[[], Path | None]  # called after each row is appended; the path of a page it rebuilt, or None
 
@@ -82,6 +83,8 @@ def execute(plan: Plan, executor: Executor, after_row: AfterRow | None = None) -
     rows = [_unusable_row(job, why, executor) for job, why in plan.unusable]
     if executor.side_by_side:
         return rows + _side_by_side(plan.jobs, executor, after_row)
+    if plan.settings.jobs > 1 and executor.device == "cpu":  # one GPU is not shared
+        return rows + _append_each(*in_slots(plan, executor), after_row)
     return rows + _one_by_one(plan, executor, after_row)
 
 
@@ -99,7 +102,10 @@ def _one_by_one(plan: Plan, executor: Executor, after_row: AfterRow | None = Non
     profile, budget_s = plan.settings.profile.name, plan.settings.budget_s
     current: dict = {"job": None, "started": 0.0}
     started = time.perf_counter()
-    view = View(total=len(queue), remaining_s=lambda s: estimates.remaining(queue, current["job"], s, profile))
+    view = View(
+        total=len(queue),
+        remaining_s=lambda s: estimates.remaining(queue, [(current["job"], s)] if current["job"] else [], profile),
+    )
 
     def admitted() -> Iterator[Job]:
         while queue:
@@ -118,7 +124,7 @@ def _one_by_one(plan: Plan, executor: Executor, after_row: AfterRow | None = Non
         if row.get("status") == "ok":
             estimates.learn(job, seconds)
         current["job"] = None
-        return f"{_outcome(row)} in {duration(seconds)}"
+        return f"{outcome(row)} in {duration(seconds)}"
 
     return _append_each(executor.run_many(admitted(), view.event), executor, view, finished, after_row)
 
@@ -131,7 +137,7 @@ def _side_by_side(jobs: list[Job], executor: Executor, after_row: AfterRow | Non
 
     def finished(job: Job, row: dict) -> str:
         view.current = job.label
-        return f"{_outcome(row)} after {duration(time.perf_counter() - started)} of the run"
+        return f"{outcome(row)} after {duration(time.perf_counter() - started)} of the run"
 
     return _append_each(executor.run_many(jobs, view.event), executor, view, finished, after_row)
 
@@ -156,10 +162,3 @@ def _append_each(
     finally:
         view.close()
     return rows
-
-
-def _outcome(row: dict) -> str:
-    """``ok (test accuracy ..., p50 ...)`` or ``failed: error``, for the log."""
-    if row["status"] != "ok":
-        return f"{row['status']}: {row.get('error', '')}"
-    return f"ok (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"

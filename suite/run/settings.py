@@ -51,6 +51,7 @@ class RunSettings:
     timeout_s: float | None = None  # per job; a job still running then is killed (inline ignores it)
     budget_s: float | None = None  # --budget: the jobs that fit it by estimate, cheapest first
     address: str | None = None  # ray: the cluster's HOST:PORT or "auto"; None starts a local Ray instance
+    jobs: int = 1  # local: up to this many jobs at once, small networks side by side (suite.run.slots)
 
     @classmethod
     def build(

@@ -63,6 +63,7 @@ COLUMNS = [
     "train_oom_batch",
     "optimizer",
     "learning_rate",
+    "learning_rate_seed",
     # speed, float32; each figure from the faster execution mode (xla: latency's, throughput_xla: throughput's)
     "xla",
     "precision",
@@ -104,6 +105,7 @@ COLUMNS = [
     "started_at",
     "finished_at",
     "case_seconds",
+    "job_threads",
     "case_json",
 ]
 # Read as text even when a value looks like a number (a hex digest of digits only, a version "12.0").

@@ -30,9 +30,17 @@ from suite.run.jobs import unrun_row
 from suite.run.runner import PROBE_CALLS, PROBE_STEPS, PROBE_WARMUP
 from suite.run.settings import RunSettings
 
+LIVE: set[subprocess.Popen] = set()  # the workers running now (``--jobs N``: up to N, each from its own thread)
+
 
 class LocalExecutor(OneAtATime):
-    """Each job in a fresh worker process on this machine, one at a time."""
+    """Each job in a fresh worker process on this machine; ``run`` may be called from several threads at once
+    (``suite.run.slots``), each call its own worker."""
+
+    def close(self) -> None:
+        """Kills the workers still running (the scheduler is stopping: Ctrl-C, or an error of its own)."""
+        for worker in list(LIVE):
+            _kill_group(worker)
 
     def run(self, job: Job, on_event: Callable[[dict], None]) -> dict:
         """Runs ``job`` in a worker process; returns its row, or a ``failed`` row if the worker gave none."""
@@ -85,6 +93,7 @@ def _ask(
                     "result": str(result),
                     "parent_pid": os.getpid(),
                     "archs": carried(),
+                    "threads": job.threads,
                     **extra,
                 }
             )
@@ -110,6 +119,7 @@ def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout
     os.close(write_end)
     listener = threading.Thread(target=_relay, args=(read_end, on_event), daemon=True)
     listener.start()
+    LIVE.add(worker)
     try:
         code = worker.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -119,6 +129,8 @@ def _spawn(spec: Path, log_path: Path, on_event: Callable[[dict], None], timeout
     except BaseException:  # Ctrl-C or the scheduler failing: the worker must not outlive us
         _kill_group(worker)
         raise
+    finally:
+        LIVE.discard(worker)
     listener.join(timeout=5)
     if code < 0:
         name = signal.Signals(-code).name

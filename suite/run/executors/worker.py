@@ -39,6 +39,10 @@ def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     die_with_parent(spec["parent_pid"])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if spec.get("threads"):  # one of several jobs side by side: its share of the cores, before TensorFlow starts
+        from suite.environment import limit_threads
+
+        limit_threads(int(spec["threads"]))
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
     for noisy in ("absl", "tensorflow", "h5py"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
