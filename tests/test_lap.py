@@ -139,3 +139,17 @@ def test_entries_are_loaded_together_up_to_the_memory_cap(tmp_path):
 
     cut = chunks([Entry(f["path"]) for f in files], max_mb=2.6)
     assert [[e.path.name for e in c] for c in cut] == [["0.bin", "1.bin"], ["2.bin"], ["3.bin"]]
+
+
+def test_a_model_that_wont_load_is_left_out_and_the_rest_are_timed(lapped, tmp_path, caplog):
+    import shutil
+
+    results, _ = lapped
+    copy = tmp_path / "copy"
+    shutil.copytree(results, copy)
+    (copy / "lap.csv").unlink()
+    storage.case_file(copy, "models", "simple_cnn.drop.digits", 0, ".keras").write_bytes(b"not a zip")
+    assert run_lap(copy, {"fingerprint": FINGERPRINT}, "cpu", MeasureBudget(lap_rounds=2, lap_calls=2)) is not None
+    lap = storage.read_lap(copy)
+    assert [c for cases in lap["cases"] for c in cases] == ["simple_cnn.frozen.digits", "simple_cnn.scratch.digits"]
+    assert "simple_cnn.drop.digits not timed: its model" in caplog.text

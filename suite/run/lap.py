@@ -31,6 +31,7 @@ from suite import storage
 from suite.deploy.runtimes import RUNTIMES, tf_threads
 from suite.environment import FINGERPRINT_FIELDS
 from suite.measure import timing
+from suite.models import hub  # noqa: F401 - registers the suite's hub layer, which saved hub models hold
 
 log = logging.getLogger("suite")
 
@@ -74,9 +75,14 @@ def case_models(results_dir: Path, ok: pd.DataFrame) -> list[tuple[dict, Entry]]
         for _, row in rows.iterrows():
             path = storage.case_file(results_dir, "models", case_id, int(row["seed"]), ".keras")
             if path.is_file():
+                try:
+                    graph = graph_signature(path)
+                except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as error:
+                    log.warning("final lap: %s not timed: its model %s is unreadable (%s)", case_id, path.name, error)
+                    break
                 side = int(row["image_size"])
                 network = {k: row[k] for k in ("device", "device_name", "dataset", "arch")}
-                network.update(image_size=side, graph=graph_signature(path), network=f"{row['arch']} @ {side} px")
+                network.update(image_size=side, graph=graph, network=f"{row['arch']} @ {side} px")
                 xla = str(row.get("xla")).lower() == "true"
                 found.append((network, Entry(network=network, format="keras", runtime="keras", path=path, xla=xla,
                                              cases=(case_id,))))  # fmt: skip
@@ -145,7 +151,15 @@ def load(entry: Entry):
 
 def time_chunk(entries: list[Entry], rounds: int, calls: int, warmup: int) -> list[dict]:
     """The lap rows of one chunk, its entries loaded together and timed side by side."""
-    loaded = {i: load(entry) for i, entry in enumerate(entries)}
+    loaded = {}
+    for i, entry in enumerate(entries):
+        try:
+            loaded[i] = load(entry)
+        except Exception as error:  # noqa: BLE001 - one file that won't load leaves the others to time
+            log.warning("final lap: %s (%s) not timed: %s: %s", entry.network["network"], entry.format,
+                        type(error).__name__, error)  # fmt: skip
+    if not loaded:
+        return []
     started = datetime.now(UTC).isoformat(timespec="seconds")
     samples = timing.round_latencies(
         {i: call for i, (call, _) in loaded.items()}, {i: image for i, (_, image) in loaded.items()},
@@ -153,7 +167,8 @@ def time_chunk(entries: list[Entry], rounds: int, calls: int, warmup: int) -> li
     )  # fmt: skip
     finished = datetime.now(UTC).isoformat(timespec="seconds")
     rows = []
-    for i, entry in enumerate(entries):
+    for i in loaded:
+        entry = entries[i]
         latencies, labels = samples[i]
         rows.append({**entry.network, "format": entry.format, "runtime": entry.runtime, "xla": entry.xla,
                      "cases": " ".join(entry.cases), "path": str(entry.path), "rounds": rounds,
@@ -181,4 +196,4 @@ def run_lap(results_dir: Path, environment: dict, device: str, budget) -> Path |
     rows = []
     for chunk in chunks(entries):
         rows += [{**row, **stamp} for row in time_chunk(chunk, budget.lap_rounds, budget.lap_calls, budget.warmup_runs)]
-    return storage.write_lap(results_dir, rows)
+    return storage.write_lap(results_dir, rows) if rows else None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 from suite.errors import SuiteError
+from suite.storage.table import replace_whole
 
 BUDGETS_FILE = "budgets.json"
 KEY = "latency_budgets_ms"
@@ -43,10 +43,7 @@ def write_budgets(results_dir: Path, budgets_ms: tuple[float, ...]) -> Path:
     """Writes ``budgets.json`` whole (a temporary file renamed over it), creating the folder if need be."""
     path = budgets_path(results_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps({KEY: sorted(budgets_ms)}) + "\n")
-    os.replace(temporary, path)
-    return path
+    return replace_whole(path, json.dumps({KEY: sorted(budgets_ms)}) + "\n")
 
 
 def read_budgets(results_dir: Path) -> tuple[float, ...] | None:

@@ -8,13 +8,12 @@ it exists. Each run of the lap replaces the file whole: it describes the folder'
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from suite.environment import FINGERPRINT_FIELDS
-from suite.storage.table import significant
+from suite.storage.table import replace_whole, significant
 
 LAP_FILE = "lap.csv"
 LAP_COLUMNS = (
@@ -35,10 +34,7 @@ def write_lap(results_dir: Path, rows: list[dict]) -> Path:
     """Writes ``lap.csv`` whole (a temporary file renamed over it): a reader sees the old lap or the new one."""
     path = lap_path(results_dir)
     frame = pd.DataFrame([{c: significant(row.get(c)) for c in LAP_COLUMNS} for row in rows], columns=LAP_COLUMNS)
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(temporary, index=False)
-    os.replace(temporary, path)
-    return path
+    return replace_whole(path, frame.to_csv(index=False))
 
 
 def read_lap(results_dir: Path) -> pd.DataFrame | None:

@@ -116,6 +116,19 @@ def csv_line(values: list | tuple) -> str:
     return buffer.getvalue()
 
 
+def replace_whole(path: Path, text: str) -> Path:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``: a reader sees the old file
+    or the new one, never half of one (``budgets.json``, ``lap.csv``)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def append_whole(path: Path, text: str) -> None:
     """Appends ``text`` whole or not at all: a failed or short write is cut back to where it started."""
     data = text.encode()
