@@ -8,34 +8,32 @@ one-replica server would, and LoadGen drives it in three scenarios:
   within ``bound_ms`` (15 ms by default: MLPerf's ResNet50 Server bound), found by bisection over a few runs.
 - **Offline**: every query at once, served in batches; images per second, the sustained throughput.
 
-Each run is shorter than MLPerf's ten minutes (``ServeBudget.min_duration_s``): MLPerf's own "test run" mode does
-the same to check a setup. LoadGen's VALID/INVALID verdict is kept with every figure, and its summary and detail
-logs go to ``log_dir``. A short run often reads INVALID for early stopping (too few queries to pin a p99), so the
-suite's own rule for a Server rate is the p99 LoadGen measured against the bound; the verdict says how sure.
+Each run is shorter than MLPerf's ten minutes (``ServeBudget.min_duration_s``, per profile in
+``suite.profiles``): MLPerf's own "test run" mode does the same to check a setup. LoadGen's VALID/INVALID verdict
+is kept with every figure, and its summary and detail logs go to ``log_dir``. A short run often reads INVALID for
+early stopping (too few queries to pin a p99), so the suite's own rule for a Server rate is the p99 LoadGen
+measured against the bound; the verdict says how sure.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from suite.profiles import ServeBudget
+
+__all__ = ["SUMMARY", "Run", "ServeBudget", "Serving", "loadgen_run", "read_summary", "serve"]
+
 SUMMARY = "mlperf_log_summary.txt"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServeBudget:
-    """How long each LoadGen run lasts and how the Server search goes."""
-
-    min_duration_s: float = 5.0  # per LoadGen run (MLPerf: 600 s)
-    min_queries: int = 100  # per LoadGen run (MLPerf: 270,336 for Server)
-    bound_ms: float = 15.0  # the Server scenario's p99 bound
-    search_runs: int = 5  # Server runs of the bisection, after the first at the Offline rate
-    offline_batch: int = 32  # images per call in the Offline scenario
+Predict = Callable[[np.ndarray], object]  # a batch of images in, the batch's outputs out (host or device)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,9 +43,11 @@ class Run:
     scenario: str
     target_qps: float
     valid: bool
+    p50_ms: float
     p90_ms: float
     p99_ms: float
     samples_per_s: float  # completed (Server, Offline) or issued (SingleStream) samples per second
+    log_dir: str = ""  # the folder of its LoadGen logs
 
 
 def read_summary(text: str, scenario: str, target_qps: float = 0.0) -> Run:
@@ -64,16 +64,26 @@ def read_summary(text: str, scenario: str, target_qps: float = 0.0) -> Run:
         scenario=scenario,
         target_qps=target_qps,
         valid=bool(re.search(r"^Result is\s*:\s*VALID", text, re.MULTILINE)),
+        p50_ms=number("50.00 percentile latency (ns)") / 1e6,
         p90_ms=number("90.00 percentile latency (ns)") / 1e6,
         p99_ms=number("99.00 percentile latency (ns)") / 1e6,
         samples_per_s=rate,
     )
 
 
-class OneWorker:
-    """A one-replica server: queries queue in arrival order and one thread answers them with ``predict``."""
+def answered(outputs: object) -> None:
+    """Waits for ``outputs``: a TensorFlow tensor is copied to the host (the device done); arrays are done."""
+    if hasattr(outputs, "numpy"):
+        outputs.numpy()
 
-    def __init__(self, predict, image: np.ndarray, batch: int = 1):
+
+class OneWorker:
+    """A one-replica server: queries queue in arrival order and one thread answers them with ``predict``.
+
+    Every call is at ``batch`` (a short last chunk of an Offline query is padded to it): a traced Keras function
+    would otherwise trace a new shape inside the timed run."""
+
+    def __init__(self, predict: Predict, image: np.ndarray, batch: int = 1):
         import mlperf_loadgen as lg
 
         self.lg, self.predict, self.batch = lg, predict, batch
@@ -83,10 +93,11 @@ class OneWorker:
         self.thread.start()
 
     def serve(self) -> None:
+        """Answers each query in turn until ``stop``; one ``predict`` per ``batch`` samples."""
         while (samples := self.queries.get()) is not None:
             for start in range(0, len(samples), self.batch):
                 chunk = samples[start : start + self.batch]
-                self.predict(self.inputs[: len(chunk)])
+                answered(self.predict(self.inputs))
                 self.lg.QuerySamplesComplete([self.lg.QuerySampleResponse(s.id, 0, 0) for s in chunk])
 
     def stop(self) -> None:
@@ -94,8 +105,12 @@ class OneWorker:
         self.thread.join()
 
 
-def loadgen_run(predict, image: np.ndarray, scenario: str, log_dir: Path, budget: ServeBudget, **settings) -> Run:
-    """One LoadGen run of ``scenario`` against ``predict`` (``settings``: ``TestSettings`` fields); its ``Run``."""
+def loadgen_run(predict: Predict, image: np.ndarray, scenario: str, log_dir: Path, budget: ServeBudget,
+                **settings) -> Run:  # fmt: skip
+    """One LoadGen run of ``scenario`` against ``predict`` (``settings``: ``TestSettings`` fields); its ``Run``.
+
+    LoadGen's summary and detail logs stay in ``log_dir``; its trace (about 200 kB a second) is not written, and
+    the empty trace and accuracy log it leaves (nothing is logged in performance mode) are removed."""
     import mlperf_loadgen as lg
 
     worker = OneWorker(predict, image, budget.offline_batch if scenario == "Offline" else 1)
@@ -110,14 +125,17 @@ def loadgen_run(predict, image: np.ndarray, scenario: str, log_dir: Path, budget
     output = lg.LogOutputSettings()
     output.outdir, output.copy_summary_to_stdout = str(log_dir), False
     logging = lg.LogSettings()
-    logging.log_output = output
+    logging.log_output, logging.enable_trace = output, False
     try:
         lg.StartTestWithLogSettings(sut, qsl, test, logging)
     finally:
         worker.stop()
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
-    return read_summary((log_dir / SUMMARY).read_text(), scenario, settings.get("server_target_qps", 0.0))
+    for empty in ("mlperf_log_trace.json", "mlperf_log_accuracy.json"):
+        (log_dir / empty).unlink(missing_ok=True)
+    run = read_summary((log_dir / SUMMARY).read_text(), scenario, settings.get("server_target_qps", 0.0))
+    return dataclasses.replace(run, log_dir=str(log_dir))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,12 +154,27 @@ class Serving:
         return max(within, default=0.0)
 
 
-def serve(predict, image: np.ndarray, log_dir: Path, budget: ServeBudget = ServeBudget()) -> Serving:
+def warm_up(predict: Predict, image: np.ndarray, batch: int, calls: int = 3) -> tuple[float, float]:
+    """Seconds of one batch-1 call and images per second at ``batch``, after a first call of each (tracing):
+    what LoadGen is told to expect, so that a run is sized near its minimum duration, not far beyond it."""
+    one, many = np.asarray(image), np.repeat(np.asarray(image), batch, axis=0)
+    seconds = []
+    for inputs in (one, many):
+        answered(predict(inputs))
+        started = time.perf_counter()
+        for _ in range(calls):
+            answered(predict(inputs))
+        seconds.append((time.perf_counter() - started) / calls)
+    return seconds[0], batch / seconds[1]
+
+
+def serve(predict: Predict, image: np.ndarray, log_dir: Path, budget: ServeBudget) -> Serving:
     """SingleStream, Offline, then a bisection of the Server rate between 0 and the Offline rate."""
+    one_s, batch_ips = warm_up(predict, image, budget.offline_batch)
     single = loadgen_run(predict, image, "SingleStream", log_dir / "single_stream", budget,
-                         single_stream_expected_latency_ns=int(1e6))  # fmt: skip
+                         single_stream_expected_latency_ns=max(1, int(one_s * 1e9)))  # fmt: skip
     offline = loadgen_run(predict, image, "Offline", log_dir / "offline", budget,
-                          offline_expected_qps=max(1.0, single.samples_per_s * budget.offline_batch))  # fmt: skip
+                          offline_expected_qps=max(1.0, batch_ips))  # fmt: skip
     low, high, runs = 0.0, max(1.0, offline.samples_per_s), []
     rate = high
     for step in range(budget.search_runs + 1):
