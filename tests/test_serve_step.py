@@ -185,3 +185,14 @@ def test_a_failing_serve_is_one_logged_line_and_leaves_results_and_lap_intact(fa
     failed = storage.read_serving(results)
     assert (failed["status"] == "failed").all() and failed["error"].str.contains("LoadGen exploded").all()
     assert per_file(failed)["error"].str.contains("LoadGen exploded").all(), "the report lists what failed"
+
+
+def test_without_loadgen_installed_the_step_says_so_once_and_writes_nothing(tmp_path, caplog):
+    results = folder(tmp_path, with_formats=False)
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.WARNING, logger="suite"):
+        patch.setattr(serve_step.importlib.util, "find_spec", lambda name: None)
+        assert serve_step.serve_folder(results, ENVIRONMENT, "cpu", TINY) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "serving: not measured: MLPerf LoadGen is not installed (pip install mlcommons-loadgen)"
+    ]
+    assert not storage.serving_path(results).exists()

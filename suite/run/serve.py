@@ -13,6 +13,7 @@ once it has served for ``total_s``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -92,6 +93,9 @@ def serve_folder(results_dir: Path, environment: dict, device: str, budget: Serv
     """Serves what ``budget`` chooses of the networks that ran ok on this machine (``environment``'s fingerprint,
     ``device``) and appends their rows to ``serving.csv``; None where there is nothing to serve."""
     if budget.scope == "off":
+        return None
+    if importlib.util.find_spec("mlperf_loadgen") is None:
+        log.warning("serving: not measured: MLPerf LoadGen is not installed (pip install mlcommons-loadgen)")
         return None
     results = storage.read_results(results_dir)
     ok = results[(results["status"] == "ok") & (results["device"] == device)]
