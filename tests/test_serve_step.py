@@ -26,7 +26,7 @@ from suite.run.settings import RunSettings
 FINGERPRINT = "f" * 12
 ENVIRONMENT = {"fingerprint": FINGERPRINT, "suite_version": "t"}
 SERVICE_S = 0.003
-FAST, SLOW = "fast_cnn.scratch.digits", "slow_cnn.scratch.digits"  # the slow one is also less accurate: off the front
+FAST, SLOW = "tiny_cnn.scratch.digits", "big_cnn.scratch.digits"  # big: slower, less accurate, off the front
 TINY = ServeBudget(scope="front", min_duration_s=0.2, min_queries=16, search_runs=1, offline_batch=4, bound_ms=150)
 
 
@@ -89,8 +89,9 @@ def test_quick_serves_the_front_only_and_seed_and_overnight_every_network_and_fo
     ok = storage.read_results(fake_folder)
     front = serve_step.chosen_entries(fake_folder, ok, PROFILES["quick"].serve.scope)
     every = serve_step.chosen_entries(fake_folder, ok, PROFILES["seed"].serve.scope)
-    assert names(front) == [("fast_cnn", "keras"), ("fast_cnn", "onnx")]
-    assert names(every) == [("fast_cnn", "keras"), ("fast_cnn", "onnx"), ("slow_cnn", "keras"), ("slow_cnn", "onnx")]
+    assert names(front) == [("tiny_cnn", "keras"), ("tiny_cnn", "onnx")]
+    # fastest network first (its p50), though big_cnn sorts first by name: a spent total_s leaves the most served
+    assert names(every) == [("tiny_cnn", "keras"), ("tiny_cnn", "onnx"), ("big_cnn", "keras"), ("big_cnn", "onnx")]
     assert PROFILES["overnight"].serve.scope == "all" and PROFILES["smoke"].serve.total_s <= 10
     quick = PROFILES["quick"].serve
     assert quick.total_s <= 60 and quick.min_duration_s * (3 + quick.search_runs) <= 10, "about a minute in all"
@@ -100,7 +101,7 @@ def test_quick_serves_the_front_only_and_seed_and_overnight_every_network_and_fo
 
 def test_serving_csv_holds_every_loadgen_run_in_ms_and_reads_back(served):
     rows = storage.read_serving(served)
-    assert set(zip(rows["arch"], rows["format"])) == {("fast_cnn", "keras"), ("fast_cnn", "onnx")}
+    assert set(zip(rows["arch"], rows["format"])) == {("tiny_cnn", "keras"), ("tiny_cnn", "onnx")}
     for _, file_rows in rows.groupby("format"):
         scenarios = file_rows["scenario"].tolist()
         assert scenarios[:3] == ["SingleStream", "Offline", "Server"] and set(scenarios[3:]) <= {"Server"}
@@ -129,7 +130,7 @@ def test_a_second_session_is_read_in_place_of_the_first_whose_rows_stay(served, 
         serve_step.serve_folder(results, ENVIRONMENT, "cpu", TINY)
     assert storage.serving_path(results).read_text().startswith(first), "rows already written are never rewritten"
     every, latest = storage.read_serving(results, every_session=True), storage.read_serving(results)
-    assert every["session"].nunique() == 2 and set(every["arch"]) == {"fast_cnn"}
+    assert every["session"].nunique() == 2 and set(every["arch"]) == {"tiny_cnn"}
     assert (
         len(every) == 2 * len(latest)
         and latest["session"].nunique() == 1
@@ -140,8 +141,8 @@ def test_a_second_session_is_read_in_place_of_the_first_whose_rows_stay(served, 
 def test_the_report_has_a_serving_table_and_chart_and_ranks_by_the_offline_rate(served):
     report = build_report(served)
     table = next(t for t in report.tables if t.name == "serving")
-    assert table.frame[["network", "format"]].values.tolist() == [["fast_cnn @ 32 px", "keras"],
-                                                                 ["fast_cnn @ 32 px", "onnx"]]  # fmt: skip
+    assert table.frame[["network", "format"]].values.tolist() == [["tiny_cnn @ 32 px", "keras"],
+                                                                 ["tiny_cnn @ 32 px", "onnx"]]  # fmt: skip
     assert (table.frame["peak_qps"] > 0).all() and (table.frame["peak_p99_ms"] <= 150).all()
     assert "peak QPS at p99 ≤ 150 ms" in table.display
     assert (served / "charts" / "serving_p99_vs_qps.png").is_file()

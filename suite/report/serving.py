@@ -118,9 +118,11 @@ def chart(serving: pd.DataFrame, device: str, style: Style) -> Figure | None:
         axis.grid(True, which="both", alpha=0.3)
     handles = style.handles([a for a in server["arch"] if a in style.colours], [])
     handles += [Line2D([], [], color="0.35", marker=shapes[f], linestyle="", label=f) for f in sorted(shapes)]
-    handles.append(
-        Line2D([], [], color="0.3", linestyle="--", label=f"p99 bound {number(server['bound_ms'].iloc[0])} ms")
-    )
+    handles += [
+        Line2D([], [], color="0.35", marker="o", linestyle="", label="LoadGen: VALID"),
+        Line2D([], [], color="0.35", marker="o", markerfacecolor="none", linestyle="", label="LoadGen: INVALID"),
+        Line2D([], [], color="0.3", linestyle="--", label=f"p99 bound {number(server['bound_ms'].iloc[0])} ms"),
+    ]
     finish(figure, f"Serving under load: p99 against offered load\n{device}", handles)
     return figure
 

@@ -78,13 +78,16 @@ def network_key(entry: Entry) -> NetworkKey:
 
 def chosen_entries(results_dir: Path, ok: pd.DataFrame, scope: str) -> list[Entry]:
     """What ``scope`` serves of the folder's ``ok`` rows: each network's Keras model and deployed files, one network
-    after another (so that a spent ``total_s`` leaves whole networks served)."""
+    after another, fastest first (its cases' median p50): a spent ``total_s`` then leaves whole networks served,
+    and as many as it can, since loading and tracing a slow network alone can take seconds."""
     if scope not in SCOPES:
         raise ValueError(f"ServeBudget.scope must be one of {', '.join(SCOPES)}; received: scope={scope!r}")
     networks = keras_entries(results_dir, ok)
     if scope == "front":
         chosen = front_networks(results_dir)
         networks = [n for n in networks if network_key(n) in chosen]
+    speed = {n.cases: ok.loc[ok["case_id"].isin(n.cases), "latency_p50_ms"].median() for n in networks}
+    networks.sort(key=lambda n: (pd.isna(speed[n.cases]), speed[n.cases]))
     files = format_entries(networks, storage.read_formats(results_dir))
     return [e for n in networks for e in (n, *(f for f in files if f.cases == n.cases))]
 
