@@ -249,8 +249,9 @@ SEED_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
 # quick measures graph mode only, at three batches: on CPU Keras' jit_compile="auto" runs graph mode, and the
 # XLA compiles per batch were half of a big network's measurement (resnet50: 42 s); seed and overnight keep XLA.
 QUICK_MEASURE = dataclasses.replace(SEED_MEASURE, modes=("graph",), batches=(1, 32, 128))
-# Serving (docs/report.md): quick serves the front's networks in about a minute on 2 cores (QUICK_SERVE's runs
-# of 1 s, 6 a file, measured in tests/test_serve_step.py's docstring); seed and mobile every network and format.
+# Serving (docs/report.md): quick serves the front's networks for a minute (runs of 1 s, 6 a file): 7 of 8 files
+# of simple_cnn and resnet_scratch in 61-65 s, three times (2026-12-07, AMD EPYC family 26 model 2, 2 cores shared
+# at load 2-4): a Keras model 12-15 s with its tracing, a LiteRT or ONNX file 4-9 s. Seed and mobile: every file.
 SEED_SERVE = ServeBudget(min_duration_s=2.0, min_queries=64)
 QUICK_SERVE = ServeBudget(scope="front", min_duration_s=1.0, min_queries=32, search_runs=3, total_s=60.0)
 

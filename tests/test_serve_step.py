@@ -1,9 +1,6 @@
 """The serving step (``suite.run.serve``), ``serving.csv`` (``suite.storage.serving``) and the report's serving table
 and chart (``suite.report.serving``), on a small fake folder: two networks, one on the latency front and one off it,
-served by a 3 ms fake (a LoadGen run of 0.2 s each), so that the test takes seconds, not a training run.
-
-Measured for QUICK_SERVE (suite.profiles): a quick run of simple_cnn and resnet_scratch from scratch served its
-front in about a minute; see docs/report.md ("Serving under load")."""
+served by a 3 ms fake (a LoadGen run of 0.2 s each), so that the test takes seconds, not a training run."""
 
 from __future__ import annotations
 
@@ -197,3 +194,20 @@ def test_without_loadgen_installed_the_step_says_so_once_and_writes_nothing(tmp_
         "serving: not measured: MLPerf LoadGen is not installed (pip install mlcommons-loadgen)"
     ]
     assert not storage.serving_path(results).exists()
+
+
+def test_a_file_no_server_rate_kept_within_the_bound_reads_below_the_lowest_rate_tried():
+    import pandas as pd
+
+    from suite.report.serving import serving_table
+
+    base = dict(device_name="cpu: t", dataset="digits", network="n @ 32 px", format="keras", arch="n", cases=("c",),
+                bound_ms=15.0, status="ok", error="", latency_p90_ms=9.0, samples_per_s=800.0)  # fmt: skip
+    rows = [dict(base, scenario="SingleStream", loadgen_result="VALID", within_bound=False, target_qps=None),
+            dict(base, scenario="Offline", loadgen_result="VALID", within_bound=False, target_qps=None)]  # fmt: skip
+    rows += [dict(base, scenario="Server", target_qps=q, within_bound=False, loadgen_result="INVALID",
+                  latency_p99_ms=40.0) for q in (800.0, 400.0, 200.0)]  # fmt: skip
+    table = serving_table(pd.DataFrame(rows))
+    assert table.frame["peak_qps"].tolist() == [0.0] and table.frame["lowest_tried_qps"].tolist() == [200.0]
+    assert table.display["peak QPS at p99 ≤ 15 ms"].tolist() == ["below 200"]
+    assert table.display["SingleStream p90 (ms)"].tolist() == ["9"] and table.display["Offline (images/s)"][0] == "800"

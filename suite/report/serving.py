@@ -59,6 +59,7 @@ def per_file(serving: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             **dict(zip(keys, key)), "arch": group["arch"].iloc[0], "cases": " ".join(group["cases"].iloc[0]),
             "bound_ms": group["bound_ms"].iloc[0], "server_runs": int((group["scenario"] == "Server").sum()),
+            "lowest_tried_qps": group.loc[group["scenario"] == "Server", "target_qps"].min(),
             "peak_qps": best["target_qps"] if best is not None else (0.0 if offline is not None else None),
             "peak_p99_ms": best["latency_p99_ms"] if best is not None else None,
             "peak_result": best["loadgen_result"] if best is not None else "",
@@ -81,7 +82,10 @@ def serving_table(serving: pd.DataFrame) -> Table:
     display = pd.DataFrame({"network": frame["network"], "format": frame["format"]})
     for column in facets(frame):
         display.insert(0, column, frame[column])
-    display[f"peak QPS at p99 ≤ {bound} ms"] = [number(v) for v in frame["peak_qps"]]
+    display[f"peak QPS at p99 ≤ {bound} ms"] = [
+        f"below {number(low)}" if v == 0 and pd.notna(low) else number(v)
+        for v, low in zip(frame["peak_qps"], frame["lowest_tried_qps"])
+    ]
     display["p99 there (ms)"] = [number(v, 3) for v in frame["peak_p99_ms"]]
     display["verdict"] = frame["peak_result"]
     display["SingleStream p90 (ms)"] = [number(v, 3) for v in frame["single_stream_p90_ms"]]
