@@ -115,8 +115,9 @@ def chart(serving: pd.DataFrame, device: str, style: Style) -> Figure | None:
                 axis.scatter(points["target_qps"], points["latency_p99_ms"], marker=shapes[fmt], s=36, zorder=3,
                              edgecolors=colour, facecolors=colour if valid else "none")  # fmt: skip
         axis.axhline(server["bound_ms"].iloc[0], color="0.3", linestyle="--", linewidth=1)
+        log_axis(axis, "x")
         log_axis(axis, "y")
-        axis.set_xlabel("offered load (queries/s, Poisson arrivals)")
+        axis.set_xlabel("offered load (queries/s, Poisson arrivals, log scale)")
         axis.set_ylabel("p99 latency (ms, log scale)")
         axis.set_title(dataset, fontsize=10)
         axis.grid(True, which="both", alpha=0.3)
