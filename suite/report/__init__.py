@@ -178,10 +178,7 @@ def _draw(report: Report, chart_dir: Path) -> None:
             report.charts.setdefault(deployed_chart.HEADING, empty)
 
     if report.serving is not None:
-        for device in sorted(report.serving["device_name"].dropna().unique()):
-            build = partial(serving.chart, report.serving, device, style)
-            stem = chart_dir / f"{serving.CHART}{suffix.get(device, '-' + charts.slug(device))}"
-            _add(report, serving.HEADING, stem, build, serving.CAPTION)
+        serving.draw(report.serving, chart_dir, style, partial(_add, report))
 
     empty = tuning_chart.draw(folder.path, chart_dir / "tuning", folder.gaps, partial(_add, report))
     if empty and (folder.results["regime"] == "tuned").any():

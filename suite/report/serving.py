@@ -10,11 +10,15 @@ short run's, not that it is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from suite.report._figure import Style, finish, log_axis, panels
+from suite.report._figure import Style, finish, log_axis, panels, slug
 from suite.report._format import Table, empty_table, facets, number
 from suite.report.deployed_chart import markers
 
@@ -130,6 +134,15 @@ def chart(serving: pd.DataFrame, device: str, style: Style) -> Figure | None:
     ]
     finish(figure, f"Serving under load: p99 against offered load\n{device}", handles)
     return figure
+
+
+def draw(serving: pd.DataFrame, chart_dir: Path, style: Style, add: Callable) -> None:
+    """Files one ``chart`` per device under ``HEADING`` with ``add(heading, stem, build, caption)`` (the report's
+    ``_add``); the file is ``CHART`` plus ``-<device>`` where the rows hold more than one device."""
+    devices = sorted(serving["device_name"].dropna().unique())
+    for device in devices:
+        stem = chart_dir / f"{CHART}{'' if len(devices) == 1 else '-' + slug(device)}"
+        add(HEADING, stem, partial(chart, serving, device, style), CAPTION)
 
 
 def with_serving(cases: pd.DataFrame, serving: pd.DataFrame | None) -> pd.DataFrame:
