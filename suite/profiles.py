@@ -60,6 +60,20 @@ class MeasureBudget:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServeBudget:
+    """Serving under load after the final lap (``suite.run.serve``, ``suite.measure.serving``): which networks and
+    formats, and how long each MLPerf LoadGen run lasts (MLPerf's own: 600 s and 270,336 queries per run)."""
+
+    scope: str = "all"  # "all": every network and deployed format; "front": the latency front's networks; "off"
+    min_duration_s: float = 5.0  # per LoadGen run
+    min_queries: int = 100  # per LoadGen run
+    bound_ms: float = 15.0  # the Server scenario's p99 bound (MLPerf's ResNet50 Server bound)
+    search_runs: int = 4  # Server runs of the bisection, after the first at the Offline rate
+    offline_batch: int = 32  # images per call in the Offline scenario
+    total_s: float | None = None  # no (network, format) is started once the step has served this long
+
+
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """A named budget for a whole run."""
 
@@ -77,6 +91,7 @@ class Profile:
     source: SourceBudget = SourceBudget()
     source_budgets: tuple[tuple[str, dict[str, Any]], ...] = ()  # (glob over architectures, SourceBudget fields)
     measure: MeasureBudget = MeasureBudget()
+    serve: ServeBudget = ServeBudget()  # serving under load, after the final lap
     case_timeout_s: float = 3600.0  # a job still running after this is killed and recorded as failed
     formats: tuple[str, ...] = ()  # deployed formats each case is exported to and measured in (suite.deploy) ...
     format_cases: tuple[str, ...] = ("*",)  # ... if its id matches one of these globs; --formats: every case
@@ -237,6 +252,11 @@ SEED_MEASURE = MeasureBudget(latency_min_s=1.0, throughput_min_s=0.5)
 # quick measures graph mode only, at three batches: on CPU Keras' jit_compile="auto" runs graph mode, and the
 # XLA compiles per batch were half of a big network's measurement (resnet50: 42 s); seed and overnight keep XLA.
 QUICK_MEASURE = dataclasses.replace(SEED_MEASURE, modes=("graph",), batches=(1, 32, 128))
+# Serving (docs/report.md): quick serves the front's networks for a minute (runs of 1 s, 6 a file): 7 of 8 files
+# of simple_cnn and resnet_scratch in 61-65 s, three times (2026-12-07, AMD EPYC family 26 model 2, 2 cores shared
+# at load 2-4): a Keras model 12-15 s with its tracing, a LiteRT or ONNX file 4-9 s. Seed and mobile: every file.
+SEED_SERVE = ServeBudget(min_duration_s=2.0, min_queries=64)
+QUICK_SERVE = ServeBudget(scope="front", min_duration_s=1.0, min_queries=32, search_runs=3, total_s=60.0)
 
 
 # Seeds of every profile whose report states an answer: the headline crowns a case, a budget picks one and a
@@ -260,6 +280,7 @@ def _on_digits(**fields: Any) -> Profile:
         source_budgets=QUICK_SOURCE_BUDGETS,
         train_xla="auto",
         seeds=ANSWER_SEEDS,
+        serve=SEED_SERVE,
     )
     return Profile(**{**shared, **fields})
 
@@ -287,6 +308,7 @@ PROFILES: dict[str, Profile] = {
                 lap_rounds=3,
                 lap_calls=5,
             ),
+            serve=ServeBudget(scope="front", min_duration_s=0.25, min_queries=16, search_runs=1, total_s=10.0),
             case_timeout_s=900.0,
             formats=("litert_fp32", "onnx"),
             format_cases=("simple_cnn.scratch.*",),  # one case exercises the deploy stage; the rest test the run
@@ -298,6 +320,7 @@ PROFILES: dict[str, Profile] = {
             "finetune, and MobileNetV2 from scratch, three seeds; 5-8 epochs by architecture",
             patterns=QUICK_CASES,
             measure=QUICK_MEASURE,
+            serve=QUICK_SERVE,
             formats=QUICK_FORMATS,
             format_cases=QUICK_FORMAT_CASES,
         ),
@@ -344,6 +367,7 @@ PROFILES: dict[str, Profile] = {
                 throughput_runs=10,
                 throughput_min_s=5.0,
             ),
+            serve=ServeBudget(min_duration_s=3.0, min_queries=64),  # every file: about 20 s each, 2-3 h in all
             case_timeout_s=6 * 3600.0,
             formats=ALL_FORMATS,
         ),

@@ -12,7 +12,9 @@
 - where the results hold more than one ``train_per_class``: test accuracy against training images per class
   and the crossover table of scratch against transfer (``suite.report.label_efficiency``);
 - where the run deployed formats (``DIR/formats.csv``): a table per architecture and a "what to ship" table
-  (``suite.report.deployed``) and the formats' accuracy-against-latency chart (``suite.report.deployed_chart``).
+  (``suite.report.deployed``) and the formats' accuracy-against-latency chart (``suite.report.deployed_chart``);
+- where the run served its networks under load (``DIR/serving.csv``): the serving table and the p99-against-
+  offered-load chart (``suite.report.serving``), whose Offline rate is then the throughput every table ranks by.
 
 A missing side table or a folder of failed rows only still gives a report, with the
 gap said on the page. ``suite.report.compare`` sets two runs side by side.
@@ -39,11 +41,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from suite.environment import require_one_fingerprint
-from suite.report import charts, deployed, deployed_chart, label_efficiency, tuning_chart
+from suite.report import charts, deployed, deployed_chart, label_efficiency, serving, tuning_chart
 from suite.report.folder import ResultsFolder
 from suite.report.headline import Headline
 from suite.report.html import Image, Missing, render
 from suite.report.lap import with_lap
+from suite.report.serving import with_serving
 from suite.report.summary import pareto_front, per_case, summarise, t_interval
 from suite.report.tables import Table, build_tables
 
@@ -72,6 +75,7 @@ class Report:
     paths: list[Path] = field(default_factory=list)
     deployed: pd.DataFrame | None = None  # deployed.per_format of formats.csv; None where there is no such file
     label_points: pd.DataFrame | None = None  # label_efficiency.curve_points; None with one train_per_class only
+    serving: pd.DataFrame | None = None  # serving.csv's latest rows; None where the run served nothing
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -173,6 +177,9 @@ def _draw(report: Report, chart_dir: Path) -> None:
         if empty:
             report.charts.setdefault(deployed_chart.HEADING, empty)
 
+    if report.serving is not None:
+        serving.draw(report.serving, chart_dir, style, partial(_add, report))
+
     empty = tuning_chart.draw(folder.path, chart_dir / "tuning", folder.gaps, partial(_add, report))
     if empty and (folder.results["regime"] == "tuned").any():
         report.charts.setdefault(tuning_chart.HEADING, empty)
@@ -185,9 +192,9 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
     """
     folder = ResultsFolder.read(results_dir)
     require_one_fingerprint(folder.ok, force, f"the results in {folder.path}")
-    lap = folder.lap()
-    summary = with_lap(per_case(folder.results), lap)  # per-image outcomes: every table and chart tests paired
-    report = Report(folder=folder, summary=summary, tables=build_tables(folder.results, summary))
+    lap, served = folder.lap(), folder.serving()
+    summary = with_serving(with_lap(per_case(folder.results), lap), served)  # outcomes: tests are paired
+    report = Report(folder=folder, summary=summary, tables=build_tables(folder.results, summary), serving=served)
     crossover = None
     if label_efficiency.applies(folder.results):
         report.label_points = label_efficiency.curve_points(folder.results)
@@ -195,8 +202,10 @@ def build_report(results_dir: Path, force: bool = False, write: bool = True) -> 
         report.tables.append(crossover)
     formats, budgets = folder.formats(), folder.budgets()
     if formats is not None:
-        report.deployed = with_lap(deployed.per_format(formats), lap)
+        report.deployed = with_serving(with_lap(deployed.per_format(formats), lap), served)
         report.tables += [deployed.ship_table(report.deployed, budgets), *deployed.arch_tables(report.deployed)]
+    if served is not None:
+        report.tables.append(serving.serving_table(served))
     if not write:
         return report
     summary_path = folder.path / "summary.csv"

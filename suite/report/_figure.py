@@ -47,7 +47,7 @@ METRICS = {
     ),
     "throughput": Metric(
         column="throughput_ips",
-        label="best throughput (images/s, log scale)",
+        label="throughput (images/s, log scale): LoadGen Offline where served, else the best timed block",
         title="throughput",
         lower_is_better=False,
     ),

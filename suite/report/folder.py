@@ -88,6 +88,10 @@ class ResultsFolder:
         """The final lap's rows (``lap.csv``), or None where the run timed no lap."""
         return storage.read_lap(self.path)
 
+    def serving(self) -> pd.DataFrame | None:
+        """The latest serving rows (``serving.csv``), or None where the run served nothing (older folders)."""
+        return storage.read_serving(self.path)
+
     def budgets(self) -> tuple[float, ...] | None:
         """The folder's latency budgets in ms (``budgets.json``), or None: the report's ladder."""
         return storage.read_budgets(self.path)

@@ -82,7 +82,9 @@ def method_items(results: pd.DataFrame) -> list[str]:
         + (f" ({calls:.0f} timed calls per mode, median over cases)" if calls else "")
         + ".",
         "Throughput: a batch-size sweep in both modes, blocks of back-to-back calls timed round-robin; each point "
-        "is its best block; a batch that runs out of memory is halved and ends the sweep.",
+        "is its best block; a batch that runs out of memory is halved and ends the sweep. Where the run served a "
+        "network under MLPerf LoadGen (serving.csv), its Offline images/s, a whole run's sustained rate, is the "
+        "throughput shown and ranked by instead (marked Offline); the serving table has its verdicts.",
         "Input is preprocessed images: decoding, resizing and preprocess_input happen in tf.data, outside the "
         "timed region. Every timed region ends with .numpy(), so the device has finished.",
         "FLOPs: one batch-1 forward pass counted by TensorFlow's profiler; params: every weight of the classifier.",

@@ -29,6 +29,7 @@ from suite.run.executors import Executor, make_executor
 from suite.run.jobs import Job, outcome, unrun_row
 from suite.run.lap import run_lap
 from suite.run.plan import Machine, Plan, log_plan, make_plan
+from suite.run.serve import final_serve
 from suite.run.settings import RunSettings
 from suite.run.slots import in_slots
 
@@ -58,6 +59,7 @@ def run_cases(cases: list[Case], settings: RunSettings, after_row: AfterRow | No
             log_plan(plan)
             rows = execute(plan, chosen, after_row)
         final_lap(settings, machine, rows)  # alone: the executor has finished, and the folder is still locked
+        final_serve(settings, machine, rows)  # then serving under load (suite.run.serve), in the same window
         return rows
 
 

@@ -1,7 +1,8 @@
 """The results folder and the tables a run appends to, under one set of rules (``suite.storage.table``).
 
 ``results.csv`` (``suite.storage.results``) has one row per case and seed, ``formats.csv``
-(``suite.storage.formats``) one per case, seed and deployed format; ``suite.storage.folder`` lays the folder out,
+(``suite.storage.formats``) one per case, seed and deployed format, ``serving.csv`` (``suite.storage.serving``)
+one per LoadGen run of a network and format; ``suite.storage.folder`` lays the folder out,
 locks it and prepares every table. The names below are what the rest of the suite uses.
 """
 
@@ -50,6 +51,16 @@ from suite.storage.results import (
     read_results,
     results_path,
 )
+from suite.storage.serving import (
+    SERVING,
+    SERVING_COLUMNS,
+    SERVING_FOLDER,
+    SERVING_KEYS,
+    append_serving_row,
+    prepare_serving,
+    read_serving,
+    serving_path,
+)
 from suite.storage.table import NO_SPACE, SIGNIFICANT_DIGITS, Table, repair_tail, significant
 
 __all__ = [
@@ -97,6 +108,14 @@ __all__ = [
     "append_row",
     "read_results",
     "results_path",
+    "SERVING",
+    "SERVING_COLUMNS",
+    "SERVING_FOLDER",
+    "SERVING_KEYS",
+    "append_serving_row",
+    "prepare_serving",
+    "read_serving",
+    "serving_path",
     "NO_SPACE",
     "SIGNIFICANT_DIGITS",
     "Table",
