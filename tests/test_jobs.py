@@ -74,6 +74,33 @@ def test_the_timing_lock_waits_for_training_to_end_and_training_waits_for_timing
     assert parallel.overlaps(holds) == []
 
 
+def _train_in_epochs(results: str, epochs: int, ready) -> None:
+    ready.wait()
+    with parallel.holding(Path(results), "trainer", "train"):
+        for _ in range(epochs):
+            time.sleep(0.3)  # an epoch
+            parallel.YieldToTiming().on_epoch_end(0)
+
+
+def test_a_job_waiting_to_time_waits_for_one_epoch_of_another_jobs_training_not_all_of_it(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    trainer = context.Process(target=_train_in_epochs, args=(str(tmp_path), 10, ready))
+    trainer.start()
+    ready.set()
+    time.sleep(1.0)  # the trainer is in its epochs
+    timer = context.Process(target=_hold, args=(str(tmp_path), "t", "time", 0.1, ready))
+    timer.start()
+    for worker in (trainer, timer):
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    holds = parallel.read_holds(tmp_path)
+    timed = next(h for h in holds if h["phase"] == "time")
+    trains = [h for h in holds if h["phase"] == "train"]
+    assert timed["end"] < max(h["end"] for h in trains), "the timer went between two epochs, before training ended"
+    assert parallel.overlaps(holds) == []
+
+
 def test_the_eta_counts_a_side_by_side_job_at_its_share_and_never_zero_for_a_running_job():
     earlier = pd.DataFrame({"case_key": ["k1", "k2"], "case_id": ["a", "b"], "profile": ["p", "p"]})
     earlier = earlier.assign(case_seconds=[60.0, 100.0], status="ok")
@@ -106,7 +133,9 @@ def two_jobs_run(tmp_path_factory) -> Path:
 
 def test_under_two_jobs_no_timing_overlaps_any_training(two_jobs_run):
     holds = parallel.read_holds(two_jobs_run)
-    assert len(holds) == 2 * 6, "every job held the lock twice: to train, then to time"
+    jobs = {h["job"] for h in holds}
+    assert len(jobs) == 6 and sum(h["phase"] == "time" for h in holds) == 6, "each job timed once, alone"
+    assert all({"train", "export", "time"} <= {h["phase"] for h in holds if h["job"] == j} for j in jobs)
     trains = [h for h in holds if h["phase"] == "train"]
     side_by_side = [
         (a, b) for a, b in itertools.combinations(trains, 2) if a["start"] < b["end"] and b["start"] < a["end"]

@@ -78,19 +78,42 @@ def deploy_case(
 
     ``identity``: the columns every row shares (case, seed, machine); ``earlier``: rows already ``ok`` for this
     case key and seed, by format (not redone); ``append`` stores each new row as soon as it is made.
-    Returns the ``ok`` rows, earlier ones included.
+    Returns the ``ok`` rows, earlier ones included. ``export_case`` then ``measure_case``, which a run calls apart
+    so that only the second holds the cores alone (``suite.run.parallel``).
     """
+    exported = export_case(deployment, names, earlier)
+    return measure_case(deployment, exported, identity=identity, earlier=earlier, append=append)
+
+
+@dataclass
+class Exported:
+    """A case's files, exported and not yet measured: per format, its path and export seconds or why it has no
+    file (``status``/``error``), and the Keras model's probabilities on the test images, to compare them with."""
+
+    files: dict[str, dict]
+    reference: np.ndarray
+
+
+def export_case(deployment: Deployment, names: tuple[str, ...], earlier: dict[str, dict]) -> Exported:
+    """Exports the model to each of ``names`` not already ``ok`` in ``earlier`` (``keras`` is its saved file)."""
     Path(deployment.folder).mkdir(parents=True, exist_ok=True)
     call = compiled_call(deployment.model)
     reference = predict_all(lambda x: call(x).numpy(), deployment.images.test)
+    todo = [name for name in ("keras", *names) if name not in earlier]
+    return Exported({name: _export(deployment, catalogue.FORMATS[name]) for name in todo}, reference)
+
+
+def measure_case(
+    deployment: Deployment, exported: Exported, *, identity: dict, earlier: dict[str, dict], append: Callable
+) -> list[dict]:
+    """Measures every exported file, Keras' own first, appending a row for each; returns the ``ok`` rows, earlier
+    ones included."""
     threads = tf_threads()
     rows = dict(earlier)
-    for name in ("keras", *names):
-        if name in rows:
-            continue
+    for name, file in exported.files.items():
         fmt = catalogue.FORMATS[name]
         row = {**identity, "format": name, "runtime": fmt.runtime, "quantised": fmt.quantised, "started_at": _now()}
-        row.update(_one_format(deployment, fmt, threads, reference))
+        row.update(file if "status" in file else _one_format(deployment, fmt, threads, exported.reference, file))
         row.update(_against_keras(row, rows.get("keras")))
         row.update(runtime_version=runtime_version(fmt.runtime), finished_at=_now())
         append(row)
@@ -100,18 +123,24 @@ def deploy_case(
     return list(rows.values())
 
 
-def _one_format(deployment: Deployment, fmt: catalogue.Format, threads: int, reference: np.ndarray) -> dict:
-    """The measured columns of one format, or its ``skipped``/``failed`` status and one-line reason."""
+def _export(deployment: Deployment, fmt: catalogue.Format) -> dict:
+    """``{"path", "export_seconds"}`` of one format's file, or its ``skipped``/``failed`` status and reason."""
     missing = catalogue.missing_package(fmt)
     if missing:
         return {"status": "skipped", "error": missing}
+    if not fmt.export_format:
+        return {"path": Path(deployment.keras_path), "export_seconds": None}
+    try:
+        path, seconds = catalogue.export(deployment.model, fmt, Path(deployment.folder), deployment.images.calibration)
+    except Exception as error:  # noqa: BLE001 - a converter's rejection is this format's row, not the case's
+        return {"status": "failed", "error": f"export: {one_line(error)}"}
+    return {"path": path, "export_seconds": seconds}
+
+
+def _one_format(deployment: Deployment, fmt: catalogue.Format, threads: int, reference: np.ndarray, file: dict) -> dict:
+    """The measured columns of one exported file, or its ``failed`` status and one-line reason."""
     folder, images = Path(deployment.folder), deployment.images
-    path, export_seconds = Path(deployment.keras_path), None
-    if fmt.export_format:
-        try:
-            path, export_seconds = catalogue.export(deployment.model, fmt, folder, images.calibration)
-        except Exception as error:  # noqa: BLE001 - a converter's rejection is this format's row, not the case's
-            return {"status": "failed", "error": f"export: {one_line(error)}"}
+    path, export_seconds = Path(file["path"]), file["export_seconds"]
     try:
         report = measure_file(fmt.runtime, path, threads, images, deployment.budget, reference)
     except Exception as error:  # noqa: BLE001

@@ -8,10 +8,12 @@ of them. ``slots`` says which is which: a job takes one slot and ``cores / N`` t
 small, else every slot and every thread.
 
 Timing must never share the cores with training. Every job holds the folder's timing lock (``fcntl.flock`` on
-``DIR/.timing.lock``) *shared* while it searches, pretrains, trains and evaluates, and *exclusively* while it
-measures latency, throughput or its deployed formats, so a job times only when no other job trains, and no job
-trains while one times. Each hold is one line of ``DIR/logs/phases.jsonl`` (job, phase, start, end, pid), which is
-how the tests show that no timing overlapped training. The final lap and serving run after every job has ended.
+``DIR/.timing.lock``) *shared* while it searches, pretrains, trains, evaluates and exports its deployed formats,
+and *exclusively* while it measures latency, throughput or its deployed files, so a job times only when no other
+job trains, and no job trains while one times. A training job lets go of its shared hold for a moment at each
+epoch's end (``YieldToTiming``), so a job that waits to time waits one epoch, not the other's whole training. Each
+held span is one line of ``DIR/logs/phases.jsonl`` (job, phase, start, end, pid), which is how the tests show that
+no timing overlapped training. The final lap and serving run after every job has ended.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+import keras
 
 from suite.case import Case
 from suite.regimes import REGIMES
@@ -63,22 +69,63 @@ def threads(taken: int, jobs: int, cores: int | None = None) -> int | None:
     return max(1, cores * taken // jobs)
 
 
+_held: list[Hold] = []  # this process's holds, innermost last: what ``YieldToTiming`` pauses
+
+
+@dataclass
+class Hold:
+    """One hold of the timing lock: its file, mode and the span it has held since it last (re)started."""
+
+    results_dir: Path
+    job: str
+    phase: str
+    lock: TextIO
+    start: float = 0.0
+
+    def acquire(self) -> None:
+        fcntl.flock(self.lock, fcntl.LOCK_EX if self.phase == "time" else fcntl.LOCK_SH)
+        self.start = time.time()
+
+    def release(self) -> None:
+        end = time.time()
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        hold = {"job": self.job, "phase": self.phase, "start": self.start, "end": end, "pid": os.getpid()}
+        record(self.results_dir, hold)
+
+    def pause(self) -> None:
+        """Lets a job that waits to time go first: releases, then takes the lock again (after that timing)."""
+        self.release()
+        time.sleep(PAUSE_S)
+        self.acquire()
+
+
+PAUSE_S = 0.02  # between releasing a shared hold and asking again: a waiting timer is granted the lock first
+
+
 @contextmanager
-def holding(results_dir: Path, job: str, phase: str) -> Iterator[None]:
-    """Holds the folder's timing lock for ``phase``: ``train`` shared (other jobs may train too), ``time``
-    exclusive (nothing else trains or times); appends the hold to ``DIR/logs/phases.jsonl`` when it ends."""
-    mode = fcntl.LOCK_EX if phase == "time" else fcntl.LOCK_SH
+def holding(results_dir: Path, job: str, phase: str) -> Iterator[Hold]:
+    """Holds the folder's timing lock for ``phase``: ``time`` exclusive (nothing else trains or times), any other
+    phase (``train``, ``export``) shared; appends each held span to ``DIR/logs/phases.jsonl``."""
     path = Path(results_dir) / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as lock:
-        fcntl.flock(lock, mode)
-        start = time.time()
+        hold = Hold(Path(results_dir), job, phase, lock)
+        hold.acquire()
+        _held.append(hold)
         try:
-            yield
+            yield hold
         finally:
-            end = time.time()
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            record(results_dir, {"job": job, "phase": phase, "start": start, "end": end, "pid": os.getpid()})
+            _held.remove(hold)
+            hold.release()
+
+
+class YieldToTiming(keras.callbacks.Callback):
+    """At each epoch's end, a training job under a shared hold lets a job that waits to time go first, so that
+    job waits one epoch, not the rest of this job's training (``flock`` favours no waiter by itself)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if _held and _held[-1].phase != "time":
+            _held[-1].pause()
 
 
 def record(results_dir: Path, hold: dict) -> None:

@@ -128,9 +128,11 @@ class Runner:
                 case, chosen = rate_grid.choose_rate(self, case, searched.regime, seed, inputs)
                 row.update(chosen)
                 model = self._fit(case, searched.regime, seed, inputs, row)
+            with parallel.holding(self.results_dir, label, "export"):  # converting times nothing: beside others
+                exported = steps.export_formats(self, case, seed, inputs, model, row)
             with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times
                 row.update(steps.measure(self, case, seed, inputs.side, model).columns)
-                row.update(steps.formats(self, case, seed, inputs, model, row).columns)
+                row.update(steps.time_formats(self, exported).columns)
             row["status"] = "ok"
             log.info(
                 "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s at batch %d",

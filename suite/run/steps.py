@@ -31,6 +31,7 @@ from suite.errors import PrerequisiteFailed, one_line
 from suite.measure import measure_inference, model_facts
 from suite.models import ARCHITECTURES, build_backbone, build_classifier
 from suite.regimes import REGIMES, Regime
+from suite.run import parallel
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def train(runner, case: Case, seed: int, regime: Regime, inputs: Inputs, built: 
             val=val_ds,
             images=train_images,
             steps_per_epoch=steps_per_epoch,
-            callbacks=[board],
+            callbacks=[board, parallel.YieldToTiming()],
             jit_compile=built.jit_compile,
         )
         result = training.train(built.model, built.backbone, regime, run, fit)
@@ -229,6 +230,7 @@ def rehearse(case: Case, seed: int, regime: Regime, inputs: Inputs, built: Built
             val=val_ds,
             images=train_images,
             steps_per_epoch=steps_per_epoch,
+            callbacks=[parallel.YieldToTiming()],
             jit_compile=built.jit_compile,
         )
         result = training.train(built.model, built.backbone, regime, built.run, fit)
@@ -304,18 +306,29 @@ class Deployed:
     columns: dict[str, Any]
 
 
-def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Deployed:
-    """Exports the model to ``runner.formats_for(case)`` under ``DIR/deploy/<case>-s<seed>/`` and measures each file;
-    appends a ``formats.csv`` row per format as it is done (those already ``ok`` for this case key are kept).
+@dataclass
+class Exported:
+    """A case's deployed files, exported and not yet timed (``suite.deploy.stage.export_case``)."""
 
-    A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case stays ``ok``.
+    deployment: Any  # suite.deploy.stage.Deployment
+    files: Any  # suite.deploy.stage.Exported
+    identity: dict[str, Any]
+    earlier: dict[str, dict]
+
+
+def export_formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Exported | None:
+    """Exports the model to ``runner.formats_for(case)`` under ``DIR/deploy/<case>-s<seed>/`` (formats already
+    ``ok`` in ``formats.csv`` for this very model are kept, not redone); None if the case deploys nothing.
+
+    Exporting and converting time nothing, so a run does it beside other jobs' training; ``time_formats`` then
+    measures the files alone.
     """
     chosen = runner.formats_for(case)
     if not chosen:
-        return Deployed([], {})
+        return None
     from suite.deploy import stage
 
-    progress.emit(stage="formats", message=",".join(chosen))
+    progress.emit(stage="formats", message="export " + ",".join(chosen))
     keras_path = storage.case_file(runner.results_dir, "models", case.id, seed, ".keras")
     sha = storage.model_sha256(keras_path)  # rows of this very model only: a retrained case redoes them all
     earlier = storage.read_formats(runner.results_dir, every_attempt=True)
@@ -333,11 +346,24 @@ def formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> 
         images=stage.case_images(case, inputs.raw, inputs.side, seed),
         budget=runner.profile.measure,
     )
-    rows = stage.deploy_case(
-        deployment,
-        chosen,
-        identity=identity,
-        earlier={r["format"]: r for r in mine.to_dict("records")},
+    done = {r["format"]: r for r in mine.to_dict("records")}
+    return Exported(deployment, stage.export_case(deployment, chosen, done), identity, done)
+
+
+def time_formats(runner, exported: Exported | None) -> Deployed:
+    """Measures every exported file (``suite.deploy.stage.measure_case``), appending a ``formats.csv`` row per
+    format as it is done. A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case
+    stays ``ok``."""
+    if exported is None:
+        return Deployed([], {})
+    from suite.deploy import stage
+
+    progress.emit(stage="formats", message="measure " + ",".join(exported.files.files))
+    rows = stage.measure_case(
+        exported.deployment,
+        exported.files,
+        identity=exported.identity,
+        earlier=exported.earlier,
         append=lambda format_row: storage.append_format_row(runner.results_dir, format_row),
     )
     return Deployed(rows, stage.best_format(rows))
