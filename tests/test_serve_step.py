@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from suite import storage
@@ -142,6 +143,9 @@ def test_the_report_has_a_serving_table_and_chart_and_ranks_by_the_offline_rate(
                                                                  ["tiny_cnn @ 32 px", "onnx"]]  # fmt: skip
     assert (table.frame["peak_qps"] > 0).all() and (table.frame["peak_p99_ms"] <= 150).all()
     assert "peak QPS at p99 ≤ 150 ms" in table.display
+    # The peak's interval: from the highest rate kept to the lowest that broke the bound (else the Offline rate).
+    assert (table.frame["peak_ceiling_qps"] >= table.frame["peak_qps"]).all()
+    assert all(text.startswith("[") for text in table.display["search interval (QPS)"])
     assert (served / "charts" / "serving_p99_vs_qps.png").is_file()
     page = (served / "report.html").read_text()
     assert "Serving under load" in page and "one worker thread" in page
@@ -211,3 +215,20 @@ def test_a_file_no_server_rate_kept_within_the_bound_reads_below_the_lowest_rate
     assert table.frame["peak_qps"].tolist() == [0.0] and table.frame["lowest_tried_qps"].tolist() == [200.0]
     assert table.display["peak QPS at p99 ≤ 15 ms"].tolist() == ["below 200"]
     assert table.display["SingleStream p90 (ms)"].tolist() == ["9"] and table.display["Offline (images/s)"][0] == "800"
+
+
+def test_the_peaks_interval_ends_at_the_lowest_rate_that_broke_the_bound_else_at_the_offline_rate():
+    from suite.report.serving import ceiling
+
+    offline = pd.Series({"samples_per_s": 900.0})
+    rows = pd.DataFrame(
+        {
+            "scenario": ["Server"] * 3,
+            "status": ["ok"] * 3,
+            "target_qps": [400.0, 600.0, 800.0],
+            "within_bound": [True, False, False],
+        }
+    )
+    assert ceiling(rows, offline) == 600.0
+    assert ceiling(rows.assign(within_bound=True), offline) == 900.0
+    assert ceiling(rows.assign(within_bound=True), None) is None
