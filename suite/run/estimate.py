@@ -51,10 +51,12 @@ class Estimates:
             self.by_key = timed.groupby("case_key")["case_seconds"].median().to_dict()
             self.by_case = timed.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
         self.this_run: dict[str, list[float]] = defaultdict(list)
+        self.per_gflop: dict[str, list[tuple[float, float]]] = defaultdict(list)  # this run's (GFLOPs, s), by arch
         self.probed: dict[str, float] = {}
         self._work, self._gflop = work or (lambda job: None), {}
         self.worked: list[tuple[float, float]] = []  # (GFLOPs, seconds) of this run's finished jobs
         self.line: tuple[float, float] | None = None  # fit_line(worked), refitted as jobs finish
+        self.line_fitted = False  # whether it is a fitted line, not the median rate of too few jobs
         self.prior = prior or (lambda job: None)  # seconds by FLOPs (suite.run.cost.FlopPrior), before anything ran
 
     def learn(self, job: Job, seconds: float) -> None:
@@ -65,6 +67,8 @@ class Estimates:
         if gflop:
             self.worked.append((gflop, seconds))
             self.line = fit_line(self.worked)
+            self.line_fitted = self.line[0] > 0.0  # a line with an overhead, not fit_line's fallback median rate
+            self.per_gflop[job.case.arch].append((gflop, seconds))
 
     def __call__(self, job: Job, profile: str = "") -> float | None:
         """``job``'s seconds, by the first of ``explain``'s sources that has them; None if none has."""
@@ -73,15 +77,22 @@ class Estimates:
     def explain(self, job: Job, profile: str = "") -> tuple[float | None, str, tuple[str, ...]]:
         """``(seconds, basis, extra)``: ``job``'s seconds and where they come from, in this order: earlier rows of
         the same key, or of the same case and ``profile``; a ``--budget`` probe; this run's finished jobs of the
-        same architecture, else a line through all of them by work; else its FLOPs (``prior``)."""
+        same architecture; a line fitted through all of them by work; its FLOPs (``prior``); else the median rate
+        of this run's jobs by work.
+
+        The prior comes before a rate taken from a few jobs of other networks: in a quick run on Zen 5 the prior
+        said 11 minutes at the start, and the rate of the first two jobs (the plain CNN and MobileNetV2, whose
+        seconds barely follow their FLOPs) then said 31-37 minutes of a run that took 9."""
         measured = self.measured(job, profile)
         if measured is not None:
             return measured
         scaled = self.scaled(job)
-        if scaled is not None:
+        if scaled is not None and self.line_fitted:
             return scaled, "this run's jobs, by work", ()
         priced = self.prior(job)
-        return (priced.seconds, priced.basis, priced.extra) if priced else (None, "unknown", ())
+        if priced:
+            return priced.seconds, priced.basis, priced.extra
+        return (scaled, "this run's jobs, by work", ()) if scaled is not None else (None, "unknown", ())
 
     def measured(self, job: Job, profile: str = "") -> tuple[float, str, tuple[str, ...]] | None:
         """``job``'s seconds where something measured it (earlier rows, a probe, this run); else None."""
@@ -92,6 +103,15 @@ class Estimates:
         if job.key in self.probed:
             return self.probed[job.key], "probe", ()
         if self.this_run.get(job.case.arch):
+            # By work where it is known: a case's first seed trains the rate grid's rungs too (about twice the
+            # training of its later seeds), and a frozen case a fraction of a scratch one.
+            gflop, done = self.gflop(job), self.per_gflop.get(job.case.arch)
+            if gflop and done:
+                # Replayed on a quick run (tests/test_eta_replay.py), a line through the architecture's own jobs
+                # kept every ETA within 28% once each network had finished a job; the median of the same work's
+                # jobs first, then the line, ended 32-49% short in the last minute.
+                overhead, rate = fit_line(done)
+                return overhead + gflop / rate, "this run, by work", ()
             return median(self.this_run[job.case.arch]), "this run", ()
         return None
 
