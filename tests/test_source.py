@@ -146,7 +146,10 @@ def test_prepare_glyphs_pretrains_once_then_skips(capsys, monkeypatch, tmp_path)
     "args, message",
     [
         (["--profile", "weekend"], "invalid choice: 'weekend'"),
-        (["--arch", "vgg99"], "profile quick runs no architecture 'vgg99'; it runs: mobilenet_v2, resnet_scratch, simple_cnn"),
+        (
+            ["--arch", "vgg99"],
+            "profile quick runs no architecture 'vgg99'; it runs: mobilenet_v2, resnet_scratch, simple_cnn",
+        ),
     ],
 )
 def test_prepare_glyphs_bad_input_is_one_line_and_exit_2(args, message, capsys):
