@@ -51,10 +51,9 @@ class Estimates:
             self.by_key = timed.groupby("case_key")["case_seconds"].median().to_dict()
             self.by_case = timed.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
         self.this_run: dict[str, list[float]] = defaultdict(list)
-        self.per_gflop: dict[str, list[tuple[float, float]]] = defaultdict(list)  # this run's (GFLOPs, s), by arch
         self.probed: dict[str, float] = {}
         self._work, self._gflop = work or (lambda job: None), {}
-        self.worked: list[tuple[float, float]] = []  # (GFLOPs, seconds) of this run's finished jobs
+        self.worked_by_arch: dict[str, list[tuple[float, float]]] = defaultdict(list)  # (GFLOPs, s) of finished jobs
         self.line: tuple[float, float] | None = None  # fit_line(worked), refitted as jobs finish
         self.line_fitted = False  # whether it is a fitted line, not the median rate of too few jobs
         self.prior = prior or (lambda job: None)  # seconds by FLOPs (suite.run.cost.FlopPrior), before anything ran
@@ -65,10 +64,14 @@ class Estimates:
         self.this_run[job.case.arch].append(seconds)
         gflop = self.gflop(job)
         if gflop:
-            self.worked.append((gflop, seconds))
+            self.worked_by_arch[job.case.arch].append((gflop, seconds))
             self.line = fit_line(self.worked)
             self.line_fitted = self.line[0] > 0.0  # a line with an overhead, not fit_line's fallback median rate
-            self.per_gflop[job.case.arch].append((gflop, seconds))
+
+    @property
+    def worked(self) -> list[tuple[float, float]]:
+        """(GFLOPs, seconds) of every job this run finished whose work is known."""
+        return [pair for pairs in self.worked_by_arch.values() for pair in pairs]
 
     def __call__(self, job: Job, profile: str = "") -> float | None:
         """``job``'s seconds, by the first of ``explain``'s sources that has them; None if none has."""
@@ -105,7 +108,7 @@ class Estimates:
         if self.this_run.get(job.case.arch):
             # By work where it is known: a case's first seed trains the rate grid's rungs too (about twice the
             # training of its later seeds), and a frozen case a fraction of a scratch one.
-            gflop, done = self.gflop(job), self.per_gflop.get(job.case.arch)
+            gflop, done = self.gflop(job), self.worked_by_arch.get(job.case.arch)
             if gflop and done:
                 # Replayed on a quick run (tests/test_eta_replay.py), a line through the architecture's own jobs
                 # kept every ETA within 28% once each network had finished a job; the median of the same work's

@@ -307,8 +307,9 @@ class Deployed:
 
 
 @dataclass
-class Exported:
-    """A case's deployed files, exported and not yet timed (``suite.deploy.stage.export_case``)."""
+class Deploying:
+    """A case's deployment between its two steps: the files exported (``suite.deploy.stage.export_case``), not yet
+    timed, and what their rows will carry."""
 
     deployment: Any  # suite.deploy.stage.Deployment
     files: Any  # suite.deploy.stage.Exported
@@ -316,7 +317,7 @@ class Exported:
     earlier: dict[str, dict]
 
 
-def export_formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Exported | None:
+def export_formats(runner, case: Case, seed: int, inputs: Inputs, model, row: dict) -> Deploying | None:
     """Exports the model to ``runner.formats_for(case)`` under ``DIR/deploy/<case>-s<seed>/`` (formats already
     ``ok`` in ``formats.csv`` for this very model are kept, not redone); None if the case deploys nothing.
 
@@ -347,10 +348,10 @@ def export_formats(runner, case: Case, seed: int, inputs: Inputs, model, row: di
         budget=runner.profile.measure,
     )
     done = {r["format"]: r for r in mine.to_dict("records")}
-    return Exported(deployment, stage.export_case(deployment, chosen, done), identity, done)
+    return Deploying(deployment, stage.export_case(deployment, chosen, done), identity, done)
 
 
-def time_formats(runner, exported: Exported | None) -> Deployed:
+def time_formats(runner, exported: Deploying | None) -> Deployed:
     """Measures every exported file (``suite.deploy.stage.measure_case``), appending a ``formats.csv`` row per
     format as it is done. A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case
     stays ``ok``."""
