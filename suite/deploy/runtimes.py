@@ -83,11 +83,17 @@ def _dequantised(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def load_onnxruntime(path: Path, threads: int) -> Predict:
-    """An ``.onnx`` file on ONNX Runtime's CPU provider, ``threads`` intra-op and one inter-op thread."""
+    """An ``.onnx`` file on ONNX Runtime's CPU provider, ``threads`` intra-op and one inter-op thread.
+
+    Its threads spin while a run works and stop when it returns (``session.force_spinning_stop``). By default they
+    go on spinning after a run, and an idle session then holds a core that the next thing timed needs: in a final
+    lap on 2 cores that split every other entry's latency into two modes, about 2x apart.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name  # Keras' export names it after a tensor; read it, don't assume it
     return lambda images: session.run(None, {name: np.asarray(images, np.float32)})[0]
