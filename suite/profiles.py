@@ -53,8 +53,10 @@ class MeasureBudget:
     throughput_max_s: float = 10.0  # ... and about this at most, however slow one call is (two blocks minimum)
     modes: tuple[str, ...] = ("graph", "xla")  # execution modes compared; the faster at batch 1 is the case's
     gpu_precisions: tuple[str, ...] = ("mixed_float16", "mixed_bfloat16")  # also measured on GPU
-    # The final lap (suite.run.lap): after every case has trained, each network and deployed format is timed again
-    # in one process, side by side, in this many rounds of this many batch-1 calls each; 0 rounds = no lap.
+    # The final lap (suite.run.lap): after every case has trained, each network and deployed format is timed again,
+    # side by side, in this many fresh processes one after another (their spread is what a rerun sees), each of this
+    # many rounds of this many batch-1 calls; 0 rounds = no lap.
+    lap_processes: int = 3
     lap_rounds: int = 10
     lap_calls: int = 20
 
@@ -305,6 +307,7 @@ PROFILES: dict[str, Profile] = {
                 batches=(1, 8, 16),
                 throughput_runs=2,
                 throughput_min_s=0.0,
+                lap_processes=1,  # the run's own process: smoke checks the plumbing, not the figures
                 lap_rounds=3,
                 lap_calls=5,
             ),

@@ -68,7 +68,7 @@ def test_regimes_of_one_network_share_a_graph_and_another_head_does_not(tmp_path
 @pytest.fixture(scope="module")
 def lapped(tmp_path_factory):
     """A folder of two simple_cnn regimes (one graph) and one with another head, three seeds' rows each, timed by
-    the lap in 3 rounds of 4 calls."""
+    the lap in 2 processes of 3 rounds of 4 calls."""
     results = tmp_path_factory.mktemp("lap")
     storage.prepare(results)
     regimes = {"simple_cnn.scratch.digits": small(), "simple_cnn.frozen.digits": small(trainable=False),
@@ -82,7 +82,7 @@ def lapped(tmp_path_factory):
                 test_accuracy=0.9, test_images=360, image_size=32, xla=False, latency_p50_ms=50.0 + seed,
                 latency_p90_ms=60.0,
             ))  # fmt: skip
-    budget = MeasureBudget(warmup_runs=1, lap_rounds=3, lap_calls=4)
+    budget = MeasureBudget(warmup_runs=1, lap_processes=2, lap_rounds=3, lap_calls=4)
     path = run_lap(results, {"fingerprint": FINGERPRINT, "suite_version": "t"}, "cpu", budget)
     return results, path
 
@@ -94,7 +94,8 @@ def test_the_lap_times_one_latency_per_network_and_graph(lapped):
     assert len(lap) == 2 and set(lap["format"]) == {"keras"}
     shared = lap[lap["cases"].map(len) == 2].iloc[0]
     assert shared["cases"] == ("simple_cnn.frozen.digits", "simple_cnn.scratch.digits")
-    assert (lap["latency_n"] == 12).all() and (lap["rounds"] == 3).all() and (lap["calls_per_round"] == 4).all()
+    assert (lap["latency_n"] == 2 * 3 * 4).all() and (lap["processes"] == 2).all()
+    assert (lap["rounds"] == 3).all() and (lap["calls_per_round"] == 4).all()
     for _, row in lap.iterrows():
         assert row["latency_p50_ci_low_ms"] <= row["latency_p50_ms"] <= row["latency_p50_ci_high_ms"]
         assert row["latency_p90_ci_low_ms"] <= row["latency_p90_ms"] <= row["latency_p90_ci_high_ms"]
@@ -116,7 +117,8 @@ def test_the_report_reads_the_lap_so_regimes_of_one_network_carry_one_latency(la
     assert cases.loc["simple_cnn.scratch.digits", "latency_p50_ms"] < 40  # the lap's, not the rows' 50-52 ms
     untouched = with_lap(per_case(storage.read_results(results)), None)
     assert (untouched["latency_source"] == "case").all() and untouched["latency_p50_ms"].min() >= 50
-    assert "2 network(s) and 0 deployed file(s) side by side" in lap_caveat(lap) and "3 rounds of 4" in lap_caveat(lap)
+    caveat = lap_caveat(lap)
+    assert "2 network(s) and 0 deployed file(s) side by side" in caveat and "2 process(es) of 3 rounds of 4" in caveat
 
 
 def test_a_folder_of_another_machine_or_without_models_gets_no_lap(lapped, tmp_path):
@@ -149,7 +151,10 @@ def test_a_model_that_wont_load_is_left_out_and_the_rest_are_timed(lapped, tmp_p
     shutil.copytree(results, copy)
     (copy / "lap.csv").unlink()
     storage.case_file(copy, "models", "simple_cnn.drop.digits", 0, ".keras").write_bytes(b"not a zip")
-    assert run_lap(copy, {"fingerprint": FINGERPRINT}, "cpu", MeasureBudget(lap_rounds=2, lap_calls=2)) is not None
+    assert (
+        run_lap(copy, {"fingerprint": FINGERPRINT}, "cpu", MeasureBudget(lap_processes=1, lap_rounds=2, lap_calls=2))
+        is not None
+    )
     lap = storage.read_lap(copy)
     assert [c for cases in lap["cases"] for c in cases] == ["simple_cnn.frozen.digits", "simple_cnn.scratch.digits"]
     assert "simple_cnn.drop.digits not timed: its model" in caplog.text

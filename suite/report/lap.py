@@ -52,9 +52,11 @@ def lap_caveat(lap: pd.DataFrame | None) -> str:
             "folder), so a load swing between jobs can move one network against another."
         )
     rounds, calls = int(lap["rounds"].iloc[0]), int(lap["calls_per_round"].iloc[0])
+    processes = int(lap["processes"].max()) if "processes" in lap and lap["processes"].notna().any() else 1
     networks = lap[lap["format"] == "keras"]
     return (
         f"Latency: the final lap, which timed {len(networks)} network(s) and {len(lap) - len(networks)} deployed "
-        f"file(s) side by side after training, in {rounds} rounds of {calls} batch-1 calls in a new random order each "
-        "round; intervals come from the spread between rounds, and the regimes of one network share its figure."
+        f"file(s) side by side after training, in {processes} process(es) of {rounds} rounds of {calls} batch-1 "
+        "calls in a new random order each round; intervals say where a rerun's figure falls (from the spread between "
+        "rounds and between processes), and the regimes of one network share its figure."
     )

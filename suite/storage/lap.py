@@ -2,8 +2,9 @@
 
 A case's own latency (``results.csv``, ``formats.csv``) is measured in its job, minutes apart from the others, so
 the load of each moment is baked into one network's figure. The lap (``suite.run.lap``) times every network and
-deployed format of the folder again, in one process, interleaved in rounds; the report reads its figures where
-it exists. Each run of the lap replaces the file whole: it describes the folder's models as they are now.
+deployed format of the folder again, interleaved in rounds, in a few fresh processes one after another; the report
+reads its figures where it exists. Each run of the lap replaces the file whole: it describes the folder's models
+as they are now.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from suite.storage.table import replace_whole, significant
 LAP_FILE = "lap.csv"
 LAP_COLUMNS = (
     *("device", "device_name", "dataset", "arch", "image_size", "graph", "network", "format", "runtime", "xla"),
-    *("cases", "path", "rounds", "calls_per_round"),
+    *("cases", "path", "processes", "rounds", "calls_per_round"),
     *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
     *("latency_p90_ms", "latency_p90_ci_low_ms", "latency_p90_ci_high_ms"),
     *("latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_n"),
