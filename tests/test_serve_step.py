@@ -143,9 +143,10 @@ def test_the_report_has_a_serving_table_and_chart_and_ranks_by_the_offline_rate(
                                                                  ["tiny_cnn @ 32 px", "onnx"]]  # fmt: skip
     assert (table.frame["peak_qps"] > 0).all() and (table.frame["peak_p99_ms"] <= 150).all()
     assert "peak QPS at p99 ≤ 150 ms" in table.display
-    # The peak's interval: from the highest rate kept to the lowest that broke the bound (else the Offline rate).
+    # The peak's rerun interval: one bracket below the peak, up to the lowest rate that broke the bound.
     assert (table.frame["peak_ceiling_qps"] >= table.frame["peak_qps"]).all()
-    assert all(text.startswith("[") for text in table.display["search interval (QPS)"])
+    assert (table.frame["peak_floor_qps"] <= table.frame["peak_qps"]).all()
+    assert all(text.startswith("[") for text in table.display["rerun interval (QPS)"])
     assert (served / "charts" / "serving_p99_vs_qps.png").is_file()
     page = (served / "report.html").read_text()
     assert "Serving under load" in page and "one worker thread" in page
@@ -232,3 +233,11 @@ def test_the_peaks_interval_ends_at_the_lowest_rate_that_broke_the_bound_else_at
     assert ceiling(rows, offline) == 600.0
     assert ceiling(rows.assign(within_bound=True), offline) == 900.0
     assert ceiling(rows.assign(within_bound=True), None) is None
+
+
+def test_a_reruns_peak_may_fall_one_search_bracket_below_this_peak():
+    from suite.report.serving import floor
+
+    assert floor(400.0, 600.0) == 200.0  # kept 400, broke 600: a rerun's grid may keep anything down to 200
+    assert floor(400.0, 1000.0) == 0.0, "never below 0 QPS"
+    assert floor(None, 600.0) is None and floor(400.0, None) is None
