@@ -61,13 +61,15 @@ def describe(event: dict) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """``1 h 05 min``, ``12 min``, ``40 s``, or ``?`` when unknown."""
+    """``1 h 05 min``, ``12 min``, ``40 s``, or ``?`` when unknown; minutes to the nearest (119 s is ``2 min``,
+    not the ``1 min`` that cutting the seconds off said while a run had two minutes left)."""
     if seconds is None:
         return "?"
     seconds = max(0, round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 @dataclass(kw_only=True)

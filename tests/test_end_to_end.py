@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import smoke_args
+from helpers import smoke_args, without_lap_or_serving
 
 from suite import storage
 from suite.case import reaches
@@ -232,21 +232,10 @@ def test_resnet_scratch_reaches_97_percent_validation_accuracy_on_digits_in_the_
     images below the lowest seed at this budget. (It once asserted one seed's test accuracy >= 97%, and a quiet CI
     run failed at 96.94%.)
     """
-    assert (
-        main(
-            [
-                "run",
-                "resnet_scratch.scratch.digits",
-                "--profile",
-                "quick",
-                "--formats",
-                "none",
-                "--results",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+    args = ["run", "resnet_scratch.scratch.digits", "--profile", "quick", "--formats", "none"]
+    args += ["--results", str(tmp_path)]
+    with without_lap_or_serving("quick"):  # accuracy is under test; what quick times after its jobs is not
+        assert main(args) == 0
     row = storage.read_results(tmp_path).iloc[0]
     assert row["val_accuracy"] >= 0.97
     history = pd.read_csv(tmp_path / "history" / "resnet_scratch.scratch.digits-s0.csv")

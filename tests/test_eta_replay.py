@@ -78,3 +78,23 @@ def test_once_two_jobs_have_finished_the_eta_is_within_30_percent_of_what_was_le
     error = (moments["eta_s"] - moments["left_s"]) / moments["left_s"]
     worst = moments.assign(error=error).iloc[error.abs().argmax()]
     assert error.abs().max() <= TOLERANCE, f"worst: {worst.to_dict()}"
+
+
+def test_the_eta_reads_minutes_to_the_nearest_not_cut_short():
+    from suite.progress import duration
+
+    assert duration(119) == "2 min" and duration(89) == "1 min" and duration(59.4) == "59 s"
+    assert duration(3599) == "1 h 00 min" and duration(3900) == "1 h 05 min" and duration(None) == "?"
+
+
+def test_a_source_pretrained_once_is_not_learned_as_the_cost_of_every_later_job():
+    """A cold run's first frozen job pretrains the glyph source (cached after): its later seeds won't pay that."""
+    from suite.run.estimate import once_seconds
+
+    case = get_profile("quick").apply(get_case("simple_cnn.frozen.digits"))
+    first, later = (Job(case=case, seed=seed, key=f"{case.id}-s{seed}") for seed in (0, 1))
+    estimates = Estimates(pd.DataFrame(), work=lambda job: None)
+    estimates.learn(first, 49.0, once_seconds({"source_pretrain_seconds": 33.0}))
+    assert estimates(later) == pytest.approx(16.0)
+    assert once_seconds({"source_pretrain_seconds": float("nan")}) == once_seconds({}) == 0.0
+    assert once_seconds({"source_pretrain_seconds": 0.0}) == 0.0

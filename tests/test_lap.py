@@ -158,3 +158,15 @@ def test_a_model_that_wont_load_is_left_out_and_the_rest_are_timed(lapped, tmp_p
     lap = storage.read_lap(copy)
     assert [c for cases in lap["cases"] for c in cases] == ["simple_cnn.frozen.digits", "simple_cnn.scratch.digits"]
     assert "simple_cnn.drop.digits not timed: its model" in caplog.text
+
+
+def test_the_caveat_says_when_the_machine_drifted_between_the_laps_processes():
+    def lap(per_process: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"format": ["keras"] + ["onnx"] * (len(per_process) - 1), "rounds": 10,
+                             "calls_per_round": 20, "processes": 3, "p50_by_process_ms": per_process})  # fmt: skip
+
+    drifted = lap_caveat(lap(["1.0 1.5 1.4", "0.2 0.3 0.25", "0.1 0.1 0.1"]))
+    assert "3 process(es) of 10 rounds of 20" in drifted and "1.50x apart" in drifted, drifted
+    steady = lap_caveat(lap(["1.0 1.05 1.02", "0.2 0.21 0.2", "0.1 0.1 0.1"]))
+    assert "apart" not in steady
+    assert "apart" not in lap_caveat(lap(["1.0", "0.2", "0.1"])), "one process: no spread to read"

@@ -370,13 +370,14 @@ def test_xla_speedup_is_graph_over_xla_and_the_faster_mode_is_chosen(slow_mode, 
     assert (row["xla_speedup"] > 2) if faster_is_xla else (row["xla_speedup"] < 1 / 2), row["xla_speedup"]
 
 
-def test_the_same_model_measured_twice_gets_overlapping_p50_intervals():
-    """What a rerun sees: two 1-second measurements back to back agree within their intervals, 95% of the time.
+def test_the_same_model_measured_twice_lands_in_the_first_measurements_p50_interval():
+    """What a rerun sees: a second half-second measurement's p50 falls inside the first's interval at least 90% of
+    the time (the interval is a rerun interval, ``timing.rerun_interval``).
 
-    The claim is a rate, so it is tested as one: it fails when the misses are too many for a 95% overlap rate by
-    a one-sided binomial test at 1% (6 or more of 30). Measured on this project's 2-core AMD EPYC VM with
-    half-second measurements, 40 pairs each: 3 misses quiet and 0 with two `yes` processes on the cores, where
-    the bootstrap over calls that this interval replaced missed 20 and 13 (`/tmp` study, see the commit).
+    The claim is a rate, so it is tested as one: it fails when the misses are too many for a 90% rate by a
+    one-sided binomial test at 1% (9 or more of 30). It once asked only that the two intervals overlap, a weaker
+    claim: on this project's 2-core AMD EPYC VM, 40 pairs each, 3 misses quiet and 0 with two `yes` processes on
+    the cores, where the bootstrap over calls that the interval replaced missed 20 and 13.
     """
     from scipy.stats import binom
 
@@ -385,15 +386,12 @@ def test_the_same_model_measured_twice_gets_overlapping_p50_intervals():
     repetitions, misses = 30, 0
     for _ in range(repetitions):
         first, second = (
-            timing.latency_summary(timing.interleaved_latencies({"g": call}, one, 2, 50, 1.0, 2.0)["g"])
+            timing.latency_summary(timing.interleaved_latencies({"g": call}, one, 2, 50, 0.5, 1.0)["g"])
             for _ in range(2)
         )
-        misses += (
-            first["latency_p50_ci_low_ms"] > second["latency_p50_ci_high_ms"]
-            or second["latency_p50_ci_low_ms"] > first["latency_p50_ci_high_ms"]
-        )
-    allowed = int(binom.ppf(0.99, repetitions, 0.05))  # 5: more is evidence the rate is below 95%
-    assert misses <= allowed, f"{misses} of {repetitions} pairs of intervals did not overlap"
+        misses += not first["latency_p50_ci_low_ms"] <= second["latency_p50_ms"] <= first["latency_p50_ci_high_ms"]
+    allowed = int(binom.ppf(0.99, repetitions, 0.10))  # 8: more is evidence the rate is below 90%
+    assert misses <= allowed, f"{misses} of {repetitions} second p50s fell outside the first's interval"
 
 
 def test_peak_rss_is_the_kernels_high_water_mark_in_megabytes():

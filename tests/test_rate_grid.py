@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -64,7 +65,12 @@ def test_the_grid_runs_on_the_first_seed_and_the_later_seeds_train_at_its_choice
     """One grid per case: seed 0's validation picks the rate, seeds 1-2 reuse it; an edited case searches again."""
     rungs = []
     scores = {1e-3: 0.5, 3e-3: 0.6, 9e-3: 0.9}
-    monkeypatch.setattr(steps, "build", lambda runner, trial, seed, inputs: None)
+    paid = iter([12.5, 0.0, 0.0])  # the first rung pretrains the missing source; the others find it cached
+    monkeypatch.setattr(
+        steps,
+        "build",
+        lambda runner, trial, seed, inputs: SimpleNamespace(columns={"source_pretrain_seconds": next(paid, 0.0)}),
+    )
 
     def rehearse(trial, seed, regime, inputs, built):
         rungs.append((seed, trial.learning_rate))
@@ -74,7 +80,11 @@ def test_the_grid_runs_on_the_first_seed_and_the_later_seeds_train_at_its_choice
     runner = Runner(RunSettings.build(get_profile("smoke"), tmp_path, device="cpu", seeds=3))
     case = Case("simple_cnn", "scratch", "digits", learning_rate=3e-3, lr_grid=3)
     first, columns = rate_grid.choose_rate(runner, case, steps.REGIMES["scratch"], 0, None)
-    assert len(rungs) == 3 and columns == {"learning_rate": pytest.approx(9e-3), "learning_rate_seed": 0}
+    assert len(rungs) == 3 and columns == {
+        "learning_rate": pytest.approx(9e-3),
+        "learning_rate_seed": 0,
+        rate_grid.GRID_PRETRAIN: 12.5,
+    }, "the grid hands on what its rungs spent pretraining, for the row's source_pretrain_seconds"
     later, columns = rate_grid.choose_rate(runner, case, steps.REGIMES["scratch"], 2, None)
     assert len(rungs) == 3, "seed 2 trained no rung"
     assert later.learning_rate == pytest.approx(9e-3) and columns["learning_rate_seed"] == 0

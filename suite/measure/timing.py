@@ -190,6 +190,7 @@ def pooled_summary(per_process: list[tuple[np.ndarray, np.ndarray]]) -> dict[str
         low, high = process_interval(estimate, [float(np.percentile(values, q)) for values, _ in per_process])
         summary[f"latency_p{q}_ci_low_ms"] = min(summary[f"latency_p{q}_ci_low_ms"], low)
         summary[f"latency_p{q}_ci_high_ms"] = max(summary[f"latency_p{q}_ci_high_ms"], high)
+    summary["p50_by_process_ms"] = " ".join(f"{np.percentile(values, 50):.6g}" for values, _ in per_process)
     return summary
 
 

@@ -54,9 +54,34 @@ def lap_caveat(lap: pd.DataFrame | None) -> str:
     rounds, calls = int(lap["rounds"].iloc[0]), int(lap["calls_per_round"].iloc[0])
     processes = int(lap["processes"].max()) if "processes" in lap and lap["processes"].notna().any() else 1
     networks = lap[lap["format"] == "keras"]
-    return (
+    text = (
         f"Latency: the final lap, which timed {len(networks)} network(s) and {len(lap) - len(networks)} deployed "
         f"file(s) side by side after training, in {processes} process(es) of {rounds} rounds of {calls} batch-1 "
         "calls in a new random order each round; intervals say where a rerun's figure falls (from the spread between "
         "rounds and between processes), and the regimes of one network share its figure."
     )
+    spread = process_spread(lap)
+    if spread is not None and spread >= DRIFT_WARNING:
+        text += (
+            f" The machine's speed changed during the lap: its processes' p50s were {spread:.2f}x apart (median over "
+            "entries), so every figure moved together; the ranking holds, the milliseconds may not on a rerun."
+        )
+    return text
+
+
+DRIFT_WARNING = 1.2  # the processes' p50s this far apart (max/min, median over entries) say the machine drifted
+
+
+def process_spread(lap: pd.DataFrame) -> float | None:
+    """The median over the lap's entries of max/min of their per-process p50s; None without several processes.
+
+    On one Zen 5 machine the whole machine drifted by up to 1.4x within a minute, every entry alike: six laps of
+    one folder, back to back, were 1.00-1.39 times the fastest lap's figures (their median over entries)."""
+    if "p50_by_process_ms" not in lap:
+        return None
+    ratios = []
+    for text in lap["p50_by_process_ms"].dropna():
+        values = [float(v) for v in str(text).split()]
+        if len(values) > 1 and min(values) > 0:
+            ratios.append(max(values) / min(values))
+    return float(pd.Series(ratios).median()) if ratios else None

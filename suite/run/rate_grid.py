@@ -34,6 +34,7 @@ from suite.run import steps
 log = logging.getLogger(__name__)
 
 FOLDER = "rate_grid"
+GRID_PRETRAIN = "grid_source_pretrain_seconds"  # not a row column: the runner adds it to source_pretrain_seconds
 
 
 def choose_rate(runner, case: Case, regime: Regime, seed: int, inputs: steps.Inputs) -> tuple[Case, dict]:
@@ -49,11 +50,12 @@ def choose_rate(runner, case: Case, regime: Regime, seed: int, inputs: steps.Inp
             "learning_rate": chosen_earlier,
             "learning_rate_seed": first,
         }
-    scores = []
+    scores, pretrained_s = [], 0.0
     for trial in grid_rungs(case):
         rate = trial.learning_rate
         progress.emit(stage="rate grid", message=f"learning rate {rate:.2g}")
         built = steps.build(runner, trial, seed, inputs)
+        pretrained_s += built.columns.get("source_pretrain_seconds") or 0.0  # the first rung pays a missing source
         scores.append({"learning_rate": rate, "val_accuracy": steps.rehearse(trial, seed, regime, inputs, built)})
         log.info("  %s seed %d: rate %.3g reached validation %.4f", case.id, seed, rate, scores[-1]["val_accuracy"])
     frame = pd.DataFrame(scores)
@@ -65,7 +67,8 @@ def choose_rate(runner, case: Case, regime: Regime, seed: int, inputs: steps.Inp
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     chosen = float(best["learning_rate"])
-    return dataclasses.replace(case, learning_rate=chosen), {"learning_rate": chosen, "learning_rate_seed": seed}
+    columns = {"learning_rate": chosen, "learning_rate_seed": seed, GRID_PRETRAIN: pretrained_s}
+    return dataclasses.replace(case, learning_rate=chosen), columns
 
 
 def digest(case: Case) -> str:

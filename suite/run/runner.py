@@ -126,8 +126,11 @@ class Runner:
                 inputs = steps.resolve(self, case)
                 row.update(inputs.columns)
                 case, chosen = rate_grid.choose_rate(self, case, searched.regime, seed, inputs)
+                in_grid = chosen.pop(rate_grid.GRID_PRETRAIN, 0.0)  # a missing source is pretrained by the first rung
                 row.update(chosen)
                 model = self._fit(case, searched.regime, seed, inputs, row)
+                if in_grid:
+                    row["source_pretrain_seconds"] = in_grid + (row.get("source_pretrain_seconds") or 0.0)
             with parallel.holding(self.results_dir, label, "export"):  # converting times nothing: beside others
                 exported = steps.export_formats(self, case, seed, inputs, model, row)
             with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times

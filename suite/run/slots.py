@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from suite.progress import View, duration
 from suite.run import parallel
+from suite.run.estimate import once_seconds
 from suite.run.executors import Executor
 from suite.run.jobs import Job, outcome
 from suite.run.plan import Plan
@@ -121,7 +122,7 @@ class Slots:
         """The log line of a finished job; an ok one teaches the estimates its seconds."""
         seconds = _seconds(row)
         if row.get("status") == "ok" and seconds is not None:
-            self.estimates.learn(job, seconds)
+            self.estimates.learn(job, seconds, once_seconds(row))
         self.view.current = job.label
         return f"{outcome(row)} in {duration(seconds)}"
 

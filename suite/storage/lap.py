@@ -22,7 +22,7 @@ LAP_COLUMNS = (
     *("cases", "path", "processes", "rounds", "calls_per_round"),
     *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
     *("latency_p90_ms", "latency_p90_ci_low_ms", "latency_p90_ci_high_ms"),
-    *("latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_n"),
+    *("latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_n", "p50_by_process_ms"),
     *("fingerprint", *FINGERPRINT_FIELDS, "suite_version", "started_at", "finished_at"),
 )
 
@@ -43,7 +43,8 @@ def read_lap(results_dir: Path) -> pd.DataFrame | None:
     path = lap_path(results_dir)
     if not path.is_file():
         return None
-    frame = pd.read_csv(path, dtype={c: str for c in ("cases", "graph", "fingerprint", *FINGERPRINT_FIELDS)})
+    texts = ("cases", "graph", "p50_by_process_ms", "fingerprint", *FINGERPRINT_FIELDS)
+    frame = pd.read_csv(path, dtype={c: str for c in texts})
     if frame.empty:
         return None
     return frame.assign(cases=[tuple(str(c).split()) for c in frame["cases"].fillna("")])
