@@ -86,3 +86,21 @@ def test_compare_json_prints_the_summary_for_ci(tmp_path, capsys):
     assert printed["flips"]["outside_rate"] == pytest.approx(2 / 6)
     assert json.loads((tmp_path / "out" / "compare.json").read_text()) == printed
     assert "What flipped" in compare.compare_runs(a, b).to_text()
+
+
+def test_final_lap_p50s_are_checked_against_the_other_runs_interval_both_ways():
+    import pandas as pd
+
+    def lap(p50: float, low: float, high: float) -> pd.DataFrame:
+        return pd.DataFrame({"device_name": ["cpu: t"], "network": ["net @ 32 px"], "format": ["onnx"],
+                             "latency_p50_ms": [p50], "latency_p50_ci_low_ms": [low],
+                             "latency_p50_ci_high_ms": [high]})  # fmt: skip
+
+    quiet, busy = lap(1.0, 0.95, 1.05), lap(1.4, 0.8, 2.4)
+    outside, checked = flips.lap_outside_flips(quiet, busy)
+    assert checked == 2 and [(f["run"], f["value"]) for f in outside] == [("B", 1.4)], "1.4 outside 0.95-1.05 only"
+    assert flips.lap_outside_flips(quiet, lap(1.02, 0.9, 1.1)) == ([], 2)
+    assert flips.lap_outside_flips(quiet, None) == ([], 0)
+    text = flips.Flips(lap_outside=outside, lap_checked=checked).to_text()
+    assert "Final-lap p50s outside the other run's rerun interval: 1 of 2 (50%)" in text
+    assert "net @ 32 px (onnx): B's 1.4 ms outside [0.95, 1.05]" in text
