@@ -185,12 +185,12 @@ def pooled_summary(per_process: list[tuple[np.ndarray, np.ndarray]]) -> dict[str
     samples = np.concatenate([values for values, _ in per_process])
     windows = np.concatenate([labels + offset for (_, labels), offset in zip(per_process, offsets)])
     summary = latency_summary(samples, windows)
-    for q in (50, 90):
-        estimate = summary[f"latency_p{q}_ms"]
-        low, high = process_interval(estimate, [float(np.percentile(values, q)) for values, _ in per_process])
+    by_process = {q: [float(np.percentile(values, q)) for values, _ in per_process] for q in (50, 90)}
+    for q, figures in by_process.items():
+        low, high = process_interval(summary[f"latency_p{q}_ms"], figures)
         summary[f"latency_p{q}_ci_low_ms"] = min(summary[f"latency_p{q}_ci_low_ms"], low)
         summary[f"latency_p{q}_ci_high_ms"] = max(summary[f"latency_p{q}_ci_high_ms"], high)
-    summary["p50_by_process_ms"] = " ".join(f"{np.percentile(values, 50):.6g}" for values, _ in per_process)
+    summary["p50_by_process_ms"] = " ".join(f"{p50:.6g}" for p50 in by_process[50])
     return summary
 
 

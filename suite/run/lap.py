@@ -178,6 +178,7 @@ def time_entries(entries: list[Entry], rounds: int, calls: int, warmup: int, see
 
 
 def warn_unloaded(entries: list[Entry], failed: dict[int, str]) -> None:
+    """One warning line per entry that did not load, with why."""
     for i, why in failed.items():
         log.warning("final lap: %s (%s) not timed: %s", entries[i].network["network"], entries[i].format, why)
 
@@ -192,7 +193,7 @@ def time_in_processes(entries: list[Entry], budget) -> list[dict]:
         warn_unloaded(entries, failed)
         return [samples]
     context, archs, per_process, warned = multiprocessing.get_context("spawn"), plugins.carried(), [], set()
-    for seed in range(max(1, budget.lap_processes)):
+    for seed in range(budget.lap_processes):
         args = (entries, budget.lap_rounds, budget.lap_calls, budget.warmup_runs, seed, archs)
         try:
             with ProcessPoolExecutor(1, mp_context=context) as pool:
