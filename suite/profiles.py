@@ -59,6 +59,8 @@ class MeasureBudget:
     lap_processes: int = 3
     lap_rounds: int = 10
     lap_calls: int = 20
+    # Seeds timed in their job (latency, throughput, each file's speed): the run's first this many; 0 = every seed.
+    timed_seeds: int = 1  # one network's seeds share a graph, which the lap times; later seeds check accuracy
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,8 @@ import pytest
 from suite import storage
 from suite.deploy import formats as catalogue
 from suite.deploy import stage
+from suite.deploy.measure import check_file, predict_all
+from suite.deploy.runtimes import RUNTIMES
 from suite.errors import SuiteError
 from suite.profiles import MeasureBudget
 
@@ -180,6 +182,24 @@ def test_every_format_is_a_row_and_keras_is_the_reference(deployed):
     assert (folder / "litert_int8.tflite").is_file() and (folder / "onnx-latency.csv").is_file()
     assert kept == {name for name, row in rows.items() if row["status"] == "ok"}
     assert stage.best_format(list(rows.values()))["best_format"] in kept
+
+
+@pytest.mark.parametrize("fmt", ("litert_int8", "onnx"))
+def test_an_untimed_file_has_its_accuracy_and_no_speed(deployed, fmt):
+    """A seed after the timed ones (``MeasureBudget.timed_seeds``): the same accuracy and agreement as the timed
+    measurement of the same file, and no latency or throughput, nor a best format picked by a missing latency."""
+    rows, images = deployed[0], deployed[1]
+    row, keras_row = _ok(deployed, fmt), rows["keras"]
+    reference = predict_all(RUNTIMES["keras"](keras_row["path"], 1), images.test)
+    report = check_file(catalogue.FORMATS[fmt].runtime, row["path"], 1, images, BUDGET, reference)
+    for column in ("test_accuracy", "top1_agreement", "test_images"):
+        assert report.columns[column] == pytest.approx(row[column]), column
+    assert "latency_p50_ms" not in report.columns and "throughput_ips" not in report.columns
+    assert report.columns["batches_accepted"] == row["batches_accepted"] and report.samples.empty
+    untimed = {**row, **report.columns, "latency_p50_ms": None}
+    assert stage._against_keras(untimed, keras_row)["speedup_vs_keras"] is None
+    assert stage.best_format([untimed]) == {}, "no latency: nothing to pick the fastest by"
+    assert stage.best_format([untimed, keras_row])["best_format"] == "keras"
 
 
 def test_missing_runtime_is_a_skipped_row_naming_the_install(monkeypatch, tmp_path):

@@ -61,6 +61,17 @@ def test_formats_for_is_the_one_rule_for_none_means_the_profiles(tmp_path):
     assert RunSettings.build(quick, tmp_path, formats=()).formats_for(deployed) == ()
 
 
+def test_timed_seeds_are_the_runs_first_ones_and_zero_times_every_seed(tmp_path):
+    quick = get_profile("quick")
+    assert quick.measure.timed_seeds == 1 and quick.measure.lap_rounds > 0, "the lap times what later seeds skip"
+    assert [RunSettings.build(quick, tmp_path).timed(s) for s in (0, 1, 2)] == [True, False, False]
+    assert [RunSettings.build(quick, tmp_path, first_seed=3).timed(s) for s in (3, 4, 5)] == [True, False, False]
+    every = dataclasses.replace(quick, measure=dataclasses.replace(quick.measure, timed_seeds=0))
+    assert all(RunSettings.build(every, tmp_path).timed(s) for s in (0, 1, 2))
+    two = dataclasses.replace(quick, measure=dataclasses.replace(quick.measure, timed_seeds=2))
+    assert [RunSettings.build(two, tmp_path).timed(s) for s in (0, 1, 2)] == [True, True, False]
+
+
 def test_the_worker_gets_the_settings_whole_and_the_device_its_executor_resolved(tmp_path, monkeypatch):
     """The job file carries ``to_json`` and nothing rebuilt from it: the worker reads it with ``from_json``."""
     seen = {}

@@ -46,28 +46,55 @@ def predict_all(predict: Predict, images: np.ndarray, batch: int = EVAL_BATCH) -
     return np.concatenate([predict(images[i : i + batch]) for i in range(0, len(images), batch)])
 
 
+@dataclass(kw_only=True)
+class Loaded:
+    """A file on its runtime, called once: what loading it took."""
+
+    runtime: str
+    predict: Predict
+    threads: int
+    load_seconds: float
+
+    @classmethod
+    def of(cls, runtime: str, path, threads: int, one: np.ndarray) -> Loaded:
+        started = time.perf_counter()
+        predict = RUNTIMES[runtime](path, threads)
+        predict(one)
+        return cls(runtime=runtime, predict=predict, threads=threads, load_seconds=time.perf_counter() - started)
+
+
 def measure_file(runtime: str, path, threads: int, images: Images, budget: MeasureBudget, reference: np.ndarray):
     """Measures the file at ``path`` on ``runtime`` (``RUNTIMES``) with ``threads`` threads; a ``FileReport``.
 
     ``reference``: the Keras model's probabilities on ``images.test``.
     """
-    one = np.ascontiguousarray(images.test[:1])
-    started = time.perf_counter()
-    predict = RUNTIMES[runtime](path, threads)
-    predict(one)
-    load_seconds = time.perf_counter() - started
-    latencies = timing.interleaved_latencies(
-        {runtime: predict}, one, budget.warmup_runs, budget.latency_runs, budget.latency_min_s, budget.latency_max_s
-    )[runtime]
+    loaded = Loaded.of(runtime, path, threads, np.ascontiguousarray(images.test[:1]))
+    return _report(loaded, images, budget, reference, timed=True)
+
+
+def check_file(runtime: str, path, threads: int, images: Images, budget: MeasureBudget, reference: np.ndarray):
+    """``measure_file`` untimed: load time, accuracy and agreement only, for a seed after the timed ones
+    (``MeasureBudget.timed_seeds``). It times nothing, so it may run beside other jobs' training."""
+    loaded = Loaded.of(runtime, path, threads, np.ascontiguousarray(images.test[:1]))
+    return _report(loaded, images, budget, reference, timed=False)
+
+
+def _report(loaded: Loaded, images: Images, budget: MeasureBudget, reference: np.ndarray, timed: bool) -> FileReport:
+    one, predict = np.ascontiguousarray(images.test[:1]), loaded.predict
+    latencies, throughput = [], {"accepted": accepted_batches(predict, one.shape[1], budget.batches)}
+    if timed:
+        latencies = timing.interleaved_latencies(
+            {loaded.runtime: predict}, one, *(budget.warmup_runs, budget.latency_runs),
+            *(budget.latency_min_s, budget.latency_max_s),
+        )[loaded.runtime]  # fmt: skip
+        throughput = throughput_columns(predict, one.shape[1], budget)
     windows = timing.window_labels(len(latencies))
-    throughput = throughput_columns(predict, one.shape[1], budget)
     accepted = [int(b) for b in throughput.pop("accepted")]
-    batch = max([b for b in accepted if b <= EVAL_BATCH], default=1)
-    probabilities = predict_all(predict, images.test, batch)
+    probabilities = predict_all(predict, images.test, max([b for b in accepted if b <= EVAL_BATCH], default=1))
     columns = {
-        "runtime_threads": threads,
-        "load_seconds": load_seconds,
-        **timing.latency_summary(latencies, windows),
+        "runtime_threads": loaded.threads,
+        "load_seconds": loaded.load_seconds,
+        **(timing.latency_summary(latencies, windows) if timed else {}),
         **throughput,
         "batches_accepted": " ".join(map(str, accepted)),
         **agreement(probabilities, images.labels, reference),
@@ -76,16 +103,24 @@ def measure_file(runtime: str, path, threads: int, images: Images, budget: Measu
     return FileReport(columns=columns, probabilities=probabilities, samples=samples)
 
 
+def accepted_batches(predict: Predict, side: int, batches: tuple[int, ...]) -> list[int]:
+    """The batches of ``batches`` that ``predict`` runs (a runtime's fixed input shape rejects the others)."""
+    return [batch for batch in sorted(batches) if _runs(predict, timing.random_images(batch, side).numpy())]
+
+
+def _runs(predict: Predict, images: np.ndarray) -> bool:
+    try:
+        predict(images)
+    except Exception:  # noqa: BLE001 - a runtime's way of saying no to this shape, whichever class it uses
+        return False
+    return True
+
+
 def throughput_columns(predict: Predict, side: int, budget: MeasureBudget) -> dict:
     """Images/s at the best accepted batch of ``budget.batches`` (a batch the runtime rejects is left out)."""
     fits: dict[int, float] = {}
-    for batch in sorted(budget.batches):
-        images = timing.random_images(batch, side).numpy()
-        try:
-            predict(images)
-            fits[batch] = max(timing.timed(predict, images), 1e-6)
-        except Exception:  # noqa: BLE001 - a runtime's way of saying no to this shape, whichever class it uses
-            continue
+    for batch in accepted_batches(predict, side, budget.batches):
+        fits[batch] = max(timing.timed(predict, timing.random_images(batch, side).numpy()), 1e-6)
     if not fits:
         return {"throughput_ips": None, "throughput_batch": None, "accepted": []}
     configs = {batch: (predict, batch, seconds) for batch, seconds in fits.items()}

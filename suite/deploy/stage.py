@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from suite.data import training_images
 from suite.data.pipeline import make_input, per_class_subset
 from suite.deploy import formats as catalogue
-from suite.deploy.measure import Images, measure_file, predict_all
+from suite.deploy.measure import Images, check_file, measure_file, predict_all
 from suite.deploy.runtimes import runtime_version, tf_threads
 from suite.errors import one_line
 from suite.measure.timing import compiled_call
@@ -104,16 +105,22 @@ def export_case(deployment: Deployment, names: tuple[str, ...], earlier: dict[st
 
 
 def measure_case(
-    deployment: Deployment, exported: Exported, *, identity: dict, earlier: dict[str, dict], append: Callable
+    deployment: Deployment,
+    exported: Exported,
+    *,
+    identity: dict,
+    earlier: dict[str, dict],
+    append: Callable,
+    timed: bool = True,
 ) -> list[dict]:
     """Measures every exported file, Keras' own first, appending a row for each; returns the ``ok`` rows, earlier
-    ones included."""
+    ones included. Not ``timed``: each file's accuracy and agreement only (``check_file``)."""
     threads = tf_threads()
     rows = dict(earlier)
     for name, file in exported.files.items():
         fmt = catalogue.FORMATS[name]
         row = {**identity, "format": name, "runtime": fmt.runtime, "quantised": fmt.quantised, "started_at": _now()}
-        row.update(file if "status" in file else _one_format(deployment, fmt, threads, exported.reference, file))
+        row.update(file if "status" in file else _one_format(deployment, fmt, (threads, timed), exported.reference, file))
         row.update(_against_keras(row, rows.get("keras")))
         row.update(runtime_version=runtime_version(fmt.runtime), finished_at=_now())
         append(row)
@@ -137,15 +144,18 @@ def _export(deployment: Deployment, fmt: catalogue.Format) -> dict:
     return {"path": path, "export_seconds": seconds}
 
 
-def _one_format(deployment: Deployment, fmt: catalogue.Format, threads: int, reference: np.ndarray, file: dict) -> dict:
-    """The measured columns of one exported file, or its ``failed`` status and one-line reason."""
+def _one_format(deployment: Deployment, fmt: catalogue.Format, how: tuple[int, bool], reference, file: dict) -> dict:
+    """The measured columns of one exported file, or its ``failed`` status and one-line reason; ``how``: the
+    runtime's threads, and whether the file is timed."""
     folder, images = Path(deployment.folder), deployment.images
     path, export_seconds = Path(file["path"]), file["export_seconds"]
     try:
-        report = measure_file(fmt.runtime, path, threads, images, deployment.budget, reference)
+        measure = measure_file if how[1] else check_file
+        report = measure(fmt.runtime, path, how[0], images, deployment.budget, reference)
     except Exception as error:  # noqa: BLE001
         return {"status": "failed", "error": f"run: {one_line(error)}", "path": str(path)}
-    report.samples.to_csv(folder / f"{fmt.name}-latency.csv", index=False)
+    if how[1]:
+        report.samples.to_csv(folder / f"{fmt.name}-latency.csv", index=False)
     return {
         "status": "ok",
         "path": str(path),
@@ -163,15 +173,24 @@ def _against_keras(row: dict, keras: dict | None) -> dict:
     return {
         "keras_test_accuracy": keras["test_accuracy"],
         "accuracy_change_points": 100 * (float(row["test_accuracy"]) - float(keras["test_accuracy"])),
-        "speedup_vs_keras": float(keras["latency_p50_ms"]) / float(row["latency_p50_ms"]),
+        "speedup_vs_keras": float(keras["latency_p50_ms"]) / float(row["latency_p50_ms"]) if _timed(row) else None,
     }
+
+
+def _timed(row: dict) -> bool:
+    """Whether a format row has a batch-1 latency (an untimed seed's rows have accuracy only)."""
+    return pd.notna(row.get("latency_p50_ms"))
 
 
 def best_format(rows: list[dict], max_drop_points: float = BEST_FORMAT_MAX_DROP_POINTS) -> dict:
     """``best_format`` and ``best_format_latency_p50_ms``: the fastest ``ok`` format at batch 1 whose accuracy is at
     most ``max_drop_points`` below Keras' (Keras itself qualifies); empty if there is no ok row."""
     fit = [
-        r for r in rows if r.get("status") == "ok" and float(r.get("accuracy_change_points") or 0) >= -max_drop_points
+        r
+        for r in rows
+        if r.get("status") == "ok"
+        and _timed(r)  # an untimed seed's files: accuracy only
+        and float(r.get("accuracy_change_points") or 0) >= -max_drop_points
     ]
     if not fit:
         return {}
@@ -185,6 +204,7 @@ def _log(row: dict) -> None:
         return
     log.info(
         "  format %s: p50 %.3f ms (%.1fx Keras), accuracy %.4f (%+.2f points), agreement %.4f, %.2f MB",
-        *(row["format"], row["latency_p50_ms"], row.get("speedup_vs_keras") or float("nan"), row["test_accuracy"]),
+        *(row["format"], row.get("latency_p50_ms", float("nan")), row.get("speedup_vs_keras") or float("nan")),
+        row["test_accuracy"],
         *(row.get("accuracy_change_points") or 0.0, row["top1_agreement"], row["file_mb"]),
     )

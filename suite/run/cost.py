@@ -201,12 +201,13 @@ class Rates:
 
 
 def job_seconds(
-    case: Case, gflops: float, sizes: dict[str, int], settings: RunSettings, where: tuple[str, Rates]
+    case: Case, gflops: float, sizes: dict[str, int], settings: RunSettings, where: tuple[str, Rates], timed=True
 ) -> float:
     """One job by FLOPs: startup, a search's trials, training, evaluation, measurement and the formats.
 
     ``where``: the device that trains and the rates. The deployed formats run on CPU runtimes (LiteRT, ONNX
-    Runtime, OpenVINO), each over the whole test split, at the CPU rate, whatever device trains.
+    Runtime, OpenVINO), each over the whole test split, at the CPU rate, whatever device trains. Not ``timed``
+    (``RunSettings.timed``): no measurement, and the formats' accuracy only.
     """
     device, rates = where
     rate, cpu_rate = rates.train.gflops_per_s, rates.cpu.gflops_per_s
@@ -220,9 +221,10 @@ def job_seconds(
     if regime.searched:  # each trial: the head and trial_epochs, half the backbone training on average
         passes += case.trials * ((case.head_epochs + case.trial_epochs) * train * train_factor(0.5) + val)
     seconds = STARTUP_S + TRACE_S * (len(phases) + 2) + passes * gflops / rate
-    seconds += measure_seconds(settings.profile.measure, gflops, rate, device)
+    budget = settings.profile.measure
+    seconds += measure_seconds(budget, gflops, rate, device) if timed else 0.0
     formats = len(settings.formats_for(case))
-    deploy = FORMAT_EXPORT_S + test * gflops / cpu_rate + sum(mode_seconds(settings.profile.measure, gflops, cpu_rate))
+    deploy = FORMAT_EXPORT_S + test * gflops / cpu_rate + (sum(mode_seconds(budget, gflops, cpu_rate)) if timed else 0)
     return seconds + formats * deploy
 
 
@@ -276,7 +278,8 @@ class FlopPrior:
             return None
         (gflops, counted), own = gflops, self._rate(case.arch)
         rates = Rates(train=own, cpu=self.cpu)
-        seconds = job_seconds(case, gflops, facts.sizes, self.settings, (self.device, rates))
+        timed = self.settings.timed(job.seed)
+        seconds = job_seconds(case, gflops, facts.sizes, self.settings, (self.device, rates), timed)
         whose = f"{case.arch}'s rows" if self._rates[case.arch] else "all rows" if self.rate.measured else "assumed"
         basis = f"FLOPs {gflops:.3g} G ({counted}) at {own.gflops_per_s:,.0f} GFLOP/s ({whose})"
         if (job.key, job.seed) in self._payers:

@@ -105,4 +105,6 @@ def outcome(row: dict) -> str:
     """``ok (test accuracy ..., p50 ...)`` or ``failed: error``, for the log."""
     if row["status"] != "ok":
         return f"{row['status']}: {row.get('error', '')}"
-    return f"ok (test accuracy {row['test_accuracy']:.3f}, p50 {row['latency_p50_ms']:.2f} ms)"
+    p50 = row.get("latency_p50_ms")
+    speed = "not timed" if p50 is None or p50 != p50 else f"p50 {p50:.2f} ms"  # p50 != p50: NaN
+    return f"ok (test accuracy {row['test_accuracy']:.3f}, {speed})"

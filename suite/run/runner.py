@@ -96,6 +96,15 @@ def preflight(
     return unusable
 
 
+def _speed(row: dict) -> str:
+    """The log's speed figures of a finished row; an untimed seed's (``MeasureBudget.timed_seeds``) has none."""
+    if row.get("latency_p50_ms") is None:
+        return " (not timed: the final lap times the network)"
+    return ", latency p50 %.2f ms, %.0f images/s at batch %d" % (
+        row["latency_p50_ms"], row["throughput_ips"], row["throughput_batch"]
+    )
+
+
 class Runner:
     """Runs resolved cases into one results folder; what the steps (``suite.run.steps``) share within a process."""
 
@@ -131,17 +140,17 @@ class Runner:
                 model = self._fit(case, searched.regime, seed, inputs, row)
                 if in_grid:
                     row["source_pretrain_seconds"] = in_grid + (row.get("source_pretrain_seconds") or 0.0)
+            timed = self.settings.timed(seed)
             with parallel.holding(self.results_dir, label, "export"):  # converting times nothing: beside others
                 exported = steps.export_formats(self, case, seed, inputs, model, row)
-            with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times
-                row.update(steps.measure(self, case, seed, inputs.side, model).columns)
-                row.update(steps.time_formats(self, exported).columns)
+                if not timed:  # a later seed: its files' accuracy, which times nothing either
+                    row.update(steps.time_formats(self, exported, timed=False).columns)
+            if timed:
+                with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times
+                    row.update(steps.measure(self, case, seed, inputs.side, model).columns)
+                    row.update(steps.time_formats(self, exported).columns)
             row["status"] = "ok"
-            log.info(
-                "  %s seed %d: test accuracy %.4f, latency p50 %.2f ms, %.0f images/s at batch %d",
-                *(case.id, seed, row["test_accuracy"], row["latency_p50_ms"]),
-                *(row["throughput_ips"], row["throughput_batch"]),
-            )
+            log.info("  %s seed %d: test accuracy %.4f%s", case.id, seed, row["test_accuracy"], _speed(row))
         except Exception as error:  # a failed case is data, not a crash of the run
             row.update(status="skipped" if isinstance(error, PrerequisiteFailed) else "failed", error=one_line(error))
             self._keep_traceback(case, seed, row)

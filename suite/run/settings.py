@@ -72,6 +72,12 @@ class RunSettings:
             **rest,
         )
 
+    def timed(self, seed: int) -> bool:
+        """Whether ``seed``'s jobs time their model and files: the run's first ``measure.timed_seeds`` seeds (0:
+        every seed). The others train, evaluate and check their files' accuracy; the final lap times the network."""
+        count = self.profile.measure.timed_seeds
+        return count <= 0 or seed < (self.seeds[0] if self.seeds else 0) + count
+
     def formats_for(self, case: Case) -> tuple[str, ...]:
         """The deployed formats (``suite.deploy``) ``case`` is exported to and measured in."""
         return self.profile.formats_for(case.id, self.formats)

@@ -351,10 +351,10 @@ def export_formats(runner, case: Case, seed: int, inputs: Inputs, model, row: di
     return Deploying(deployment, stage.export_case(deployment, chosen, done), identity, done)
 
 
-def time_formats(runner, exported: Deploying | None) -> Deployed:
+def time_formats(runner, exported: Deploying | None, timed: bool = True) -> Deployed:
     """Measures every exported file (``suite.deploy.stage.measure_case``), appending a ``formats.csv`` row per
     format as it is done. A format that can't be converted or run is a ``failed`` or ``skipped`` row; the case
-    stays ``ok``."""
+    stays ``ok``. Not ``timed``: each file's accuracy only, and the row picks no best format."""
     if exported is None:
         return Deployed([], {})
     from suite.deploy import stage
@@ -366,5 +366,6 @@ def time_formats(runner, exported: Deploying | None) -> Deployed:
         identity=exported.identity,
         earlier=exported.earlier,
         append=lambda format_row: storage.append_format_row(runner.results_dir, format_row),
+        timed=timed,
     )
-    return Deployed(rows, stage.best_format(rows))
+    return Deployed(rows, stage.best_format(rows) if timed else {})
