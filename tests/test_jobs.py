@@ -15,9 +15,12 @@ from helpers import one_error_line, smoke_args
 from suite import storage
 from suite.case import Case
 from suite.cli import main
+from suite.environment import environment
+from suite.measure import speed
 from suite.run import parallel, slots
 from suite.run.estimate import Estimates
 from suite.run.jobs import Job
+from suite.storage.speed import read_probes
 
 
 def _case(arch: str = "simple_cnn", regime: str = "scratch") -> Case:
@@ -143,6 +146,9 @@ def test_under_two_jobs_no_timing_overlaps_any_training(two_jobs_run):
     ]
     assert side_by_side, "two small jobs trained at once"
     assert parallel.overlaps(holds) == [], "a job timed while another trained or timed"
+    probes = read_probes(environment()["fingerprint"], speed.PROBE)
+    mine = probes[probes["folder"] == str(two_jobs_run)]
+    assert sorted(mine["where"]) == ["job"] * 3 + ["lap"], "each timed job probed the machine, and the lap once"
 
 
 def test_under_two_jobs_each_row_says_its_threads_and_keeps_the_machine_fingerprint(two_jobs_run):

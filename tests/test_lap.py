@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from suite import storage
-from suite.measure import timing
+from suite.measure import speed, timing
 from suite.models import build_backbone, build_classifier
 from suite.profiles import MeasureBudget
 from suite.report.lap import lap_caveat, with_lap
 from suite.run.lap import chunks, graph_signature, run_lap
+from suite.storage.speed import read_probes
 
 FINGERPRINT = "f" * 12
 
@@ -101,6 +102,9 @@ def test_the_lap_times_one_latency_per_network_and_graph(lapped):
         assert row["latency_p90_ci_low_ms"] <= row["latency_p90_ms"] <= row["latency_p90_ci_high_ms"]
         assert 0.01 < row["latency_p50_ms"] < 40, "a small CNN's batch-1 call in ms (the rows' made-up 50 is not it)"
     assert (lap["fingerprint"] == FINGERPRINT).all()
+    probes = read_probes(FINGERPRINT, speed.PROBE)
+    assert list(probes["where"]) == ["lap"], "one speed probe per lap, the median of its processes"
+    assert 0.01 < probes["p50_ms"].iloc[0] < 40 and (lap["drift_probes"] == 0).all(), "one probe: no drift yet"
 
 
 def test_the_report_reads_the_lap_so_regimes_of_one_network_carry_one_latency(lapped):
@@ -170,3 +174,6 @@ def test_the_caveat_says_when_the_machine_drifted_between_the_laps_processes():
     steady = lap_caveat(lap(["1.0 1.05 1.02", "0.2 0.21 0.2", "0.1 0.1 0.1"]))
     assert "apart" not in steady
     assert "apart" not in lap_caveat(lap(["1.0", "0.2", "0.1"])), "one process: no spread to read"
+    measured = lap(["1.0", "0.2", "0.1"]).assign(drift_sd=0.083, drift_probes=17)
+    assert "varied by 8.3% (log standard deviation of this machine's 17 newest probes" in lap_caveat(measured)
+    assert "reference workload" not in lap_caveat(measured.assign(drift_sd=0.0))

@@ -120,7 +120,9 @@ def measure_case(
     for name, file in exported.files.items():
         fmt = catalogue.FORMATS[name]
         row = {**identity, "format": name, "runtime": fmt.runtime, "quantised": fmt.quantised, "started_at": _now()}
-        row.update(file if "status" in file else _one_format(deployment, fmt, (threads, timed), exported.reference, file))
+        row.update(
+            file if "status" in file else _one_format(deployment, fmt, (threads, timed), exported.reference, file)
+        )
         row.update(_against_keras(row, rows.get("keras")))
         row.update(runtime_version=runtime_version(fmt.runtime), finished_at=_now())
         append(row)

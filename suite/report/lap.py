@@ -60,6 +60,7 @@ def lap_caveat(lap: pd.DataFrame | None) -> str:
         "calls in a new random order each round; intervals say where a rerun's figure falls (from the spread between "
         "rounds and between processes), and the regimes of one network share its figure."
     )
+    text += drift_sentence(lap)
     spread = process_spread(lap)
     if spread is not None and spread >= DRIFT_WARNING:
         text += (
@@ -67,6 +68,18 @@ def lap_caveat(lap: pd.DataFrame | None) -> str:
             "entries), so every figure moved together; the ranking holds, the milliseconds may not on a rerun."
         )
     return text
+
+
+def drift_sentence(lap: pd.DataFrame) -> str:
+    """What the machine's measured drift (``suite.run.drift``) added to the intervals; "" where none was measured."""
+    if "drift_sd" not in lap or not lap["drift_sd"].fillna(0).gt(0).any():
+        return ""
+    sd, probes = float(lap["drift_sd"].max()), int(lap["drift_probes"].max())
+    return (
+        f" A fixed reference workload, timed in every job and lap process, varied by {100 * sd:.1f}% (log standard "
+        f"deviation of this machine's {probes} newest probes, earlier runs' included): every interval includes that "
+        "drift, since a rerun meets the machine at another moment; comparisons within the lap do not need it."
+    )
 
 
 DRIFT_WARNING = 1.2  # the processes' p50s this far apart (max/min, median over entries) say the machine drifted

@@ -39,11 +39,13 @@ import pandas as pd
 from suite import plugins, storage
 from suite.deploy.runtimes import RUNTIMES, tf_threads
 from suite.environment import FINGERPRINT_FIELDS
-from suite.measure import timing
+from suite.measure import speed, timing
 from suite.models import hub  # noqa: F401 - registers the suite's hub layer, which saved hub models hold
+from suite.run import drift
 
 log = logging.getLogger("suite")
 
+PROBE = "probe"  # the speed probe's key among a process's samples
 LAP_MAX_MB = 3000.0  # files loaded at once for one side-by-side chunk
 # What a saved config holds that does not change the inference graph: names, trainable flags, seeds, the wiring
 # by name, the Python object ids of shared dtype policies, and how the model was compiled for training.
@@ -170,6 +172,7 @@ def time_entries(entries: list[Entry], rounds: int, calls: int, warmup: int, see
             failed[i] = f"{type(error).__name__}: {error}"
     if not loaded:
         return {}, failed
+    loaded[PROBE] = speed.probe_call()  # the machine's speed, timed beside the entries (suite.run.drift)
     samples = timing.round_latencies(
         {i: call for i, (call, _) in loaded.items()}, {i: image for i, (_, image) in loaded.items()},
         rounds, calls, warmup, seed=seed,
@@ -207,12 +210,14 @@ def time_in_processes(entries: list[Entry], budget) -> list[dict]:
     return per_process
 
 
-def time_chunk(entries: list[Entry], budget) -> list[dict]:
+def time_chunk(entries: list[Entry], budget) -> tuple[list[dict], list[float]]:
     """The lap rows of one chunk: its entries loaded together and timed side by side in ``budget.lap_processes``
-    processes, every process's calls pooled, the spread between processes joined to the intervals."""
+    processes, every process's calls pooled, the spread between processes joined to the intervals; and each
+    process's speed probe (ms)."""
     started = datetime.now(UTC).isoformat(timespec="seconds")
     per_process = time_in_processes(entries, budget)
     finished = datetime.now(UTC).isoformat(timespec="seconds")
+    probes = [float(np.median(samples.pop(PROBE)[0])) for samples in per_process if PROBE in samples]
     rows = []
     for i, entry in enumerate(entries):
         parts = [samples[i] for samples in per_process if i in samples]
@@ -222,7 +227,7 @@ def time_chunk(entries: list[Entry], budget) -> list[dict]:
                      "cases": " ".join(entry.cases), "path": str(entry.path), "processes": len(parts),
                      "rounds": budget.lap_rounds, "calls_per_round": budget.lap_calls,
                      **timing.pooled_summary(parts), "started_at": started, "finished_at": finished})  # fmt: skip
-    return rows
+    return rows, probes
 
 
 def run_lap(results_dir: Path, environment: dict, device: str, budget) -> Path | None:
@@ -241,7 +246,11 @@ def run_lap(results_dir: Path, environment: dict, device: str, budget) -> Path |
     log.info("final lap: %d network(s), %d file(s), side by side in %d process(es) of %d rounds of %d calls each",
              len(networks), len(entries), budget.lap_processes, budget.lap_rounds, budget.lap_calls)  # fmt: skip
     stamp = {k: environment.get(k, "") for k in ("fingerprint", *FINGERPRINT_FIELDS, "suite_version")}
-    rows = []
+    rows, probes = [], []
     for chunk in chunks(entries):
-        rows += [{**row, **stamp} for row in time_chunk(chunk, budget)]
+        timed, probed = time_chunk(chunk, budget)
+        rows, probes = rows + [{**row, **stamp} for row in timed], probes + probed
+    if probes:  # one probe per lap: its processes, seconds apart, would understate the drift between runs
+        drift.record("lap", results_dir, environment["fingerprint"], float(np.median(probes)))
+    rows = drift.widen_rows(rows, environment["fingerprint"])
     return storage.write_lap(results_dir, rows) if rows else None

@@ -30,7 +30,7 @@ from suite.errors import PrerequisiteFailed, SuiteError, one_line
 from suite.measure import timing
 from suite.models import ARCHITECTURES, build_backbone, build_classifier, user
 from suite.regimes import Regime
-from suite.run import parallel, rate_grid, steps
+from suite.run import drift, parallel, rate_grid, steps
 from suite.run.jobs import base_row, now
 from suite.run.settings import RunSettings
 from suite.train import make_optimizer
@@ -100,9 +100,8 @@ def _speed(row: dict) -> str:
     """The log's speed figures of a finished row; an untimed seed's (``MeasureBudget.timed_seeds``) has none."""
     if row.get("latency_p50_ms") is None:
         return " (not timed: the final lap times the network)"
-    return ", latency p50 %.2f ms, %.0f images/s at batch %d" % (
-        row["latency_p50_ms"], row["throughput_ips"], row["throughput_batch"]
-    )
+    p50, rate, batch = row["latency_p50_ms"], row["throughput_ips"], row["throughput_batch"]
+    return f", latency p50 {p50:.2f} ms, {rate:.0f} images/s at batch {batch}"
 
 
 class Runner:
@@ -149,6 +148,7 @@ class Runner:
                 with parallel.holding(self.results_dir, label, "time"):  # alone: no other job trains or times
                     row.update(steps.measure(self, case, seed, inputs.side, model).columns)
                     row.update(steps.time_formats(self, exported).columns)
+                    drift.record("job", self.results_dir, row["fingerprint"])  # the machine's speed now
             row["status"] = "ok"
             log.info("  %s seed %d: test accuracy %.4f%s", case.id, seed, row["test_accuracy"], _speed(row))
         except Exception as error:  # a failed case is data, not a crash of the run

@@ -23,6 +23,7 @@ LAP_COLUMNS = (
     *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
     *("latency_p90_ms", "latency_p90_ci_low_ms", "latency_p90_ci_high_ms"),
     *("latency_p99_ms", "latency_mean_ms", "latency_std_ms", "latency_n", "p50_by_process_ms"),
+    *("drift_sd", "drift_probes"),  # the machine's drift (suite.run.drift), joined to the intervals above
     *("fingerprint", *FINGERPRINT_FIELDS, "suite_version", "started_at", "finished_at"),
 )
 
