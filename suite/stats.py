@@ -196,3 +196,28 @@ def median_rank(count: int, level: float = 0.95) -> int:
             return rank
         rank = k + 1
     return rank
+
+
+def drift_half(sd: float, level: float = LEVEL) -> float:
+    """Half-width in log space of where a rerun's latency falls from the machine's drift alone (``sd``: its log
+    spread, ``suite.measure.speed.drift_sd``): each run meets the machine at its own moment, so their difference has
+    ``sqrt(2)`` times the drift's spread."""
+    return float(stats.norm.ppf((1 + level) / 2) * math.sqrt(2) * sd)
+
+
+def widen(value: float, low: float, high: float, half: float) -> tuple[float, float]:
+    """``[low, high]`` around ``value`` with ``half`` (log space) joined to each side in quadrature: the interval's
+    own noise and the machine's drift are independent."""
+    return _join(value, low, high, half, 1.0)
+
+
+def narrow(value: float, low: float, high: float, half: float) -> tuple[float, float]:
+    """``widen`` undone: the interval of one moment, for comparing figures of one lap, which share the drift."""
+    return _join(value, low, high, half, -1.0)
+
+
+def _join(value: float, low: float, high: float, half: float, sign: float) -> tuple[float, float]:
+    if not (value > 0 and low > 0 and high > 0) or not half > 0:
+        return low, high
+    below, above = (math.sqrt(max(math.log(r) ** 2 + sign * half**2, 0.0)) for r in (value / low, high / value))
+    return value * math.exp(-below), value * math.exp(above)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from suite import stats
 from suite.measure import speed, timing
 from suite.run import drift
 from suite.storage import speed as history
@@ -49,10 +50,10 @@ def test_the_drift_is_the_spread_within_groups_not_between_them():
 
 
 def test_widening_joins_the_drift_in_quadrature_on_each_side():
-    low, high = speed.widen(2.0, 2.0 * math.exp(-0.03), 2.0 * math.exp(0.04), 0.04)
+    low, high = stats.widen(2.0, 2.0 * math.exp(-0.03), 2.0 * math.exp(0.04), 0.04)
     assert math.log(2.0 / low) == pytest.approx(0.05) and math.log(high / 2.0) == pytest.approx(math.hypot(0.04, 0.04))
-    assert speed.widen(2.0, 1.9, 2.1, 0.0) == (1.9, 2.1), "no drift measured: the interval as it was"
-    assert speed.drift_half(0.1) == pytest.approx(1.959964 * math.sqrt(2) * 0.1, rel=1e-5)
+    assert stats.widen(2.0, 1.9, 2.1, 0.0) == (1.9, 2.1), "no drift measured: the interval as it was"
+    assert stats.drift_half(0.1) == pytest.approx(1.959964 * math.sqrt(2) * 0.1, rel=1e-5)
 
 
 def rerun_coverage(widened: bool, pairs: int = 300, sigma: float = 0.12) -> float:
@@ -68,8 +69,8 @@ def rerun_coverage(widened: bool, pairs: int = 300, sigma: float = 0.12) -> floa
         row = timing.pooled_summary(processes)
         if widened:
             jobs = pd.DataFrame({"where": "job", "threads": 1, "p50_ms": 0.3 * np.exp(rng.normal(0, sigma, 7))})
-            half = speed.drift_half(speed.drift_sd(jobs)[0])
-            row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"] = speed.widen(
+            half = stats.drift_half(speed.drift_sd(jobs)[0])
+            row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"] = stats.widen(
                 row["latency_p50_ms"], row["latency_p50_ci_low_ms"], row["latency_p50_ci_high_ms"], half
             )
         return row
@@ -118,7 +119,7 @@ def test_lap_rows_carry_the_drift_and_their_intervals_widen_by_it(tmp_path, monk
     (wide,) = drift.widen_rows([row], FINGERPRINT)
     sd = float(np.log([1.0, 1.2, 0.9, 1.1]).std(ddof=1))
     assert wide["drift_probes"] == 4 and wide["drift_sd"] == pytest.approx(sd)
-    half = speed.drift_half(sd)
+    half = stats.drift_half(sd)
     assert (
         math.log(2.1 / 2.0)
         < math.log(wide["latency_p50_ci_high_ms"] / 2.0)
@@ -132,3 +133,26 @@ def test_a_failing_probe_costs_the_probe_never_the_job(tmp_path, monkeypatch):
     monkeypatch.setattr(speed, "probe_ms", lambda: 1 / 0)
     assert math.isnan(drift.record("job", tmp_path, FINGERPRINT))
     assert history.read_probes(FINGERPRINT, speed.PROBE).empty
+
+
+def test_narrowing_undoes_widening_and_the_front_compares_networks_without_the_shared_drift():
+    """Every entry of one lap meets the same moment, so the front's network bands (which decide "clearly faster")
+    leave the drift out, while each row's own interval keeps it, as a rerun would see it."""
+    from suite.report.front import with_networks
+
+    half = stats.drift_half(0.15)
+    low, high = stats.widen(1.0, 0.95, 1.06, half)
+    assert stats.narrow(1.0, low, high, half) == pytest.approx((0.95, 1.06))
+    rows = []
+    for arch, p50 in (("fast", 1.0), ("slow", 1.5)):
+        low, high = stats.widen(p50, p50 * 0.95, p50 * 1.05, half)
+        figures = dict(latency_p50_ms=p50, latency_p50_ci_low_ms=low, latency_p50_ci_high_ms=high, drift_sd=0.15)
+        rows.append(
+            dict(arch=arch, image_size=32, device_name="cpu", dataset="digits", test_accuracy_mean=0.9, **figures)
+        )
+    frame = with_networks(pd.DataFrame(rows)).set_index("arch")
+    assert frame.loc["fast", "latency_p50_ci_high_ms"] > frame.loc["slow", "latency_p50_ci_low_ms"], "rerun: overlap"
+    assert frame.loc["fast", "band_high_ms"] == pytest.approx(1.05)
+    assert frame.loc["fast", "band_high_ms"] < frame.loc["slow", "band_low_ms"] == pytest.approx(1.5 * 0.95)
+    without = with_networks(pd.DataFrame(rows).drop(columns="drift_sd")).set_index("arch")
+    assert without.loc["fast", "band_high_ms"] > without.loc["slow", "band_low_ms"], "the premise"

@@ -26,6 +26,7 @@ record the source pretraining that the first frozen jobs paid (``source_pretrain
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -110,3 +111,22 @@ def test_a_source_pretrained_once_is_not_learned_as_the_cost_of_every_later_job(
     assert estimates(later) == pytest.approx(16.0)
     assert once_seconds({"source_pretrain_seconds": float("nan")}) == once_seconds({}) == 0.0
     assert once_seconds({"source_pretrain_seconds": 0.0}) == 0.0
+
+
+def test_a_first_seeds_timing_is_priced_for_timed_jobs_only(tmp_path):
+    """Only a case's first seed times (``MeasureBudget.timed_seeds``): its seconds under the timing lock are learned
+    apart from its training, and added back for the jobs that will time, never for the later seeds."""
+    quick = get_profile("quick")
+    scratch, frozen = (quick.apply(get_case(f"simple_cnn.{regime}.digits")) for regime in ("scratch", "frozen"))
+    first, later = (Job(case=scratch, seed=seed, key=f"{scratch.id}-s{seed}") for seed in (0, 1))
+    other = Job(case=frozen, seed=0, key=f"{frozen.id}-s0")
+    estimates = Estimates(pd.DataFrame(), work=lambda job: None, timed=lambda job: job.seed == 0)
+    estimates.learn(first, 40.0, timing_s=12.0)
+    assert estimates(later) == pytest.approx(28.0), "seed 1 trains and evaluates, but times nothing"
+    assert estimates(other) == pytest.approx(40.0), "another case's first seed times its model too"
+    with parallel.holding(tmp_path, first.label, "time"):
+        time.sleep(0.2)
+    with parallel.holding(tmp_path, later.label, "train"):
+        pass
+    assert 0.2 <= parallel.held_seconds(tmp_path, first.label, "time") < 2.0
+    assert parallel.held_seconds(tmp_path, later.label, "time") == 0.0

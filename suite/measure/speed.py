@@ -6,9 +6,9 @@ minutes apart then held only 83% of each other's final-lap p50s, because no inte
 the next run's moment. The probe here is one small convolutional network with fixed weights, the same on every
 run, timed at batch 1: each job times it in its exclusive slot, and each final lap beside its entries in every
 process (one probe, their median, since the processes are seconds apart); ``suite.storage.speed`` keeps every
-probe of this machine (its fingerprint) in the cache. The spread of those
-probes over time is the machine's drift; ``widen`` adds it to an interval, so that the interval says where a rerun
-on this machine falls, not only a rerun at this very moment.
+probe of this machine (its fingerprint) in the cache. The spread of those probes over time is the machine's drift;
+``suite.stats.widen`` adds it to an interval, so that the interval says where a rerun on this machine falls, not
+only a rerun at this very moment.
 
 Probes are compared only within a group (where they ran, and on how many threads), since a job beside another
 runs on one thread and a lap process on all: the drift is the pooled spread within groups. Simulated
@@ -23,14 +23,12 @@ import math
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from scipy import stats
 
 from suite.measure.timing import timed
 
 PROBE = "conv3-32px-v1"  # names the workload; probes of another workload are never pooled with these
 PROBE_CALLS, PROBE_WARMUP = 200, 20
 MIN_PROBES = 3  # fewer in a group say nothing of its spread
-DRIFT_LEVEL = 0.95
 
 
 def probe_call() -> tuple[tf.types.experimental.ConcreteFunction, tf.Tensor]:
@@ -71,18 +69,3 @@ def drift_sd(probes: pd.DataFrame) -> tuple[float, int]:
         return 0.0, 0
     squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
     return math.sqrt(squares / (used - len(groups))), used
-
-
-def drift_half(sd: float, level: float = DRIFT_LEVEL) -> float:
-    """Half-width in log space of where a rerun's figure falls from the drift alone: each run meets the machine at
-    its own moment, so their difference has ``sqrt(2)`` times the drift's spread."""
-    return float(stats.norm.ppf((1 + level) / 2) * math.sqrt(2) * sd)
-
-
-def widen(value: float, low: float, high: float, half: float) -> tuple[float, float]:
-    """``[low, high]`` around ``value`` with ``half`` (log space) joined to each side in quadrature: the interval's
-    own noise and the machine's drift are independent."""
-    if not (value > 0 and low > 0 and high > 0) or half <= 0:
-        return low, high
-    below, above = math.log(value / low), math.log(high / value)
-    return value * math.exp(-math.hypot(below, half)), value * math.exp(math.hypot(above, half))

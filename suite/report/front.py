@@ -22,6 +22,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from suite.report.intervals import difference, with_intervals
+from suite.stats import drift_half, narrow
 
 GROUP = ["device_name", "dataset"]  # a front never mixes devices or datasets
 NETWORK = ["device_name", "dataset", "arch", "image_size"]
@@ -36,7 +37,9 @@ def network_label(arch: str, image_size) -> str:
 def with_networks(cases: pd.DataFrame) -> pd.DataFrame:
     """``cases`` (``per_case`` rows) with ``network``, its band ``band_low_ms``/``band_high_ms`` and ``network_ms``.
 
-    Rows without a latency p50 are dropped; a case without a stored p50 interval spans its p50 alone.
+    Rows without a latency p50 are dropped; a case without a stored p50 interval spans its p50 alone. The band
+    compares networks, so a lap's figure spans its interval without the machine's drift (``drift_sd``), which every
+    entry of one lap shares; the row's own interval keeps it, as a rerun would see it.
     """
     needed = ["latency_p50_ms", "test_accuracy_mean"]
     frame = cases.dropna(subset=needed).copy() if set(needed) <= set(cases) else cases.iloc[0:0].copy()
@@ -47,6 +50,12 @@ def with_networks(cases: pd.DataFrame) -> pd.DataFrame:
         column = f"latency_p50_ci_{side}_ms"
         stored = frame[column] if column in frame else pd.Series(float("nan"), index=frame.index)
         frame[f"_{side}"] = stored.fillna(frame["latency_p50_ms"])
+    if "drift_sd" in frame:  # the lap's figures share the machine's drift: comparing them takes it out
+        moments = [
+            narrow(p50, low, high, drift_half(sd) if sd == sd else 0.0)
+            for p50, low, high, sd in zip(frame["latency_p50_ms"], frame["_low"], frame["_high"], frame["drift_sd"])
+        ]
+        frame["_low"], frame["_high"] = [m[0] for m in moments], [m[1] for m in moments]
     frame["network"] = [network_label(a, s) for a, s in zip(frame["arch"], frame["image_size"])]
     grouped = frame.groupby([*GROUP, "network"], dropna=False)
     frame["band_low_ms"] = grouped["_low"].transform("min")

@@ -13,6 +13,7 @@ import pandas as pd
 LAP_FIGURES = (
     *("latency_p50_ms", "latency_p50_ci_low_ms", "latency_p50_ci_high_ms"),
     *("latency_p90_ms", "latency_p90_ci_low_ms", "latency_p90_ci_high_ms", "latency_p99_ms"),
+    "drift_sd",  # the machine's drift in the intervals (suite.run.drift); comparisons within the lap take it out
 )
 
 
@@ -20,7 +21,7 @@ def lap_figures(lap: pd.DataFrame) -> pd.DataFrame:
     """One row per (device_name, case_id, format) the lap covers, with its ``LAP_FIGURES``."""
     rows = [
         {"device_name": row["device_name"], "case_id": case_id, "format": row["format"],
-         **{f: row[f] for f in LAP_FIGURES}}
+         **{f: row.get(f) for f in LAP_FIGURES}}
         for _, row in lap.iterrows()
         for case_id in row["cases"]
     ]  # fmt: skip

@@ -2,8 +2,9 @@
 and the final lap's intervals widened by the drift they show.
 
 Each job probes the machine in its exclusive timing slot, and each final lap once (the median of its processes'
-probes, timed beside its entries); the lap's rows then carry ``drift_sd`` (the pooled log spread of this machine's newest probes, this run's and earlier ones)
-and ``drift_probes``, and their p50 and p90 intervals join ``speed.drift_half`` in quadrature.
+probes, timed beside its entries). The lap's rows then carry ``drift_sd`` (the pooled log spread of this machine's
+newest probes, this run's and earlier ones) and ``drift_probes``, and their p50 and p90 intervals join
+``suite.stats.drift_half`` in quadrature.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from suite import stats
 from suite.deploy.runtimes import tf_threads
 from suite.measure import speed
 from suite.storage.speed import append_probe, read_probes
@@ -38,13 +40,13 @@ def widen_rows(rows: list[dict], fingerprint: str) -> list[dict]:
     """``rows`` (lap rows) with the drift of this machine's kept probes joined to their intervals, and the
     ``drift_sd`` and ``drift_probes`` columns."""
     sd, count = speed.drift_sd(read_probes(fingerprint, speed.PROBE))
-    half = speed.drift_half(sd)
+    half = stats.drift_half(sd)
     if count:
         log.info("final lap: the machine drifted %.1f%% (log sd, %d probes); intervals include it", 100 * sd, count)
     widened = []
     for row in rows:
         row = {**row, "drift_sd": sd, "drift_probes": count}
         for value, low, high in INTERVALS:
-            row[low], row[high] = speed.widen(row[value], row[low], row[high], half)
+            row[low], row[high] = stats.widen(row[value], row[low], row[high], half)
         widened.append(row)
     return widened

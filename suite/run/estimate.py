@@ -42,14 +42,15 @@ class Estimates:
         earlier: pd.DataFrame,
         work: Callable[[Job], float | None] | None = None,
         prior: Callable[[Job], Priced | None] | None = None,
+        timed: Callable[[Job], bool] | None = None,
     ):
         self.by_key: dict[str, float] = {}
         self.by_case: dict[str, float] = {}
         if "case_seconds" in earlier and len(earlier):
-            timed = earlier.dropna(subset=["case_seconds"])
-            timed = timed[timed["status"] == "ok"]
-            self.by_key = timed.groupby("case_key")["case_seconds"].median().to_dict()
-            self.by_case = timed.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
+            done = earlier.dropna(subset=["case_seconds"])
+            done = done[done["status"] == "ok"]
+            self.by_key = done.groupby("case_key")["case_seconds"].median().to_dict()
+            self.by_case = done.groupby(["case_id", "profile"])["case_seconds"].median().to_dict()
         self.this_run: dict[str, list[float]] = defaultdict(list)
         self.probed: dict[str, float] = {}
         self._work, self._gflop = work or (lambda job: None), {}  # (key, seed) -> GFLOPs
@@ -57,15 +58,23 @@ class Estimates:
         self.line: tuple[float, float] | None = None  # fit_line(worked), refitted as jobs finish
         self.line_fitted = False  # whether it is a fitted line, not the median rate of too few jobs
         self.prior = prior or (lambda job: None)  # seconds by FLOPs (suite.run.cost.FlopPrior), before anything ran
+        self.timed = timed or (lambda job: True)  # whether a job times its model (suite.run.settings.RunSettings.timed)
+        self.timing_by_arch: dict[str, list[float]] = defaultdict(list)  # seconds finished jobs held the timing lock
 
-    def learn(self, job: Job, seconds: float, once_s: float = 0.0) -> None:
+    def learn(self, job: Job, seconds: float, once_s: float = 0.0, timing_s: float = 0.0) -> None:
         """Records a job finished ok in this run: it informs the estimates of the same architecture, and by its
         work those of the others (a job that failed early would say nothing true of either).
 
         ``once_s``: what the job spent that no later job spends again (``once_seconds``: a source it pretrained,
         now cached). Left in, a cold quick run's first frozen jobs (49 and 77 s, 16 and 37 s warm, on Zen 5) made
-        the ETA 1.6-2.4 times what was left until the last jobs."""
-        seconds = max(seconds - once_s, 0.1 * seconds)
+        the ETA 1.6-2.4 times what was left until the last jobs.
+
+        ``timing_s``: the seconds it held the timing lock (``suite.run.parallel.held_seconds``), learned apart, since
+        only a case's first seed times (``timed``): with them in, a cold quick run priced every later seed at its
+        first seed's timing, and the ETA said 1.3-2.1 times what was left until the 10th job (Zen 5)."""
+        seconds = max(seconds - once_s - timing_s, 0.1 * seconds)
+        if timing_s > 0:
+            self.timing_by_arch[job.case.arch].append(timing_s)
         self.this_run[job.case.arch].append(seconds)
         gflop = self.gflop(job)
         if gflop:
@@ -119,9 +128,18 @@ class Estimates:
                 # kept every ETA within 28% once each network had finished a job; the median of the same work's
                 # jobs first, then the line, ended 32-49% short in the last minute.
                 overhead, rate = fit_line(done)
-                return overhead + gflop / rate, "this run, by work", ()
-            return median(self.this_run[job.case.arch]), "this run", ()
+                return overhead + gflop / rate + self.timing(job), "this run, by work", ()
+            return median(self.this_run[job.case.arch]) + self.timing(job), "this run", ()
         return None
+
+    def timing(self, job: Job) -> float:
+        """Seconds ``job`` will hold the timing lock, by this run's finished jobs of its architecture (else all of
+        them); 0 for a job that times nothing."""
+        if not self.timed(job):
+            return 0.0
+        own = self.timing_by_arch.get(job.case.arch)
+        every = [s for seconds in self.timing_by_arch.values() for s in seconds]
+        return median(own) if own else median(every) if every else 0.0
 
     def gflop(self, job: Job) -> float | None:
         """``job``'s work, counted once per case and seed (the progress line asks for every pending job at every
@@ -137,7 +155,7 @@ class Estimates:
         if not gflop or self.line is None:
             return None
         overhead, rate = self.line
-        return overhead + gflop / rate
+        return overhead + gflop / rate + self.timing(job)
 
     def remaining(
         self,

@@ -150,6 +150,11 @@ def overlaps(holds: list[dict]) -> list[tuple[dict, dict]]:
     ]
 
 
+def held_seconds(results_dir: Path, job: str, phase: str) -> float:
+    """Seconds ``job`` (a ``Job.label``) held ``phase`` in this folder, by ``read_holds``."""
+    return sum(h["end"] - h["start"] for h in read_holds(results_dir) if h["job"] == job and h["phase"] == phase)
+
+
 def read_holds(results_dir: Path) -> list[dict]:
     """Every hold ``DIR/logs/phases.jsonl`` records (none if absent)."""
     path = Path(results_dir) / "logs" / PHASES_FILE

@@ -96,7 +96,7 @@ def make_plan(cases: list[Case], settings: RunSettings, machine: Machine, *, pro
     unusable = preflight(cases, settings.data_dir, datasets, every_dataset_unusable_fails=probe is not None)
     work = make_work(datasets, settings.seeds[0] if settings.seeds else 0)
     prior = FlopPrior(earlier, settings, machine.device, datasets)
-    estimates = estimate.Estimates(earlier, work, prior)
+    estimates = estimate.Estimates(earlier, work, prior, timed=lambda job: settings.timed(job.seed))
     done = set() if settings.force else done_keys(earlier)
     jobs = jobs_of(cases, settings.seeds, machine.environment)
     pending = [job for job in jobs if (job.key, job.seed) not in done]

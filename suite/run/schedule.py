@@ -25,6 +25,7 @@ from suite.case import Case
 from suite.environment import configure_device
 from suite.errors import SuiteError
 from suite.progress import View, duration
+from suite.run import parallel
 from suite.run.estimate import once_seconds
 from suite.run.executors import Executor, make_executor
 from suite.run.jobs import Job, outcome, unrun_row
@@ -125,7 +126,8 @@ def _one_by_one(plan: Plan, executor: Executor, after_row: AfterRow | None = Non
     def finished(job: Job, row: dict) -> str:
         seconds = time.perf_counter() - current["started"]
         if row.get("status") == "ok":
-            estimates.learn(job, seconds, once_seconds(row))
+            timing_s = parallel.held_seconds(plan.settings.results_dir, job.label, "time")
+            estimates.learn(job, seconds, once_seconds(row), timing_s)
         current["job"] = None
         return f"{outcome(row)} in {duration(seconds)}"
 
