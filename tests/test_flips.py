@@ -104,3 +104,20 @@ def test_final_lap_p50s_are_checked_against_the_other_runs_interval_both_ways():
     text = flips.Flips(lap_outside=outside, lap_checked=checked).to_text()
     assert "Final-lap p50s outside the other run's rerun interval: 1 of 2 (50%)" in text
     assert "net @ 32 px (onnx): B's 1.4 ms outside [0.95, 1.05]" in text
+
+
+def test_the_lap_count_without_the_drift_shows_what_the_drift_term_holds():
+    import pandas as pd
+
+    from suite.stats import drift_half, widen
+
+    low, high = widen(1.0, 0.95, 1.05, drift_half(0.15))
+    drifted = pd.DataFrame({"device_name": ["cpu: t"], "network": ["net @ 32 px"], "format": ["onnx"],
+                            "latency_p50_ms": [1.0], "latency_p50_ci_low_ms": [low], "latency_p50_ci_high_ms": [high],
+                            "drift_sd": [0.15]})  # fmt: skip
+    slower = drifted.assign(latency_p50_ms=1.3, latency_p50_ci_low_ms=1.3 * low, latency_p50_ci_high_ms=1.3 * high)
+    assert flips.lap_outside_flips(drifted, slower) == ([], 2), "a 1.3x drift inside both widened intervals"
+    narrowed, checked = flips.lap_outside_flips(drifted, slower, drift=False)
+    assert checked == 2 and {f["run"] for f in narrowed} == {"A", "B"}, "outside both intervals of one moment"
+    text = flips.Flips(lap_outside=[], lap_checked=2, lap_outside_moment=2).to_text()
+    assert "0 of 2 (0%); without the machine's drift in the intervals, 2 of 2" in text

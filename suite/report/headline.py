@@ -25,7 +25,8 @@ FRONT_NOTE = (
     "accurate by the paired test (same seeds, same test images) and clearly faster (its network's latency band "
     "lies wholly below) or is the same network; networks whose bands overlap are tied, not ranked. Accuracy: mean "
     "over seeds with its 95% interval (training variance and test sampling); latency: the case's p50 with its 95% "
-    "interval, and the band its network's regimes share."
+    "rerun interval, and the band its network's regimes share, which leaves out the machine's drift that every "
+    "network of one final lap shares (the caveats give it)."
 )
 BUDGET_NOTE = (
     "The most accurate case whose latency p90 at batch 1 is within each budget: its p90's 95% interval lies wholly "
