@@ -156,3 +156,7 @@ def test_narrowing_undoes_widening_and_the_front_compares_networks_without_the_s
     assert frame.loc["fast", "band_high_ms"] < frame.loc["slow", "band_low_ms"] == pytest.approx(1.5 * 0.95)
     without = with_networks(pd.DataFrame(rows).drop(columns="drift_sd")).set_index("arch")
     assert without.loc["fast", "band_high_ms"] > without.loc["slow", "band_low_ms"], "the premise"
+    old = pd.DataFrame(rows).assign(drift_sd=None)  # a lap.csv written before the drift term, read through with_lap
+    assert with_networks(old).set_index("arch").loc["fast", "band_high_ms"] == pytest.approx(
+        frame.loc["fast", "latency_p50_ci_high_ms"]
+    )

@@ -17,6 +17,7 @@ from suite.case import Case
 from suite.cli import main
 from suite.environment import environment
 from suite.measure import speed
+from suite.report.folder import ResultsFolder
 from suite.run import parallel, slots
 from suite.run.estimate import Estimates
 from suite.run.jobs import Job
@@ -160,5 +161,7 @@ def test_under_two_jobs_each_row_says_its_threads_and_keeps_the_machine_fingerpr
     assert frame["fingerprint"].nunique() == 1, "a job's share of the cores is not another machine"
     timed = frame.set_index("seed")["latency_p50_ms"].notna()
     assert timed.loc[0].all() and not timed.loc[1].any(), "smoke times each case's first seed only (timed_seeds=1)"
+    folder = ResultsFolder.read(two_jobs_run)
+    assert len(folder.throughput_points()) and not folder.gaps, "an untimed seed's missing curve is no gap"
     assert main(smoke_args("simple_cnn.scratch.digits", results=two_jobs_run, more=["--seeds", "2"])) == 0
     assert len(pd.read_csv(storage.results_path(two_jobs_run))) == 6, "a rerun finds every job done"

@@ -213,6 +213,10 @@ def test_the_execution_mode_caveat_names_graph_only_networks_apart():
     assert "resnet50 @ 32 px (cpu): graph (graph/XLA p50 = 0.75)" in chosen and "simple_cnn" not in chosen
     assert graph_only == "Graph mode only, XLA not timed (the profile's measurement): simple_cnn @ 32 px (cpu)."
     assert xla_caveats(rows.iloc[2:]) == [graph_only]  # no "chosen" sentence when nothing was compared
+    seeds = rows.iloc[:1].assign(xla=True, xla_speedup=1.3)
+    untimed = pd.concat([seeds, seeds.assign(xla=None, xla_speedup=float("nan"))] * 1 + [seeds.assign(xla=None)])
+    (picked,) = xla_caveats(untimed)
+    assert "resnet50 @ 32 px (cpu): XLA (graph/XLA p50 = 1.30)." in picked, "untimed seeds chose no mode: not rows"
 
 
 def budget_rows(seeds: int) -> pd.DataFrame:

@@ -81,13 +81,15 @@ def check_file(runtime: str, path, threads: int, images: Images, budget: Measure
 
 def _report(loaded: Loaded, images: Images, budget: MeasureBudget, reference: np.ndarray, timed: bool) -> FileReport:
     one, predict = np.ascontiguousarray(images.test[:1]), loaded.predict
-    latencies, throughput = [], {"accepted": accepted_batches(predict, one.shape[1], budget.batches)}
-    if timed:
+    latencies, throughput = [], {}
+    if timed:  # batch-1 latency first, as before any other batch size runs
         latencies = timing.interleaved_latencies(
             {loaded.runtime: predict}, one, *(budget.warmup_runs, budget.latency_runs),
             *(budget.latency_min_s, budget.latency_max_s),
         )[loaded.runtime]  # fmt: skip
         throughput = throughput_columns(predict, one.shape[1], budget)
+    else:
+        throughput = {"accepted": accepted_batches(predict, one.shape[1], budget.batches)}
     windows = timing.window_labels(len(latencies))
     accepted = [int(b) for b in throughput.pop("accepted")]
     probabilities = predict_all(predict, images.test, max([b for b in accepted if b <= EVAL_BATCH], default=1))

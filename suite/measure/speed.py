@@ -4,11 +4,11 @@ A shared machine's speed drifts. On one Zen 5 machine (AMD EPYC family 26 model 
 folder, back to back, were 1.00-1.39 times the fastest lap's figures, every entry alike; two quick runs eleven
 minutes apart then held only 83% of each other's final-lap p50s, because no interval taken within one run sees
 the next run's moment. The probe here is one small convolutional network with fixed weights, the same on every
-run, timed at batch 1: each job times it in its exclusive slot, and each final lap beside its entries in every
-process (one probe, their median, since the processes are seconds apart); ``suite.storage.speed`` keeps every
-probe of this machine (its fingerprint) in the cache. The spread of those probes over time is the machine's drift;
-``suite.stats.widen`` adds it to an interval, so that the interval says where a rerun on this machine falls, not
-only a rerun at this very moment.
+run, timed at batch 1: each timed job (a case's first seed) times it in its exclusive slot, and each final lap
+beside its entries in every process (one probe, their median, since the processes are seconds apart);
+``suite.storage.speed`` keeps every probe of this machine (its fingerprint) in the cache. The spread of those
+probes over time is the machine's drift; ``suite.stats.widen`` adds it to an interval, so that the interval says
+where a rerun on this machine falls, not only a rerun at this very moment.
 
 Probes are compared only within a group (where they ran, and on how many threads), since a job beside another
 runs on one thread and a lap process on all: the drift is the pooled spread within groups. Simulated

@@ -113,8 +113,8 @@ def xla_caveats(ok: pd.DataFrame) -> list[str]:
     size = ok["image_size"] if "image_size" in ok else pd.Series(pd.NA, index=ok.index)
     frame = ok.assign(network=[network_label(a, s) for a, s in zip(ok["arch"], size)])
     parts, graph_only = [], []
-    for (device, name), rows in frame.groupby(["device_name", "network"]):
-        xla = rows["xla"].astype(str).str.lower().eq("true")
+    for (device, name), rows in frame.dropna(subset=["xla"]).groupby(["device_name", "network"]):
+        xla = rows["xla"].astype(str).str.lower().eq("true")  # untimed seeds chose no mode: left out
         speedup = rows["xla_speedup"].median() if "xla_speedup" in rows else float("nan")
         if pd.isna(speedup) and not xla.any():
             graph_only.append(f"{name} ({device.split(':')[0]})")

@@ -111,9 +111,10 @@ class ResultsFolder:
         it is attributed to the ok row that finished last.
         """
         frames = []
-        owners = self.ok.sort_values("finished_at", na_position="first").drop_duplicates(
+        timed = self.ok[self.ok["latency_p50_ms"].notna()] if "latency_p50_ms" in self.ok else self.ok
+        owners = timed.sort_values("finished_at", na_position="first").drop_duplicates(
             ["case_id", "seed"], keep="last"
-        )
+        )  # a seed after the timed ones (MeasureBudget.timed_seeds) wrote no throughput curve
         for _, row in owners.sort_values(["case_id", "seed"]).iterrows():
             points = self.throughput(row["case_id"], row["seed"])
             if points is None:

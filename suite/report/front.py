@@ -51,9 +51,10 @@ def with_networks(cases: pd.DataFrame) -> pd.DataFrame:
         stored = frame[column] if column in frame else pd.Series(float("nan"), index=frame.index)
         frame[f"_{side}"] = stored.fillna(frame["latency_p50_ms"])
     if "drift_sd" in frame:  # the lap's figures share the machine's drift: comparing them takes it out
+        drift = pd.to_numeric(frame["drift_sd"], errors="coerce").fillna(0.0)  # an old lap.csv has none
         moments = [
-            narrow(p50, low, high, drift_half(sd) if sd == sd else 0.0)
-            for p50, low, high, sd in zip(frame["latency_p50_ms"], frame["_low"], frame["_high"], frame["drift_sd"])
+            narrow(p50, low, high, drift_half(sd))
+            for p50, low, high, sd in zip(frame["latency_p50_ms"], frame["_low"], frame["_high"], drift)
         ]
         frame["_low"], frame["_high"] = [m[0] for m in moments], [m[1] for m in moments]
     frame["network"] = [network_label(a, s) for a, s in zip(frame["arch"], frame["image_size"])]

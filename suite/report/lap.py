@@ -21,7 +21,7 @@ def lap_figures(lap: pd.DataFrame) -> pd.DataFrame:
     """One row per (device_name, case_id, format) the lap covers, with its ``LAP_FIGURES``."""
     rows = [
         {"device_name": row["device_name"], "case_id": case_id, "format": row["format"],
-         **{f: row.get(f) for f in LAP_FIGURES}}
+         **{f: row.get(f, float("nan")) for f in LAP_FIGURES}}
         for _, row in lap.iterrows()
         for case_id in row["cases"]
     ]  # fmt: skip
@@ -77,9 +77,10 @@ def drift_sentence(lap: pd.DataFrame) -> str:
         return ""
     sd, probes = float(lap["drift_sd"].max()), int(lap["drift_probes"].max())
     return (
-        f" A fixed reference workload, timed in every job and lap process, varied by {100 * sd:.1f}% (log standard "
-        f"deviation of this machine's {probes} newest probes, earlier runs' included): every interval includes that "
-        "drift, since a rerun meets the machine at another moment; comparisons within the lap do not need it."
+        f" A fixed reference workload, timed in every timed job and lap process, varied by {100 * sd:.1f}% (log "
+        f"standard deviation of this machine's {probes} newest probes, earlier runs' included): every interval "
+        "includes that drift, since a rerun meets the machine at another moment; comparisons within the lap do not "
+        "need it."
     )
 
 

@@ -150,9 +150,11 @@ def overlaps(holds: list[dict]) -> list[tuple[dict, dict]]:
     ]
 
 
-def held_seconds(results_dir: Path, job: str, phase: str) -> float:
-    """Seconds ``job`` (a ``Job.label``) held ``phase`` in this folder, by ``read_holds``."""
-    return sum(h["end"] - h["start"] for h in read_holds(results_dir) if h["job"] == job and h["phase"] == phase)
+def held_seconds(results_dir: Path, job: str, phase: str, since: float = 0.0) -> float:
+    """Seconds ``job`` (a ``Job.label``) held ``phase`` in this folder from ``since`` (epoch seconds: an earlier
+    run of the same job, or a retry, is not this one), by ``read_holds``."""
+    holds = read_holds(results_dir)
+    return sum(h["end"] - h["start"] for h in holds if h["job"] == job and h["phase"] == phase and h["start"] >= since)
 
 
 def read_holds(results_dir: Path) -> list[dict]:

@@ -126,7 +126,8 @@ def _one_by_one(plan: Plan, executor: Executor, after_row: AfterRow | None = Non
     def finished(job: Job, row: dict) -> str:
         seconds = time.perf_counter() - current["started"]
         if row.get("status") == "ok":
-            timing_s = parallel.held_seconds(plan.settings.results_dir, job.label, "time")
+            since = time.time() - seconds  # this run of the job, not an earlier one's holds
+            timing_s = parallel.held_seconds(plan.settings.results_dir, job.label, "time", since)
             estimates.learn(job, seconds, once_seconds(row), timing_s)
         current["job"] = None
         return f"{outcome(row)} in {duration(seconds)}"

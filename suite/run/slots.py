@@ -122,7 +122,8 @@ class Slots:
         """The log line of a finished job; an ok one teaches the estimates its seconds."""
         seconds = _seconds(row)
         if row.get("status") == "ok" and seconds is not None:
-            timing_s = parallel.held_seconds(self.executor.settings.results_dir, job.label, "time")
+            since = time.time() - seconds  # this run of the job, not an earlier one's holds
+            timing_s = parallel.held_seconds(self.executor.settings.results_dir, job.label, "time", since)
             self.estimates.learn(job, seconds, once_seconds(row), timing_s)
         self.view.current = job.label
         return f"{outcome(row)} in {duration(seconds)}"

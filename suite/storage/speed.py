@@ -17,7 +17,7 @@ from suite.environment import cache_dir
 from suite.storage.table import Table
 
 SPEED_COLUMNS = ("at", "probe", "where", "threads", "folder", "p50_ms")
-KEEP = 60  # the newest probes that count: about six quick runs (7 jobs and 3 lap processes each)
+KEEP = 60  # the newest probes that count: about seven quick runs (7 timed jobs and one lap probe each)
 
 
 def speed_table(fingerprint: str) -> Table:
