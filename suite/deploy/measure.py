@@ -48,19 +48,22 @@ def predict_all(predict: Predict, images: np.ndarray, batch: int = EVAL_BATCH) -
 
 @dataclass(kw_only=True)
 class Loaded:
-    """A file on its runtime, called once: what loading it took."""
+    """A file on its runtime, called once on ``one`` (the first test image): what loading it took."""
 
     runtime: str
     predict: Predict
     threads: int
     load_seconds: float
+    one: np.ndarray
 
     @classmethod
-    def of(cls, runtime: str, path, threads: int, one: np.ndarray) -> Loaded:
+    def of(cls, runtime: str, path, threads: int, images: Images) -> Loaded:
+        one = np.ascontiguousarray(images.test[:1])
         started = time.perf_counter()
         predict = RUNTIMES[runtime](path, threads)
         predict(one)
-        return cls(runtime=runtime, predict=predict, threads=threads, load_seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return cls(runtime=runtime, predict=predict, threads=threads, load_seconds=seconds, one=one)
 
 
 def measure_file(runtime: str, path, threads: int, images: Images, budget: MeasureBudget, reference: np.ndarray):
@@ -68,19 +71,17 @@ def measure_file(runtime: str, path, threads: int, images: Images, budget: Measu
 
     ``reference``: the Keras model's probabilities on ``images.test``.
     """
-    loaded = Loaded.of(runtime, path, threads, np.ascontiguousarray(images.test[:1]))
-    return _report(loaded, images, budget, reference, timed=True)
+    return _report(Loaded.of(runtime, path, threads, images), images, budget, reference, timed=True)
 
 
 def check_file(runtime: str, path, threads: int, images: Images, budget: MeasureBudget, reference: np.ndarray):
     """``measure_file`` untimed: load time, accuracy and agreement only, for a seed after the timed ones
     (``MeasureBudget.timed_seeds``). It times nothing, so it may run beside other jobs' training."""
-    loaded = Loaded.of(runtime, path, threads, np.ascontiguousarray(images.test[:1]))
-    return _report(loaded, images, budget, reference, timed=False)
+    return _report(Loaded.of(runtime, path, threads, images), images, budget, reference, timed=False)
 
 
 def _report(loaded: Loaded, images: Images, budget: MeasureBudget, reference: np.ndarray, timed: bool) -> FileReport:
-    one, predict = np.ascontiguousarray(images.test[:1]), loaded.predict
+    one, predict = loaded.one, loaded.predict
     latencies, throughput = [], {}
     if timed:  # batch-1 latency first, as before any other batch size runs
         latencies = timing.interleaved_latencies(

@@ -207,13 +207,14 @@ def flips(a: ResultsFolder, b: ResultsFolder) -> Flips:
     front, front_checked = front_flips(cases_a, cases_b)
     budgets, budgets_checked = budget_flips(cases_a, cases_b, a.budgets())
     outside, checked = outside_flips(cases_a, cases_b)
-    lap_outside, lap_checked = lap_outside_flips(a.lap(), b.lap())
+    lap_a, lap_b = a.lap(), b.lap()  # each lap.csv read once
+    lap_outside, lap_checked = lap_outside_flips(lap_a, lap_b)
     drifted = any(lap is not None and lap.get("drift_sd", pd.Series(dtype=float)).fillna(0).gt(0).any()
-                  for lap in (a.lap(), b.lap()))  # fmt: skip
+                  for lap in (lap_a, lap_b))  # fmt: skip
     return Flips(
         lap_outside=lap_outside,
         lap_checked=lap_checked,
-        lap_outside_moment=len(lap_outside_flips(a.lap(), b.lap(), drift=False)[0]) if drifted else None,
+        lap_outside_moment=len(lap_outside_flips(lap_a, lap_b, drift=False)[0]) if drifted else None,
         front=front,
         budgets=budgets,
         crossovers=crossover_flips(a, b),
