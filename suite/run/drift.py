@@ -1,7 +1,7 @@
 """The machine's drift in a run: speed probes taken and kept (``suite.measure.speed``, ``suite.storage.speed``),
 and the final lap's intervals widened by the drift they show.
 
-Each job probes the machine in its exclusive timing slot, and each final lap once (the median of its processes'
+Each timed job probes the machine in its exclusive timing slot, and each final lap once (the median of its processes'
 probes, timed beside its entries). The lap's rows then carry ``drift_sd`` (the pooled log spread of this machine's
 newest probes, this run's and earlier ones) and ``drift_probes``, and their p50 and p90 intervals join
 ``suite.stats.drift_half`` in quadrature.

@@ -2,8 +2,8 @@
 
 A probe is one median latency of the reference workload, with when and where it was taken (a job's exclusive
 slot, or a final-lap process) and on how many threads. They outlive any results folder: a drift measured by
-yesterday's runs widens today's intervals. Appended like a results table (``suite.storage.table``), and read back
-newest first, up to ``KEEP`` probes.
+yesterday's runs widens today's intervals. Appended like a results table (``suite.storage.table``); only the
+newest ``KEEP`` probes are read back, oldest first.
 """
 
 from __future__ import annotations
